@@ -1,0 +1,1 @@
+"""Cloud adapters, one package each, with their local emulators."""

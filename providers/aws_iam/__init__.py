@@ -1,0 +1,1 @@
+"""AWS IAM: console passwords and access keys from the credential report."""

@@ -1,0 +1,40 @@
+"""`[providers.aws]` settings. Plain pydantic: importing this never imports boto3."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sweeper.config import ProviderSettings, StrictModel
+
+
+class OrganizationSettings(StrictModel):
+    role_name: str = "OrganizationAccountAccessRole"
+    external_id: str | None = None
+    include_accounts: list[str] = Field(default_factory=list)
+    exclude_accounts: list[str] = Field(default_factory=list)
+    max_parallel: int = Field(8, gt=0, le=64)
+
+
+class AwsSettings(ProviderSettings):
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    access_key_inactive_days: int | None = Field(None, gt=0)
+    console_inactive_days: int | None = Field(None, gt=0)
+    exclude_tags: dict[str, str] = Field(default_factory=dict)
+    console_action: Literal["delete", "report"] = "delete"
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(8, gt=0, le=20)
+    organization: OrganizationSettings | None = None
+
+    def kind_overrides(self) -> dict[str, int]:
+        out = {}
+        if self.access_key_inactive_days:
+            out["access_key"] = self.access_key_inactive_days
+        if self.console_inactive_days:
+            out["console_password"] = self.console_inactive_days
+        return out

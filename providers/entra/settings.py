@@ -1,0 +1,28 @@
+"""`[providers.entra]` settings. Plain pydantic: importing this never imports the Graph SDK."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sweeper.config import ProviderSettings
+
+
+class EntraSettings(ProviderSettings):
+    tenant_id: str | None = None
+    endpoint: str = "https://graph.microsoft.com/v1.0"
+    auth: Literal["default", "client_secret", "certificate", "workload_identity", "access_token"] = "default"
+    token_env: str = "SWEEPER_ENTRA_TOKEN"
+    client_id: str | None = None
+    certificate_path: str | None = None
+    guest_inactive_days: int | None = Field(None, gt=0)
+    exclude_groups: list[str] = Field(default_factory=list)
+    skip_role_holders: bool = True
+    skip_synced: bool = True
+    revoke_sessions: bool = False
+    batch_size: int = Field(20, gt=0, le=20)
+    max_retries: int = Field(5, ge=0, le=20)
+
+    def kind_overrides(self) -> dict[str, int]:
+        return {"guest": self.guest_inactive_days} if self.guest_inactive_days else {}

@@ -1,0 +1,1 @@
+"""Google Workspace users through the Admin SDK Directory API."""

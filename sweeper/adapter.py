@@ -1,0 +1,61 @@
+"""The adapter contract: what every cloud adapter does, and nothing more.
+
+An adapter lists identities with their activity data, flips one credential, and describes itself.
+It makes no policy decision. It never turns a failure into an empty answer: an adapter that cannot
+list raises a `ProviderError` (or a subclass), and the engine marks that provider `failed`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol, Sequence, runtime_checkable
+
+from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One cloud. Built by the registry as `AdapterClass(settings, write=bool)`.
+
+    `settings` is the provider's validated settings model. `write` is False for `plan`/`check`:
+    an adapter then asks for read-only scopes where the cloud has them.
+
+    Contract, checked by `tests/contract.py` against every adapter's emulator:
+
+    - `scopes()` returns the scopes to sweep (AWS account ids, the Entra tenant id, the Google
+      customer id). A scope that cannot be reached raises; it is never silently left out.
+    - `list_identities(scope)` yields every identity of that scope, one pass, paged. If any page
+      fails, the iterator raises `ProviderError`: a partial listing is never passed off as whole.
+      A malformed record becomes an identity whose credential is `Activity.UNKNOWN` with a note.
+    - `Activity.UNKNOWN` means the adapter cannot tell when the credential was last used; the
+      core never disables it. `Activity.NEVER` means provably never used (judged by `created`).
+    - `refresh(ref)` re-reads one credential live just before a decision is acted upon (AWS: the
+      credential report can be hours old and has no key ids). It returns the current credential,
+      or None when it no longer exists. The returned `credential_id` may differ from the ref's
+      when the listing could only give a provisional id.
+    - `apply(action, refs)` disables or enables up to `batch_size` credentials and returns one
+      `Outcome` per ref, in any order. A credential already in the wanted state is `ok`.
+      It raises only when nothing could be attempted (for example authentication failed).
+    - `whoami()` names the principal the adapter runs as; `check()` probes each needed permission
+      without changing anything; `permissions()` is the least-privilege policy as text.
+    """
+
+    name: str
+    batch_size: int  # refs per apply() call
+    max_parallel: int  # scopes listed at once, apply() calls at once
+
+    def whoami(self) -> Principal: ...
+
+    def scopes(self) -> list[str]: ...
+
+    def list_identities(self, scope: str) -> Iterator[Identity]: ...
+
+    def refresh(self, ref: CredentialRef) -> Credential | None: ...
+
+    def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]: ...
+
+    def check(self) -> list[CheckResult]: ...
+
+    @classmethod
+    def permissions(cls) -> str: ...
+
+    def close(self) -> None: ...

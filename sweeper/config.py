@@ -1,0 +1,155 @@
+"""Configuration: TOML validated with pydantic. Every error names the file, the key path and the value.
+
+Provider sections are validated by each provider's own settings model (looked up in the registry),
+which subclasses `ProviderSettings` for the policy overrides every provider shares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sweeper import registry
+from sweeper.errors import ConfigError
+
+Days = int
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are not coerced from other types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PolicySettings(StrictModel):
+    inactive_days: int = Field(90, gt=0)
+    warn_days: int = Field(14, ge=0)
+    never_used_days: int | None = Field(None, gt=0)
+    max_disable: int = Field(25, ge=0)
+    max_disable_percent: float = Field(10, gt=0, le=100)
+    exclude: list[str] = Field(default_factory=list)
+    plan_max_age_hours: float = Field(24, gt=0)
+
+
+class JournalSettings(StrictModel):
+    path: str = "sweeper.db"
+
+
+class ProviderSettings(StrictModel):
+    """Keys every provider section accepts: `enabled` and overrides of `[policy]`."""
+
+    enabled: bool = True
+    inactive_days: int | None = Field(None, gt=0)
+    warn_days: int | None = Field(None, ge=0)
+    never_used_days: int | None = Field(None, gt=0)
+    max_disable: int | None = Field(None, ge=0)
+    max_disable_percent: float | None = Field(None, gt=0, le=100)
+    exclude: list[str] = Field(default_factory=list)
+
+    def kind_overrides(self) -> dict[str, int]:
+        """Thresholds by credential kind (`access_key`, `console_password`) or `guest`."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    policy: PolicySettings
+    journal: JournalSettings
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    digest: str = ""
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal path; relative paths are relative to the config file's folder."""
+        p = Path(self.journal.path).expanduser()
+        return p if p.is_absolute() else Path(self.path).resolve().parent / p
+
+
+def default_path() -> str:
+    return os.environ.get("SWEEPER_CONFIG") or "sweeper.toml"
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _explain(err: ValidationError, prefix: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(p for p in (prefix, _loc(e["loc"])) if p)
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        elif e["type"] == "missing":
+            lines.append(f"{key}: required key is missing")
+        else:
+            lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(lines)
+
+
+def _validate(model: type[BaseModel], data: Any, path: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"must be a table, got {data!r}", path=path, key=prefix)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, prefix), path=path) from None
+
+
+def parse(text: str, path: str = "<config>") -> Config:
+    """Validate TOML text. Raises ConfigError naming the key and value on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"not valid TOML: {err}", path=path) from None
+    unknown = sorted(set(data) - {"policy", "journal", "providers"})
+    if unknown:
+        raise ConfigError(f"unknown key (expected policy, journal, providers)", path=path, key=unknown[0])
+    policy = _validate(PolicySettings, data.get("policy", {}), path, "policy")
+    journal = _validate(JournalSettings, data.get("journal", {}), path, "journal")
+    raw_providers = data.get("providers", {})
+    if not isinstance(raw_providers, dict):
+        raise ConfigError("must be a table", path=path, key="providers")
+    providers: dict[str, ProviderSettings] = {}
+    for name, section in raw_providers.items():
+        if name not in registry.names():
+            raise ConfigError(f"unknown provider (known: {', '.join(registry.names())})",
+                              path=path, key=f"providers.{name}")
+        settings = _validate(registry.settings_class(name), section, path, f"providers.{name}")
+        if settings.enabled:
+            providers[name] = settings
+    if not providers:
+        raise ConfigError("no provider configured: add a [providers.aws], [providers.entra] "
+                          "or [providers.google_workspace] section", path=path)
+    canonical = json.dumps({"policy": policy.model_dump(), "providers": {
+        n: s.model_dump() for n, s in sorted(providers.items())}}, sort_keys=True, default=str)
+    return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def load(path: str | None = None) -> Config:
+    """Read and validate the config file at `path` (default: $SWEEPER_CONFIG, then ./sweeper.toml)."""
+    path = path or default_path()
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError("is a directory, not a config file", path=path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config file not found (give one with -c, $SWEEPER_CONFIG or ./sweeper.toml)",
+                          path=path) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=path) from None
+    if not text.strip():
+        raise ConfigError("file is empty", path=path)
+    return parse(text, path)

@@ -1,0 +1,199 @@
+"""Provider-neutral model: identities, credentials, decisions and findings.
+
+Every datetime here is timezone-aware UTC. Adapters build `Identity` values; the policy turns each
+credential into a `Decision`; the engine turns decisions into `Finding` rows for the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Mapping
+
+
+class CredentialKind(StrEnum):
+    CONSOLE_PASSWORD = "console_password"
+    ACCESS_KEY = "access_key"
+    ACCOUNT = "account"
+
+
+class IdentityKind(StrEnum):
+    MEMBER = "member"
+    GUEST = "guest"
+    SERVICE = "service"
+    ROOT = "root"
+
+
+class Activity(StrEnum):
+    SEEN = "seen"  # last_used is known
+    NEVER = "never"  # provably never used: judged by creation date
+    UNKNOWN = "unknown"  # cannot tell: never leads to a disable
+
+
+class DecisionKind(StrEnum):
+    DISABLE = "disable"
+    WARN = "warn"
+    EXCLUDED = "excluded"
+    PROTECTED = "protected"
+    UNKNOWN = "unknown"
+    ACTIVE = "active"  # not a finding
+    ALREADY_DISABLED = "already_disabled"  # not a finding; counted
+
+    @property
+    def is_finding(self) -> bool:
+        return self not in (DecisionKind.ACTIVE, DecisionKind.ALREADY_DISABLED)
+
+
+class Action(StrEnum):
+    DISABLE = "disable"
+    ENABLE = "enable"
+
+
+class ProviderStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    NOT_MEASURED = "not_measured"
+    CAPPED = "capped"
+
+
+def utc(value: datetime) -> datetime:
+    """Return `value` as an aware UTC datetime; naive values are refused, not guessed."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (timezone-aware UTC required)")
+    return value.astimezone(timezone.utc)
+
+
+def _check_aware(*values: datetime | None) -> None:
+    for value in values:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (timezone-aware UTC required)")
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One thing that can sign in: a console password, an access key or a whole account.
+
+    `credential_id` is the AccessKeyId for keys and the identity id for passwords and accounts.
+    `activity_note` explains the activity state when it is not plain (why UNKNOWN, what was seen).
+    `irreversible` marks credentials whose disable cannot be undone (a deleted console password).
+    `protected_by` is a reason set by the adapter when this credential must never be touched
+    (for example the access key the sweeper itself runs as).
+    """
+
+    kind: CredentialKind
+    credential_id: str
+    enabled: bool
+    activity: Activity
+    created: datetime | None = None
+    last_used: datetime | None = None
+    activity_note: str | None = None
+    irreversible: bool = False
+    protected_by: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created, self.last_used)
+        if self.activity is Activity.SEEN and self.last_used is None:
+            raise ValueError("activity SEEN needs last_used")
+
+    @property
+    def label(self) -> str:
+        """The report's `credential` column: `access_key:<id>`, `console_password` or `account`."""
+        if self.kind is CredentialKind.ACCESS_KEY:
+            return f"access_key:{self.credential_id}"
+        return self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A user in one provider scope (AWS account, Entra tenant, Google customer).
+
+    `excluded_by` and `protected_by` are reasons the adapter found in provider data (a tag, a group,
+    an org unit, a directory role); login-glob exclusions and the root account are judged by the core.
+    """
+
+    provider: str
+    scope: str
+    id: str
+    login: str
+    kind: IdentityKind
+    enabled: bool
+    credentials: tuple[Credential, ...]
+    created: datetime | None = None
+    display_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    org_unit: str | None = None
+    excluded_by: str | None = None
+    protected_by: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRef:
+    """Enough to find one credential again: what the journal and plan files store."""
+
+    provider: str
+    scope: str
+    identity_id: str
+    login: str
+    kind: CredentialKind
+    credential_id: str
+
+    @classmethod
+    def of(cls, identity: Identity, credential: Credential) -> CredentialRef:
+        return cls(identity.provider, identity.scope, identity.id, identity.login,
+                   credential.kind, credential.credential_id)
+
+    @property
+    def label(self) -> str:
+        if self.kind is CredentialKind.ACCESS_KEY:
+            return f"access_key:{self.credential_id}"
+        return self.kind.value
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.provider, self.scope, self.identity_id, self.kind.value, self.credential_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy says about one credential, and why, in words a person can read."""
+
+    kind: DecisionKind
+    reason: str
+    threshold_days: int
+    days_inactive: int | None = None
+    risk: str = "none"  # high | medium | low | none
+    controls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one disable/enable call. `note` says what happened when it is not plain."""
+
+    ref: CredentialRef
+    ok: bool
+    error: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who the adapter runs as (for `check` and self-protection)."""
+
+    provider: str
+    id: str
+    display: str
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One probed permission for `sweeper check`. `ok` None means it could not be probed safely."""
+
+    name: str
+    ok: bool | None
+    detail: str = ""
