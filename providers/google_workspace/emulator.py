@@ -1,0 +1,333 @@
+"""A local Admin SDK Directory API (users) for tests and `sweeper demo`.
+
+Serves `users.list/get/update/patch` and multipart `/batch` in the real API's shapes, seeded from a
+scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens", "users": [raw
+Directory user objects]}. `delegated_admin` true makes suspending a super admin answer 403, as it
+does for a delegated admin in a real tenant. Users are served as given, malformed ones included.
+Paging scans forward from the page token's offset, so a full listing is O(N) whatever the query.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from providers.emulator import EmulatorServer, Faults, Request, Response, bearer_token
+from providers.google_workspace import wire
+
+USERS = "/admin/directory/v1/users"
+BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
+MAX_BATCH = 1000
+_WRITABLE = {"suspended", "archived", "orgUnitPath", "name", "isAdmin"}
+
+
+@dataclass
+class ItemFaults:
+    """Faults for parts of a batch: each part is answered 429, 403 userRateLimitExceeded or 503
+    with these probabilities. `max_per_user` caps the faults any one user key gets."""
+
+    rate_429: float = 0.0
+    rate_403: float = 0.0
+    rate_503: float = 0.0
+    max_per_user: int | None = None
+    seed: int = 0
+
+
+class Directory:
+    """The emulator's state: users in insertion order, indexed by id and primary email."""
+
+    def __init__(self, scenario: dict[str, Any]) -> None:
+        self.customer_id = str(scenario.get("customer_id", "C00000000"))
+        self.domain = str(scenario.get("domain", "example.com"))
+        self.token = str(scenario.get("token", "emulator-token"))
+        self.readonly_tokens = set(scenario.get("readonly_tokens", ()))
+        self.delegated_admin = bool(scenario.get("delegated_admin", False))
+        self.users: list[Any] = [dict(u) if isinstance(u, dict) else u for u in scenario.get("users", [])]
+        self.by_key: dict[str, dict[str, Any]] = {}
+        for user in self.users:
+            if isinstance(user, dict):
+                for key in (user.get("id"), user.get("primaryEmail")):
+                    if isinstance(key, str):
+                        self.by_key[key.lower()] = user
+        self.lock = threading.Lock()
+        self.writes: Counter[str] = Counter()  # successful updates per user id
+
+    def find(self, key: str) -> dict[str, Any] | None:
+        return self.by_key.get(key.lower())
+
+
+def _public(user: Any) -> Any:
+    if not isinstance(user, dict):
+        return user
+    return {"kind": "admin#directory#user", **user}
+
+
+def _under(path: Any, unit: str) -> bool:
+    if not isinstance(path, str):
+        return False
+    unit = unit.rstrip("/") or "/"
+    return unit == "/" or path.lower() == unit.lower() or path.lower().startswith(unit.lower() + "/")
+
+
+def _query(text: str) -> Callable[[Any], bool]:
+    """Compile `isSuspended=true isAdmin=false orgUnitPath='/Sales'` into a predicate."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for clause in _clauses(text):
+        name, sep, value = clause.partition("=")
+        value = value.strip("'\"")
+        if not sep:
+            raise ValueError(clause)
+        if name in ("isSuspended", "isAdmin"):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(clause)
+            field, want = ("suspended" if name == "isSuspended" else "isAdmin"), value.lower() == "true"
+            tests.append(lambda u, f=field, w=want: bool(u.get(f)) is w)
+        elif name == "orgUnitPath":
+            tests.append(lambda u, v=value: _under(u.get("orgUnitPath"), v))
+        else:
+            raise ValueError(clause)
+    return lambda u: isinstance(u, dict) and all(t(u) for t in tests)
+
+
+def _clauses(text: str) -> list[str]:
+    out, cur, quote = [], "", ""
+    for ch in text:
+        if quote:
+            cur += ch
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            cur, quote = cur + ch, ch
+        elif ch == " ":
+            out, cur = (out + [cur] if cur else out), ""
+        else:
+            cur += ch
+    return out + [cur] if cur else out
+
+
+def _token(offset: int, query: str) -> str:
+    raw = json.dumps({"o": offset, "q": query}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _untoken(token: str, query: str) -> int:
+    raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    if raw.get("q") != query or not isinstance(raw.get("o"), int) or raw["o"] < 0:
+        raise ValueError(token)
+    return raw["o"]
+
+
+class DirectoryEmulator:
+    """The running emulator: `endpoint`, `server` (counts, faults), `directory` (state)."""
+
+    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+        self.directory = Directory(scenario)
+        self.part_counts: Counter[str] = Counter()  # batch parts by "METHOD route"
+        self.item_faults = ItemFaults()
+        self.fault_reasons: dict[int, str] = {}  # e.g. {403: "userRateLimitExceeded"} for injected 403s
+        self._fault_lock = threading.Lock()
+        self._item_rng = random.Random(0)
+        self._item_hits: Counter[str] = Counter()
+        self.server = EmulatorServer(self._serve, self._error, faults)
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.base_url
+
+    def start(self) -> "DirectoryEmulator":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> "DirectoryEmulator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_item_faults(self, faults: ItemFaults) -> None:
+        with self._fault_lock:
+            self.item_faults = faults
+            self._item_rng = random.Random(faults.seed)
+            self._item_hits.clear()
+
+    def user(self, key: str) -> dict[str, Any] | None:
+        """A copy of the stored user with this id or primary email."""
+        found = self.directory.find(key)
+        return dict(found) if found else None
+
+    @property
+    def list_requests(self) -> int:
+        return self.server.counts[f"GET {USERS}"]
+
+    def _error(self, status: int, reason: str) -> Response:
+        return wire.error(status, self.fault_reasons.get(status, reason) if reason == "injected" else reason)
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def _serve(self, req: Request) -> Response:
+        if req.method == "POST" and req.path in BATCH_PATHS:
+            return self._batch(req)
+        return self._route(req, bearer_token(req))
+
+    def _route(self, req: Request, token: str | None) -> Response:
+        d = self.directory
+        if token != d.token and token not in d.readonly_tokens:
+            return wire.error(401, "authError", "Request had invalid authentication credentials. Expected "
+                              "OAuth 2 access token, login cookie or other valid authentication credential.")
+        if req.path == USERS and req.method == "GET":
+            return self._list(req)
+        if req.path.startswith(USERS + "/"):
+            key = unquote(req.path[len(USERS) + 1:])
+            if req.method == "GET":
+                return self._get(key, req)
+            if req.method in ("PUT", "PATCH"):
+                if token in d.readonly_tokens:
+                    return wire.error(403, "insufficientPermissions")
+                return self._update(key, req)
+        return wire.error(404, "notFound", f"Method not found: {req.method} {req.path}")
+
+    def _fields(self, req: Request, payload: dict[str, Any]) -> Response:
+        fields = req.arg("fields")
+        if fields:
+            try:
+                payload = wire.select(payload, wire.parse_fields(fields))  # type: ignore[assignment]
+            except wire.FieldsError as err:
+                return wire.error(400, "invalidParameter", str(err))
+        return Response.json(200, payload)
+
+    def _list(self, req: Request) -> Response:
+        d = self.directory
+        customer, domain = req.arg("customer"), req.arg("domain")
+        if not customer and not domain:
+            return wire.error(400, "badRequest")
+        if customer and customer not in ("my_customer", d.customer_id) or domain and domain != d.domain:
+            return wire.error(403, "forbidden")
+        if req.arg("projection", "basic") not in ("basic", "custom", "full"):
+            return wire.error(400, "invalidParameter", "Invalid value for projection")
+        try:
+            size = int(req.arg("maxResults", "100") or "")
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 500:
+            return wire.error(400, "invalid", f"Invalid value '{req.arg('maxResults')}'. "
+                              "Values must be within the range: [1, 500]")
+        text = req.arg("query", "") or ""
+        try:
+            match = _query(text)
+            start = _untoken(req.arg("pageToken"), text) if req.arg("pageToken") else 0
+        except ValueError as err:
+            return wire.error(400, "invalid", f"Invalid Input: {err}")
+        page, i, users = [], start, d.users
+        while i < len(users) and len(page) < size:
+            if match(users[i]):
+                page.append(_public(users[i]))
+            i += 1
+        while i < len(users) and not match(users[i]):  # so the last page has no token
+            i += 1
+        payload: dict[str, Any] = {"kind": "admin#directory#users", "etag": f'"{uuid.uuid4().hex}"'}
+        if page:  # the real API leaves `users` out of an empty page
+            payload["users"] = page
+        if i < len(users):
+            payload["nextPageToken"] = _token(i, text)
+        return self._fields(req, payload)
+
+    def _get(self, key: str, req: Request) -> Response:
+        user = self.directory.find(key)
+        if user is None:
+            return wire.error(404, "notFound")
+        return self._fields(req, _public(user))
+
+    def _update(self, key: str, req: Request) -> Response:
+        d = self.directory
+        try:
+            body = req.json()
+        except ValueError:
+            return wire.error(400, "parseError", "Parse Error")
+        if not isinstance(body, dict):
+            return wire.error(400, "invalid", "Invalid Input")
+        with d.lock:
+            user = d.find(key)
+            if user is None:
+                return wire.error(404, "notFound")
+            if d.delegated_admin and "suspended" in body and user.get("isAdmin") is True:
+                return wire.error(403, "forbidden")
+            for name, value in body.items():
+                if name in _WRITABLE:
+                    user[name] = value
+            if "suspended" in body:
+                if body["suspended"]:
+                    user["suspensionReason"] = "ADMIN"
+                else:
+                    user.pop("suspensionReason", None)
+            d.writes[str(user.get("id"))] += 1
+            answer = _public(user)
+        return self._fields(req, answer)
+
+    # --- batch ----------------------------------------------------------------------------------
+
+    def _batch(self, req: Request) -> Response:
+        try:
+            parts = wire.parse_batch(req.body, req.headers.get("content-type", ""))
+        except (wire.BatchFormatError, UnicodeDecodeError) as err:
+            return wire.error(400, "badRequest", str(err))
+        if len(parts) > MAX_BATCH:
+            return wire.error(400, "badRequest", f"A batch request cannot contain more than {MAX_BATCH} requests")
+        outer = bearer_token(req)
+        answers = []
+        for part in parts:
+            split = urlsplit(part.target)
+            sub = Request(part.method, split.path, parse_qs(split.query, keep_blank_values=True),
+                          part.headers, part.body)
+            route = USERS + "/{userKey}" if split.path.startswith(USERS + "/") else split.path
+            with self.server._lock:  # the base server's counter lock: one lock for all counters
+                self.part_counts[f"{part.method} {route}"] += 1
+            fault = self._item_fault(split.path)
+            if fault:
+                answers.append((part.content_id, wire.error(*fault)))
+                continue
+            token = bearer_token(sub) if "authorization" in part.headers else outer
+            try:
+                answers.append((part.content_id, self._route(sub, token)))
+            except Exception as err:  # one broken part must not take the others down
+                answers.append((part.content_id, wire.error(500, "backendError", f"emulator error: {err!r}")))
+        return wire.batch_response(answers, f"batch_{uuid.uuid4().hex}")
+
+    def _item_fault(self, key: str) -> tuple[int, str] | None:
+        with self._fault_lock:
+            f = self.item_faults
+            if f.max_per_user is not None and self._item_hits[key] >= f.max_per_user:
+                return None
+            roll = self._item_rng.random()
+            for fault, rate in (((429, "rateLimitExceeded"), f.rate_429),
+                                ((403, "userRateLimitExceeded"), f.rate_403),
+                                ((503, "backendError"), f.rate_503)):
+                if roll < rate:
+                    self._item_hits[key] += 1
+                    return fault
+                roll -= rate
+            return None
+
+
+def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(scenario, dict):
+        return scenario
+    return json.loads(Path(scenario).read_text(encoding="utf-8"))
+
+
+def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None,
+          latency_ms: float = 0) -> DirectoryEmulator:
+    """Start an emulator on 127.0.0.1 (free port) seeded from a scenario dict or JSON file."""
+    faults = faults or Faults()
+    if latency_ms:
+        faults = replace(faults, latency_ms=latency_ms)
+    return DirectoryEmulator(load_scenario(scenario), faults).start()
