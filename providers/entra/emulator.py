@@ -1,0 +1,435 @@
+"""A local Microsoft Graph for tests and `sweeper demo`: users, sign-in activity, roles, groups, `$batch`.
+
+It answers in Graph's shapes (`@odata.nextLink` with `$skiptoken`, `{"error": {"code", "message",
+"innerError"}}`, JSON batch `responses`) and enforces the limits the adapter must respect: `$top` at
+most 999 (500 with signInActivity), 20 requests per batch, relative URLs inside a batch, a bearer token.
+Pages are served by slicing the user list and joining per-user JSON that is serialised once per
+`$select` (invalidated on PATCH), so 100,000 users cost no quadratic work.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import random
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from providers.emulator import EmulatorServer, Faults, Request, Response, bearer_token
+
+JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+MAX_TOP = 999
+MAX_TOP_SIGNIN = 500
+MAX_BATCH = 20
+DEFAULT_TOP = 100
+_INJECTED = {429: ("TooManyRequests", "Too many requests. Retry after the time in Retry-After."),
+             503: ("serviceNotAvailable", "The service is temporarily unavailable."),
+             500: ("generalException", "An unexpected error occurred.")}
+
+
+def error(status: int, code: str, message: str, client_request_id: str | None = None,
+          headers: dict[str, str] | None = None) -> Response:
+    """A Graph error response with its `innerError` block."""
+    rid = str(uuid.uuid4())
+    inner = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": rid,
+             "client-request-id": client_request_id or rid}
+    return Response(status, json.dumps({"error": {"code": code, "message": message, "innerError": inner}}).encode(),
+                    {"Content-Type": JSON_TYPE, "request-id": rid, **(headers or {})})
+
+
+def _injected_error(status: int, reason: str) -> Response:
+    code, message = _INJECTED.get(status, (reason, reason))
+    return error(status, code, message)
+
+
+def _skiptoken(offset: int) -> str:
+    # Opaque to clients, like Graph's: they must follow @odata.nextLink as given.
+    return "RFNwdAIA" + base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(token: str) -> int | None:
+    try:
+        raw = token[8:] + "=" * (-len(token[8:]) % 4)
+        kind, _, value = base64.urlsafe_b64decode(raw).decode().partition(":")
+        return int(value) if kind == "o" and token.startswith("RFNwdAIA") else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class _Invalid(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = error(status, code, message)
+
+
+def _parse_filter(text: str) -> list[tuple[str, object]]:
+    """`a eq 'x' and b eq true`: the only $filter form the emulator knows (equality, `and`)."""
+    clauses = []
+    for part in text.split(" and "):
+        field, op, value = (part.strip().split(" ", 2) + ["", ""])[:3]
+        if op != "eq" or not field or not value:
+            raise _Invalid(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause: {part}")
+        if value in ("true", "false"):
+            clauses.append((field, value == "true"))
+        elif len(value) >= 2 and value[0] == value[-1] == "'":
+            clauses.append((field, value[1:-1].replace("''", "'")))
+        else:
+            raise _Invalid(400, "BadRequest", f"Invalid filter clause: {part}")
+    return clauses
+
+
+class GraphState:
+    """The tenant: users in listing order, role assignments, groups, and what was done to them."""
+
+    def __init__(self, scenario: dict[str, Any]) -> None:
+        self.tenant_id = str(scenario.get("tenant_id") or uuid.uuid4())
+        self.token = str(scenario["token"])
+        self.licensed = bool(scenario.get("licensed", True))
+        # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "groups", "write"
+        self.denied = set(scenario.get("denied", ()))
+        self.users: list[dict[str, Any]] = [dict(u) for u in scenario.get("users", ())]
+        self.index = {u["id"]: i for i, u in enumerate(self.users) if "id" in u}
+        self.by_upn = {str(u.get("userPrincipalName", "")).lower(): i for i, u in enumerate(self.users)}
+        self.role_assignments = [dict(a) for a in scenario.get("role_assignments", ())]
+        self.groups: dict[str, list[str]] = {g: list(m) for g, m in scenario.get("groups", {}).items()}
+        self.patches: Counter[str] = Counter()
+        self.revoked: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self._cache: dict[tuple[str, ...], list[bytes | None]] = {}
+        self._filtered: dict[str, list[int]] = {}
+
+    def find(self, key: str) -> int | None:
+        i = self.index.get(key)
+        return i if i is not None else self.by_upn.get(key.lower())
+
+    def serialised(self, select: tuple[str, ...], start: int, stop: int, rows: list[int] | None) -> list[bytes]:
+        """Per-user JSON for `select`, built once and reused until the user changes."""
+        with self.lock:
+            cache = self._cache.setdefault(select, [None] * len(self.users))
+            out = []
+            for pos in range(start, stop):
+                i = rows[pos] if rows is not None else pos
+                blob = cache[i]
+                if blob is None:
+                    user = self.users[i]
+                    view = {k: user[k] for k in select if k in user} if select else user
+                    blob = cache[i] = json.dumps(view, separators=(",", ":")).encode()
+                out.append(blob)
+            return out
+
+    def rows(self, filter_text: str) -> list[int]:
+        with self.lock:
+            rows = self._filtered.get(filter_text)
+            if rows is None:
+                clauses = _parse_filter(filter_text)
+                rows = [i for i, u in enumerate(self.users) if all(u.get(f) == v for f, v in clauses)]
+                self._filtered[filter_text] = rows
+            return rows
+
+    def update(self, i: int, changes: dict[str, Any]) -> None:
+        with self.lock:
+            self.users[i].update(changes)
+            for cache in self._cache.values():
+                cache[i] = None
+            self._filtered.clear()
+
+    def transitive(self, group_id: str) -> list[str]:
+        """Members of a group and of every group nested in it, each once, groups included."""
+        seen: dict[str, None] = {}
+        stack = list(reversed(self.groups.get(group_id, [])))
+        while stack:
+            member = stack.pop()
+            if member in seen or member == group_id:
+                continue
+            seen[member] = None
+            stack.extend(reversed(self.groups.get(member, [])))
+        return list(seen)
+
+
+class GraphApp:
+    """Routes one request (already past fault injection) to the tenant state."""
+
+    def __init__(self, state: GraphState) -> None:
+        self.state = state
+        self.base = ""  # http://127.0.0.1:PORT, set once the server has its port
+        self.item_faults = Faults()
+        self._item_rng_lock = threading.Lock()
+        self._item_rng = random.Random(0)
+
+    def __call__(self, req: Request) -> Response:
+        if bearer_token(req) is None:
+            return error(401, "InvalidAuthenticationToken", "Access token is empty.")
+        if bearer_token(req) != self.state.token:
+            return error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+        path = unquote(req.path)
+        if not path.startswith("/v1.0/"):
+            return error(400, "BadRequest", f"Invalid version: {path.split('/')[1] if '/' in path else path}")
+        try:
+            resp = self.route(req.method, path[5:], req.query, req.body, req.headers)
+        except _Invalid as err:
+            resp = err.response
+        rid = req.headers.get("client-request-id")
+        if rid:
+            resp.headers["client-request-id"] = rid
+        return resp
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+              headers: dict[str, str]) -> Response:
+        parts = [p for p in path.split("/") if p]
+        arg = {k: v[0] for k, v in query.items() if v}
+        if method == "POST" and parts == ["$batch"]:
+            return self.batch(body)
+        if method == "GET" and parts == ["users"]:
+            return self.list_users(arg)
+        if method == "GET" and parts == ["organization"]:
+            return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#organization",
+                                   "value": [{"id": self.state.tenant_id, "displayName": "Emulated tenant",
+                                              "verifiedDomains": [{"name": "example.test", "isDefault": True}]}]})
+        if method == "GET" and parts == ["roleManagement", "directory", "roleAssignments"]:
+            return self.role_assignments(arg)
+        if method == "GET" and len(parts) == 3 and parts[0] == "groups" and parts[2] == "transitiveMembers":
+            return self.transitive_members(parts[1], arg)
+        if len(parts) == 2 and parts[0] == "users" and method in ("GET", "PATCH"):
+            return self.get_user(parts[1], arg) if method == "GET" else self.patch_user(parts[1], body, headers)
+        if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] == "revokeSignInSessions":
+            return self.revoke(parts[1])
+        return error(400, "BadRequest", f"Resource not found for the segment '{parts[-1] if parts else ''}'.")
+
+    def json(self, status: int, payload: object) -> Response:
+        return Response(status, json.dumps(payload).encode(), {"Content-Type": JSON_TYPE})
+
+    def _select(self, arg: dict[str, str]) -> tuple[str, ...]:
+        select = tuple(s.strip() for s in arg.get("$select", "").split(",") if s.strip())
+        if "users" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if "signInActivity" in select and not self.state.licensed:
+            raise _Invalid(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                           "Neither tenant is B2C or tenant doesn't have premium license")
+        if "signInActivity" in select and "signInActivity" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        return select
+
+    def _top(self, arg: dict[str, str], limit: int) -> int:
+        raw = arg.get("$top")
+        if raw is None:
+            return DEFAULT_TOP
+        if not raw.isdigit() or not 1 <= int(raw) <= limit:
+            raise _Invalid(400, "Request_UnsupportedQuery",
+                           f"Invalid page size specified: '{raw}'. Must be between 1 and {limit} inclusive.")
+        return int(raw)
+
+    def _page(self, path: str, arg: dict[str, str], total: int, top: int) -> tuple[int, int, str | None]:
+        """Offsets of this page and the absolute nextLink (with the query it was asked with)."""
+        start = 0
+        if "$skiptoken" in arg:
+            start = _offset(arg["$skiptoken"]) if _offset(arg["$skiptoken"]) is not None else -1
+            if start < 0:
+                raise _Invalid(400, "Directory_ExpiredPageToken", "The specified page token value has expired.")
+        stop = min(total, start + top)
+        if stop >= total:
+            return start, stop, None
+        keep = "&".join(f"{k}={quote(v, safe=',')}" for k, v in arg.items() if k != "$skiptoken")
+        link = f"{self.base}/v1.0/{path}?{keep}{'&' if keep else ''}$skiptoken={_skiptoken(stop)}"
+        return start, stop, link
+
+    def list_users(self, arg: dict[str, str]) -> Response:
+        select = self._select(arg)
+        top = self._top(arg, MAX_TOP_SIGNIN if "signInActivity" in select else MAX_TOP)
+        rows = self.state.rows(arg["$filter"]) if arg.get("$filter") else None
+        total = len(rows) if rows is not None else len(self.state.users)
+        start, stop, link = self._page("users", arg, total, top)
+        blobs = self.state.serialised(select, start, stop, rows)
+        context = f'"@odata.context":"{self.base}/v1.0/$metadata#users","value":['
+        tail = b"]" + (f',"@odata.nextLink":{json.dumps(link)}'.encode() if link else b"") + b"}"
+        return Response(200, b"{" + context.encode() + b",".join(blobs) + tail, {"Content-Type": JSON_TYPE})
+
+    def _user(self, key: str) -> int:
+        i = self.state.find(key)
+        if i is None:
+            raise _Invalid(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or one of its "
+                           "queried reference-property objects are not present.")
+        return i
+
+    def get_user(self, key: str, arg: dict[str, str]) -> Response:
+        select = self._select(arg)
+        i = self._user(key)
+        [blob] = self.state.serialised(select, i, i + 1, None)
+        context = f'{{"@odata.context":"{self.base}/v1.0/$metadata#users/$entity"'.encode()
+        body = context + b"}" if blob == b"{}" else context + b"," + blob[1:]
+        return Response(200, body, {"Content-Type": JSON_TYPE})
+
+    def patch_user(self, key: str, body: bytes, headers: dict[str, str]) -> Response:
+        if "write" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        try:
+            changes = json.loads(body or b"null")
+        except ValueError:
+            raise _Invalid(400, "BadRequest", "Unable to read JSON request payload.") from None
+        if not isinstance(changes, dict) or not changes:
+            raise _Invalid(400, "BadRequest", "Empty Payload. JSON content expected.")
+        if "accountEnabled" in changes and not isinstance(changes["accountEnabled"], bool):
+            raise _Invalid(400, "Request_BadRequest", "Invalid value specified for property 'accountEnabled'.")
+        i = self._user(key)
+        self.state.update(i, changes)
+        with self.state.lock:
+            self.state.patches[self.state.users[i]["id"]] += 1
+        return Response(204, b"", {})
+
+    def revoke(self, key: str) -> Response:
+        i = self._user(key)
+        with self.state.lock:
+            self.state.revoked[self.state.users[i]["id"]] += 1
+        return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#Edm.Boolean", "value": True})
+
+    def role_assignments(self, arg: dict[str, str]) -> Response:
+        if "roleAssignments" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        rows = []
+        for n, a in enumerate(self.state.role_assignments):
+            row = {"id": a.get("id", f"ra-{n}"), "principalId": a["principalId"],
+                   "roleDefinitionId": a["roleDefinitionId"], "directoryScopeId": a.get("directoryScopeId", "/")}
+            if "principal" in arg.get("$expand", ""):
+                kind = "group" if a["principalId"] in self.state.groups else "user"
+                row["principal"] = {"@odata.type": f"#microsoft.graph.{kind}", "id": a["principalId"]}
+            rows.append(row)
+        return self._value_page("roleManagement/directory/roleAssignments", arg, rows,
+                                "roleManagement/directory/roleAssignments")
+
+    def transitive_members(self, group_id: str, arg: dict[str, str]) -> Response:
+        if "groups" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if group_id not in self.state.groups:
+            raise _Invalid(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist or one of its "
+                           "queried reference-property objects are not present.")
+        rows = [{"@odata.type": "#microsoft.graph.group" if m in self.state.groups else "#microsoft.graph.user",
+                 "id": m} for m in self.state.transitive(group_id)]
+        return self._value_page(f"groups/{group_id}/transitiveMembers", arg, rows, "directoryObjects")
+
+    def _value_page(self, path: str, arg: dict[str, str], rows: list[dict], context: str) -> Response:
+        start, stop, link = self._page(path, arg, len(rows), self._top(arg, MAX_TOP))
+        payload: dict[str, Any] = {"@odata.context": f"{self.base}/v1.0/$metadata#{context}", "value": rows[start:stop]}
+        if link:
+            payload["@odata.nextLink"] = link
+        return self.json(200, payload)
+
+    # -- $batch ---------------------------------------------------------------------------------
+
+    def batch(self, body: bytes) -> Response:
+        try:
+            payload = json.loads(body or b"null")
+            requests = payload["requests"]
+            assert isinstance(requests, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return error(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > MAX_BATCH:
+            return error(400, "BadRequest", f"Number of batch request steps exceeds the maximum of {MAX_BATCH}.")
+        ids = [str(r.get("id")) for r in requests if isinstance(r, dict)]
+        if len(ids) != len(requests) or len(set(ids)) != len(ids):
+            return error(400, "BadRequest", "Batch request ids must be present and unique.")
+        return self.json(200, {"responses": [self.batch_item(r) for r in requests]})
+
+    def batch_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        rid, method, url = str(item["id"]), str(item.get("method", "")).upper(), str(item.get("url", ""))
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        if not url.startswith("/") or urlsplit(url).scheme:
+            resp = error(400, "BadRequest", "Invalid request URI: batch request URLs must be relative.")
+        elif "body" in item and "content-type" not in headers:
+            resp = error(400, "BadRequest", f"Write request id : {rid} does not contain Content-Type header or body.")
+        else:
+            fault = self._item_fault(method, url)
+            if fault == 429:
+                resp = error(429, *_INJECTED[429], headers={"Retry-After": f"{self.item_faults.retry_after:g}"})
+            elif fault == 503:
+                resp = error(503, *_INJECTED[503])
+            else:
+                parts = urlsplit(url)
+                body = json.dumps(item["body"]).encode() if "body" in item else b""
+                try:
+                    resp = self.route(method, unquote(parts.path), parse_qs(parts.query), body, headers)
+                except _Invalid as err:
+                    resp = err.response
+        out: dict[str, Any] = {"id": rid, "status": resp.status,
+                               "headers": {k: v for k, v in resp.headers.items() if k.lower() != "request-id"}}
+        if resp.body:
+            out["body"] = json.loads(resp.body)
+        return out
+
+    def _item_fault(self, method: str, url: str) -> int | None:
+        f = self.item_faults
+        if not (f.rate_429 or f.rate_503) or not f.matches(method, url):
+            return None
+        with self._item_rng_lock:
+            roll = self._item_rng.random()
+        if roll < f.rate_429:
+            return 429
+        return 503 if roll < f.rate_429 + f.rate_503 else None
+
+
+class GraphEmulator:
+    """A running emulator: `.endpoint` for the adapter's config, `.server` for counters and faults."""
+
+    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+        self.state = GraphState(scenario)
+        self.app = GraphApp(self.state)
+        self.server = EmulatorServer(self.app, _injected_error, faults)
+        self.app.base = self.server.base_url
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.server.base_url}/v1.0"
+
+    @property
+    def token(self) -> str:
+        return self.state.token
+
+    @property
+    def tenant_id(self) -> str:
+        return self.state.tenant_id
+
+    def set_item_faults(self, faults: Faults) -> None:
+        """Faults for single requests inside `$batch` (per-item 429 with Retry-After, 503)."""
+        with self.app._item_rng_lock:
+            self.app.item_faults = faults
+            self.app._item_rng = random.Random(faults.seed)
+
+    def user(self, key: str) -> dict[str, Any]:
+        """A copy of one user as stored (by id or userPrincipalName). KeyError when missing."""
+        i = self.state.find(key)
+        if i is None:
+            raise KeyError(key)
+        with self.state.lock:
+            return dict(self.state.users[i])
+
+    def enabled(self, key: str) -> bool:
+        return bool(self.user(key).get("accountEnabled"))
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> GraphEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(scenario, dict):
+        return scenario
+    return json.loads(Path(scenario).read_text(encoding="utf-8"))
+
+
+def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None, latency_ms: float = 0) -> GraphEmulator:
+    """Seed and start an emulator on a free loopback port."""
+    faults = faults or Faults()
+    if latency_ms:
+        faults = dataclasses.replace(faults, latency_ms=latency_ms)
+    emulator = GraphEmulator(load_scenario(scenario), faults)
+    emulator.server.start()
+    return emulator
