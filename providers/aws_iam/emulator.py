@@ -1,0 +1,314 @@
+"""AWS emulator: moto's server on 127.0.0.1, seeded through its backend from a scenario.
+
+The adapter reaches it only through `endpoint_url` and ordinary AWS credentials (`caller_env()`).
+A thin WSGI layer in front of moto counts requests by Action (and by account), answers
+`InvalidClientTokenId` for access keys moto does not know (as AWS would), injects scripted errors,
+latency and random faults (`providers.emulator.Faults`), and can hold the credential report
+"in progress". Moto's state is process-global: run one emulator per process at a time.
+
+Scenario (JSON-able dict or a path to a JSON file):
+
+    {"accounts": {"<12 digits>": {
+        "root": {"created", "password_last_used" | null},                      # optional
+        "users": [{"name", "created", "tags": {}, "password": {"created", "last_used"} | null,
+                   "keys": [{"created", "last_used" | null, "status": "Active" | "Inactive",
+                             "caller": true}]}]}},                              # caller: the sweeper's key
+     "organization": {"management": "<id>", "members": ["<id>"], "suspended": ["<id>"],
+                      "unassumable": ["<id>"]}}
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from providers.aws_iam import emulator_patches
+from providers.emulator import Faults
+
+REGION = "us-east-1"
+_IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+_STATUS = {"Throttling": 400, "LimitExceeded": 409, "ReportInProgress": 404, "AccessDenied": 403,
+           "InvalidClientTokenId": 403, "ServiceUnavailable": 503, "NoSuchEntity": 404}
+_JSON_TARGETS = "X-Amz-Target"
+
+
+def when(value: str | datetime | None) -> datetime | None:
+    """Parse a scenario timestamp (ISO 8601; naive means UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class _Request:
+    """What the middleware needs from one WSGI request: Action, access key, params."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        self.body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(self.body)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        self.params: dict[str, str] = {}
+        if target:  # JSON protocols (Organizations): the action is in the header
+            self.action = target.rpartition(".")[2]
+            self.json = True
+        else:
+            form = parse_qs(self.body.decode("utf-8", "replace"))
+            form.update(parse_qs(environ.get("QUERY_STRING", "")))
+            self.params = {k: v[0] for k, v in form.items()}
+            self.action = self.params.get("Action", "?")
+            self.json = False
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        start = auth.find("Credential=")
+        self.access_key = auth[start + 11:].split("/", 1)[0] if start >= 0 else ""
+
+
+def _xml_error(code: str, message: str) -> tuple[int, bytes, str]:
+    body = (f'<ErrorResponse xmlns="{_IAM_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return _STATUS.get(code, 400), body.encode(), "text/xml"
+
+
+def _json_error(code: str, message: str) -> tuple[int, bytes, str]:
+    body = json.dumps({"__type": f"{code}Exception" if code == "AccessDenied" else code, "message": message})
+    return _STATUS.get(code, 400), body.encode(), "application/x-amz-json-1.1"
+
+
+class AwsEmulator:
+    """A running moto server with counters and fault hooks. Build it with `start(scenario)`."""
+
+    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+        self.scenario = scenario
+        self.faults = faults or Faults()
+        self.counts: Counter[str] = Counter()  # by Action
+        self.account_counts: Counter[tuple[str, str]] = Counter()  # by (account, Action)
+        self.report_pending: float = 0  # Generate calls answered INPROGRESS first (math.inf: never)
+        self.unassumable: set[str] = set()
+        self.caller: dict[str, str] = {}
+        self.strict_auth = False
+        self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.faults.seed)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> AwsEmulator:
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):  # tests read counters, not access logs
+            def log(self, *args: object) -> None:
+                pass
+
+        emulator_patches.apply()
+        _reset_moto()
+        _seed(self, self.scenario)
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server("127.0.0.1", 0, self._middleware(app), threaded=True,
+                                   request_handler=Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> AwsEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def config(self) -> dict[str, str]:
+        """The `[providers.aws]` keys that point the adapter here."""
+        return {"endpoint_url": self.endpoint_url, "region": REGION}
+
+    def caller_env(self) -> dict[str, str]:
+        """Environment variables for the default credential chain: the scenario's caller key."""
+        key = self.caller.get("access_key_id", "AKIAEMULATORDEFAULT0")
+        secret = self.caller.get("secret_access_key", "emulator-secret-not-real")
+        return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": REGION}
+
+    # -- knobs for tests and benchmarks ---------------------------------------------------
+    def inject(self, action: str, code: str, times: float = math.inf) -> None:
+        """Answer the next `times` requests for `action` with error `code` (e.g. Throttling)."""
+        with self._lock:
+            self._injected[action] = [code, times]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.account_counts.clear()
+
+    def calls(self, account: str | None = None) -> int:
+        """Requests served in total, or for one account."""
+        with self._lock:
+            if account is None:
+                return sum(self.counts.values())
+            return sum(n for (acct, _), n in self.account_counts.items() if acct == account)
+
+    def backend(self, account: str) -> Any:
+        """Moto's IAM backend of `account` (for tests that inspect state)."""
+        from moto.iam.models import iam_backends
+
+        return iam_backends[account]["global"]
+
+    # -- the WSGI layer ----------------------------------------------------------------------
+    def _middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            req = _Request(environ)
+            account = _account_of(req.access_key)
+            with self._lock:
+                self.counts[req.action] += 1
+                self.account_counts[(account or "?", req.action)] += 1
+                latency = self.faults.latency_ms
+            if latency:
+                time.sleep(latency / 1000)
+            answer = self._intercept(req, account)
+            if answer is None:
+                return app(environ, start_response)
+            status, body, ctype = answer
+            start_response(f"{status} X", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+            return [body]
+
+        return wrapped
+
+    def _intercept(self, req: _Request, account: str | None) -> tuple[int, bytes, str] | None:
+        error = _json_error if req.json else _xml_error
+        if self.strict_auth and account is None:
+            return error("InvalidClientTokenId", "The security token included in the request is invalid.")
+        scripted = self._scripted(req.action) or self._random_fault(req.action)
+        if scripted:
+            return error(scripted, "Rate exceeded" if scripted == "Throttling" else f"injected {scripted}")
+        if req.action == "AssumeRole":
+            target = req.params.get("RoleArn", "").split(":")[4:5]
+            if target and target[0] in self.unassumable:
+                return error("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on "
+                                             f"resource: {req.params.get('RoleArn')}")
+        if req.action in ("GenerateCredentialReport", "GetCredentialReport"):
+            return self._report_hold(req.action)
+        return None
+
+    def _scripted(self, action: str) -> str | None:
+        with self._lock:
+            entry = self._injected.get(action)
+            if not entry or entry[1] <= 0:
+                return None
+            entry[1] -= 1
+            return entry[0]
+
+    def _random_fault(self, action: str) -> str | None:
+        f = self.faults
+        if not (f.rate_429 or f.rate_503) or not f.matches("POST", action):
+            return None
+        with self._lock:
+            roll = self._rng.random()
+        if roll < f.rate_429:
+            return "Throttling"
+        return "ServiceUnavailable" if roll < f.rate_429 + f.rate_503 else None
+
+    def _report_hold(self, action: str) -> tuple[int, bytes, str] | None:
+        with self._lock:
+            if self.report_pending <= 0:
+                return None
+            if action == "GetCredentialReport":
+                return _xml_error("ReportInProgress", "Report generation in progress. Try again later.")
+            self.report_pending -= 1
+        body = (f'<GenerateCredentialReportResponse xmlns="{_IAM_NS}"><GenerateCredentialReportResult>'
+                "<State>INPROGRESS</State><Description>Report generation in progress</Description>"
+                "</GenerateCredentialReportResult><ResponseMetadata><RequestId>"
+                f"{uuid.uuid4()}</RequestId></ResponseMetadata></GenerateCredentialReportResponse>")
+        return 200, body.encode(), "text/xml"
+
+
+def _account_of(access_key: str) -> str | None:
+    """The account whose IAM (or STS-issued) key this is, or None if moto never issued it."""
+    from moto.iam.models import iam_backends
+
+    for account_id, backends in list(iam_backends.items()):
+        backend = backends.get("aws")
+        if backend is not None and access_key in backend.access_keys:
+            key = backend.access_keys[access_key]
+            return account_id if key.status == "Active" else None
+    return None
+
+
+def _reset_moto() -> None:
+    from moto.iam.models import iam_backends
+    from moto.organizations.models import organizations_backends
+    from moto.sts.models import sts_backends
+
+    for backends in (iam_backends, sts_backends, organizations_backends):
+        for per_account in list(backends.values()):
+            per_account.reset()
+        backends.clear()
+    getattr(organizations_backends, "master_accounts", {}).clear()
+
+
+def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    for account_id, account in scenario.get("accounts", {}).items():
+        backend = iam_backends[account_id]["global"]
+        backend.sweeper_root = account.get("root") or {}
+        for spec in account.get("users", []):
+            tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
+            user = backend.create_user(REGION, spec["name"], tags=tags)
+            user.create_date = when(spec.get("created")) or user.create_date
+            if spec.get("password"):
+                backend.create_login_profile(spec["name"], "Not-a-real-passw0rd!")
+                user.password_created = when(spec["password"].get("created")) or user.create_date
+                user.password_last_used = when(spec["password"].get("last_used"))
+            for kspec in spec.get("keys", []):
+                key = backend.create_access_key(spec["name"], status=kspec.get("status", "Active"))
+                key.create_date = when(kspec.get("created")) or key.create_date
+                used = when(kspec.get("last_used"))
+                key.last_used = AccessKeyLastUsed(used, "iam", REGION) if used else None
+                if kspec.get("caller"):
+                    emu.caller = {"account": account_id, "user": spec["name"],
+                                  "access_key_id": key.access_key_id,
+                                  "secret_access_key": key.secret_access_key}
+                    emu.strict_auth = True
+    org = scenario.get("organization")
+    if org:
+        _seed_organization(org)
+        emu.unassumable = set(org.get("unassumable", []))
+
+
+def _seed_organization(org: dict[str, Any]) -> None:
+    from moto.organizations.models import FakeAccount, organizations_backends
+
+    backend = organizations_backends[org["management"]]["aws"]
+    backend.create_organization(REGION, FeatureSet="ALL")
+    suspended = set(org.get("suspended", []))
+    for member in [*org.get("members", []), *suspended]:
+        account = FakeAccount(backend.org, AccountName=f"member-{member}", Email=f"{member}@example.com")
+        account.id = member
+        if member in suspended:
+            account.status = account.state = "SUSPENDED"
+        backend.accounts.append(account)
+
+
+def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None) -> AwsEmulator:
+    """Seed and start an emulator from a scenario dict or a JSON file path."""
+    if not isinstance(scenario, dict):
+        scenario = json.loads(Path(scenario).read_text())
+    return AwsEmulator(scenario, faults).start()

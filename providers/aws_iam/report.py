@@ -1,0 +1,181 @@
+"""The IAM credential report: CSV rows into neutral credentials. Pure functions, no boto3.
+
+Every value form the report uses is handled: ISO 8601 dates, `N/A` (no such credential, or a key
+never used), `no_information` (a password never used, or not since tracking began),
+`not_supported` (the root row and some moto columns), `true`/`false`. A value we cannot read makes
+that credential UNKNOWN with a note; it never crashes the listing and never reads as "never used".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sweeper.model import Activity, Credential, CredentialKind
+
+ROOT_LOGIN = "<root_account>"
+# AWS began recording password use on 2014-10-20 and access-key use on 2015-04-22: "never" for
+# older credentials means "not since then", which is as inactive as any threshold cares about.
+PASSWORD_TRACKING_SINCE = datetime(2014, 10, 20, tzinfo=timezone.utc)
+KEY_TRACKING_SINCE = datetime(2015, 4, 22, tzinfo=timezone.utc)
+
+REQUIRED = ("user", "arn", "user_creation_time", "password_enabled", "password_last_used",
+            "password_last_changed", "access_key_1_active", "access_key_1_last_rotated",
+            "access_key_1_last_used_date", "access_key_2_active", "access_key_2_last_rotated",
+            "access_key_2_last_used_date")
+_NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))
+
+
+class Unreadable(ValueError):
+    """A report value that is neither a date nor one of the report's placeholder words."""
+
+
+def parse_when(value: str) -> datetime | None:
+    """An ISO 8601 report date as aware UTC; None for N/A, no_information, not_supported, ""."""
+    if value in _NO_VALUE:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Unreadable(value) from None
+    if parsed.tzinfo is None:  # the report always carries +00:00; a bare time is not guessed at
+        raise Unreadable(value)
+    return parsed.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySlot:
+    """What the report says about one access-key slot: enough for refresh() to find the key."""
+
+    slot: int
+    last_rotated: datetime | None
+    last_used: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One report row: the user name, its ARN, creation time and its credentials."""
+
+    login: str
+    arn: str
+    created: datetime | None
+    credentials: tuple[Credential, ...]
+    slots: tuple[KeySlot, ...]
+
+
+class Report:
+    """A credential report's CSV. Raises `Unreadable` when the header lacks a needed column."""
+
+    def __init__(self, content: bytes | str) -> None:
+        text = content.decode("utf-8") if isinstance(content, bytes) else content
+        self._reader = csv.reader(io.StringIO(text))
+        header = next(self._reader, None)
+        if not header:
+            raise Unreadable("empty credential report")
+        self.index = {name: i for i, name in enumerate(header)}
+        missing = [c for c in REQUIRED if c not in self.index]
+        if missing:
+            raise Unreadable(f"credential report lacks column(s) {', '.join(missing)}")
+        self.width = len(header)
+
+    def by_login(self) -> dict[str, list[str]]:
+        """Raw fields by user name (the root row under `<root_account>`); mapped later by `row()`."""
+        return {fields[0]: fields for fields in self._reader if fields}
+
+    def row(self, fields: list[str], identity_id: str, *, irreversible: bool = True) -> Row:
+        """Map one row's fields; console passwords take `identity_id` as their credential id."""
+        return row_of(fields, self.index, self.width, identity_id, irreversible)
+
+
+def row_of(fields: list[str], ix: dict[str, int], width: int, identity_id: str,
+           irreversible: bool) -> Row:
+    """Map one CSV row. A short or garbled row becomes UNKNOWN credentials with a note."""
+    login = fields[0]
+    if len(fields) != width:
+        note = f"credential report row has {len(fields)} fields, expected {width}"
+        return Row(login, fields[1] if len(fields) > 1 else "", None,
+                   (_unknown(CredentialKind.CONSOLE_PASSWORD, identity_id, note),), ())
+    try:
+        created = parse_when(fields[ix["user_creation_time"]])
+    except Unreadable:
+        created = None
+    root = login == ROOT_LOGIN
+    creds = [_password(fields, ix, identity_id, created, root, irreversible)]
+    slots = []
+    for n in (1, 2):
+        cred, slot = _key(fields, ix, n)
+        if cred is not None:
+            creds.append(cred)
+            slots.append(slot)
+    return Row(login, fields[ix["arn"]], created, tuple(creds), tuple(slots))
+
+
+def _unknown(kind: CredentialKind, cred_id: str, note: str, *, enabled: bool = True,
+             created: datetime | None = None) -> Credential:
+    return Credential(kind, cred_id, enabled, Activity.UNKNOWN, created=created, activity_note=note)
+
+
+def _password(fields: list[str], ix: dict[str, int], identity_id: str, user_created: datetime | None,
+              root: bool, irreversible: bool) -> Credential:
+    kind = CredentialKind.CONSOLE_PASSWORD
+    state = fields[ix["password_enabled"]]
+    raw_used = fields[ix["password_last_used"]]
+    try:
+        changed = parse_when(fields[ix["password_last_changed"]])
+        used = parse_when(raw_used)
+    except Unreadable as err:
+        return _unknown(kind, identity_id, f"unreadable password date {err}", created=user_created)
+    created = changed or user_created
+    if root:  # the root row says not_supported: the root user always has a password
+        enabled = True
+    elif state in ("true", "false"):
+        enabled = state == "true"
+    else:
+        return _unknown(kind, identity_id, f"unreadable password_enabled value {state!r}",
+                        created=created)
+    if used is not None:
+        return Credential(kind, identity_id, enabled, Activity.SEEN, created, used,
+                          irreversible=irreversible)
+    if not enabled:
+        return Credential(kind, identity_id, False, Activity.NEVER, created,
+                          activity_note="no console password (no login profile)",
+                          irreversible=irreversible)
+    if raw_used != "no_information":
+        return _unknown(kind, identity_id, f"credential report gives password_last_used={raw_used!r}",
+                        created=created)
+    note = None
+    if created is None or created < PASSWORD_TRACKING_SINCE:
+        note = "no console sign-in recorded (AWS records them since 2014-10-20)"
+    return Credential(kind, identity_id, True, Activity.NEVER, created, None, activity_note=note,
+                      irreversible=irreversible)
+
+
+def _key(fields: list[str], ix: dict[str, int], n: int) -> tuple[Credential | None, KeySlot | None]:
+    kind = CredentialKind.ACCESS_KEY
+    cred_id = f"access_key_{n}"
+    active = fields[ix[f"access_key_{n}_active"]]
+    raw_rotated = fields[ix[f"access_key_{n}_last_rotated"]]
+    raw_used = fields[ix[f"access_key_{n}_last_used_date"]]
+    if active == "false" and raw_rotated == "N/A":
+        return None, None  # an empty slot
+    try:
+        rotated = parse_when(raw_rotated)
+        used = parse_when(raw_used)
+    except Unreadable as err:
+        return _unknown(kind, cred_id, f"unreadable access key {n} date {err}"), KeySlot(n, None, None)
+    slot = KeySlot(n, rotated, used)
+    if active not in ("true", "false"):
+        return _unknown(kind, cred_id, f"unreadable access_key_{n}_active value {active!r}",
+                        created=rotated), slot
+    enabled = active == "true"
+    if rotated is None:
+        return _unknown(kind, cred_id, f"access key {n} has no creation date", enabled=enabled), slot
+    if used is not None:
+        return Credential(kind, cred_id, enabled, Activity.SEEN, rotated, used), slot
+    if raw_used != "N/A":
+        return _unknown(kind, cred_id, f"credential report gives access_key_{n}_last_used_date="
+                                       f"{raw_used!r}", enabled=enabled, created=rotated), slot
+    note = "never used (AWS records key use since 2015-04-22)" if rotated < KEY_TRACKING_SINCE else None
+    return Credential(kind, cred_id, enabled, Activity.NEVER, rotated, None, activity_note=note), slot
