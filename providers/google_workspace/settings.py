@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from sweeper.config import ProviderSettings
 
@@ -19,4 +19,21 @@ class GoogleSettings(ProviderSettings):
     exclude_org_units: list[str] = Field(default_factory=list)
     skip_admins: bool = True
     batch_size: int = Field(100, gt=0, le=1000)
-    num_retries: int = Field(5, ge=0, le=20)
+    num_retries: int = Field(5, ge=0, le=20)  # googleapiclient's own retries, and our batch-item rounds
+    retry_budget_seconds: float = Field(120, gt=0, le=3600)  # total backoff we wait on one call or batch
+    timeout_seconds: float = Field(60, gt=0, le=600)  # per HTTP request
+    max_parallel: int = Field(4, gt=0, le=16)  # apply() calls at once; Directory quotas are per user
+
+    @field_validator("exclude_org_units")
+    @classmethod
+    def _paths(cls, units: list[str]) -> list[str]:
+        for unit in units:
+            if not unit.startswith("/"):
+                raise ValueError(f"org unit paths start with '/' (got {unit!r})")
+        return units
+
+    @model_validator(mode="after")
+    def _auth_needs(self) -> "GoogleSettings":
+        if self.auth == "service_account" and not self.credentials_file:
+            raise ValueError("auth = \"service_account\" needs credentials_file (a service account key file)")
+        return self

@@ -1,0 +1,216 @@
+"""Google Workspace users through the Admin SDK Directory API: list, refresh, suspend/restore."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import httplib2
+from googleapiclient.errors import BatchError, HttpError
+
+from providers.google_workspace import mapping
+from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_WRITE, DirectoryClient,
+                                               error_info, retry_after, retryable)
+from providers.google_workspace.settings import GoogleSettings
+from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError
+from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
+
+PAGE = 500  # the API's maximum
+
+
+class GoogleWorkspaceAdapter:
+    """One Google Workspace customer. Suspension is the disable; unsuspension restores."""
+
+    name = PROVIDER
+
+    def __init__(self, settings: GoogleSettings, *, write: bool) -> None:
+        self.settings = settings
+        self.write = write
+        self.batch_size = settings.batch_size
+        self.max_parallel = settings.max_parallel
+        self.client = DirectoryClient(settings, write=write)
+        self.rules = mapping.Rules.of(settings.exclude_org_units, settings.skip_admins, settings.admin_subject)
+        self._scopes: list[str] | None = None
+
+    # --- describe ------------------------------------------------------------------------------------
+
+    def whoami(self) -> Principal:
+        s = self.settings
+        if s.admin_subject:
+            who = s.admin_subject
+        elif s.auth == "access_token":
+            who = f"access token from ${s.token_env}"
+        else:
+            who = self.client.service_account_email or (
+                f"service account in {s.credentials_file}" if s.auth == "service_account"
+                else "application default credentials")
+        return Principal(PROVIDER, who, who, scope=s.customer)
+
+    def scopes(self) -> list[str]:
+        """The customer id; `my_customer` is resolved from one user's customerId (one small request)."""
+        if self._scopes is None:
+            customer = self.settings.customer
+            if customer == "my_customer":
+                page = self.client.execute(self.client.users().list(
+                    customer=customer, maxResults=1, projection="basic", fields="users(customerId)"),
+                    "resolve customer id")
+                users = page.get("users") if isinstance(page, dict) else None
+                found = users[0].get("customerId") if users and isinstance(users[0], dict) else None
+                customer = found if isinstance(found, str) and found else customer
+            self._scopes = [customer]
+        return list(self._scopes)
+
+    # --- list and refresh -----------------------------------------------------------------------------
+
+    def list_identities(self, scope: str) -> Iterator[Identity]:
+        """Every user of the customer, page by page; a failing page raises, never truncates."""
+        users = self.client.users()
+        request = users.list(customer=scope, maxResults=PAGE, projection="basic", fields=mapping.LIST_FIELDS)
+        position = 0
+        while request is not None:
+            page = self.client.execute(request, "list users")
+            records = page.get("users", []) if isinstance(page, dict) else None
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            if not isinstance(records, list) or token is not None and not isinstance(token, str):
+                raise DataError(PROVIDER, "list users", "a users.list page is not in the documented shape")
+            for raw in records:
+                yield mapping.identity(raw, scope, self.rules, position)
+                position += 1
+            request = users.list_next(request, page) if token else None
+
+    def refresh(self, ref: CredentialRef) -> Credential | None:
+        request = self.client.users().get(userKey=ref.identity_id, projection="basic", fields=mapping.USER_FIELDS)
+        raw = self.client.execute(request, f"read user {ref.login}", missing_ok=True)
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise DataError(PROVIDER, f"read user {ref.login}", "users.get did not answer a user object")
+        return mapping.credential(raw, self.rules)
+
+    # --- apply ------------------------------------------------------------------------------------------
+
+    def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
+        """Suspend (DISABLE) or unsuspend (ENABLE) in multipart batches. Throttled items are sent
+        again in a later batch, within `num_retries` rounds and `retry_budget_seconds`."""
+        if len(refs) > self.batch_size:
+            return [o for start in range(0, len(refs), self.batch_size)
+                    for o in self.apply(action, refs[start:start + self.batch_size])]
+        want = action is Action.DISABLE
+        pending = dict(enumerate(refs))
+        outcomes: dict[int, Outcome] = {}
+        last_error: dict[int, str] = {}
+        rounds, waited = 0, 0.0
+        while pending:
+            rounds += 1
+            retry, hint = self._round(want, pending, outcomes, last_error)
+            pending = {i: pending[i] for i in retry}
+            wait = self.client.backoff(rounds, hint)
+            if pending and (rounds > self.settings.num_retries or waited + wait > self.settings.retry_budget_seconds):
+                for i, ref in pending.items():
+                    outcomes[i] = Outcome(ref, False, error=f"still throttled after {rounds} attempts "
+                                                          f"({last_error.get(i, 'rate limited')})")
+                break
+            if pending:
+                self.client.sleep(wait)
+                waited += wait
+        return [outcomes[i] for i in range(len(refs))]
+
+    def _round(self, want: bool, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
+               last_error: dict[int, str]) -> tuple[list[int], float | None]:
+        """Send one batch; fill `outcomes`; return the indexes to retry and a Retry-After hint."""
+        users = self.client.users()
+        requests = {str(i): users.update(userKey=ref.identity_id, body={"suspended": want}, fields="id,suspended")
+                    for i, ref in pending.items()}
+        try:
+            results = self.client.batch(requests)
+        except Exception as err:  # the whole batch failed
+            return self._batch_failed(err, pending, outcomes, last_error)
+        retry, hint = [], None
+        for i, ref in pending.items():
+            answer, err = results.get(str(i), (None, None))
+            if str(i) not in results:
+                outcomes[i] = Outcome(ref, False, error="the batch answer has no part for this user; "
+                                                        "its state is unknown until refreshed")
+            elif err is None:
+                outcomes[i] = self._checked(ref, answer, want)
+            else:
+                status, reason, _ = error_info(err)
+                if retryable(status, reason):
+                    retry.append(i)
+                    last_error[i] = self.client.describe(err)
+                    after = retry_after(err)
+                    hint = hint if after is None else max(hint or 0.0, after)
+                else:
+                    outcomes[i] = Outcome(ref, False, error=self.client.describe(err))
+        return retry, hint
+
+    def _checked(self, ref: CredentialRef, answer: Any, want: bool) -> Outcome:
+        if isinstance(answer, dict) and answer.get("suspended") is want:
+            return Outcome(ref, True, note="suspended" if want else "unsuspended")
+        return Outcome(ref, False, error=f"the API accepted the change but answered suspended="
+                                         f"{answer.get('suspended') if isinstance(answer, dict) else '?'}")
+
+    def _batch_failed(self, err: Exception, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
+                      last_error: dict[int, str]) -> tuple[list[int], float | None]:
+        """Transient whole-batch failures are retried (suspension is idempotent); others fail every
+        item, or raise when nothing at all has been attempted yet (the contract's 'cannot attempt')."""
+        if isinstance(err, HttpError) and retryable(*error_info(err)[:2]) or isinstance(
+                err, (BatchError, ValueError, OSError, httplib2.HttpLib2Error)):
+            text = self.client.describe(err) if isinstance(err, HttpError) else \
+                f"the batch failed ({type(err).__name__})"
+            last_error.update((i, text) for i in pending)
+            return list(pending), retry_after(err) if isinstance(err, HttpError) else None
+        translated = self.client.translate(err, "apply batch")
+        if not outcomes and isinstance(translated, (AuthError, PermissionDenied)):
+            raise translated from err
+        for i, ref in pending.items():
+            outcomes[i] = Outcome(ref, False, error=translated.detail)
+        return [], None
+
+    # --- check and permissions --------------------------------------------------------------------------
+
+    def check(self) -> list[CheckResult]:
+        results = []
+        try:
+            self.client.execute(self.client.users().list(
+                customer=self.settings.customer, maxResults=1, projection="basic", fields="users(id)"),
+                "check read access")
+            results.append(CheckResult("read users", True, f"users.list answered (scope {self.client.scope})"))
+        except ProviderError as err:
+            results.append(CheckResult("read users", False, err.detail))
+        results.append(CheckResult(
+            "suspend users", None,
+            f"cannot be probed without changing a user: needs scope {SCOPE_WRITE} and an admin role that may "
+            "update users (a delegated admin cannot suspend super admins)"))
+        return results
+
+    @classmethod
+    def permissions(cls) -> str:
+        return PERMISSIONS
+
+    def close(self) -> None:
+        self.client.close()
+
+
+PERMISSIONS = f"""Google Workspace (Admin SDK Directory API)
+
+OAuth scopes
+  plan, check:    {SCOPE_READ}
+  apply, restore: {SCOPE_WRITE}
+
+Service account with domain-wide delegation (auth = "service_account" or "default")
+  1. Enable the Admin SDK API in the service account's Google Cloud project.
+  2. Admin console > Security > Access and data control > API controls > Domain-wide delegation:
+     add the service account's client id (numeric) with the scopes above.
+  3. Set admin_subject to an admin user; the service account acts as that user.
+
+Keyless, from GitHub Actions (auth = "access_token")
+  google-github-actions/auth with workload_identity_provider, service_account,
+  token_format: access_token, access_token_subject: <admin_subject>,
+  access_token_scopes: {SCOPE_WRITE}
+  then export the token as $SWEEPER_GOOGLE_TOKEN (token_env).
+
+Admin role of admin_subject (least privilege: a custom role, not super admin)
+  Admin API privileges > Users > Read (plan), and Users > Update (apply/restore: suspend and
+  unsuspend). A delegated admin cannot suspend super admins: the sweeper protects them by
+  default (skip_admins), and a suspend of one fails with 403 rather than succeeding.
+"""

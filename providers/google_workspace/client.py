@@ -1,0 +1,239 @@
+"""The one place where google-api-python-client and google-auth are called: credentials, the
+Directory service, per-thread HTTP, retries, batches, and translation of their errors.
+
+httplib2 is not thread-safe, so each thread gets its own AuthorizedHttp and every request is
+executed with `http=` (the library's documented way); the service object is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from typing import Any, Callable
+
+import google.auth
+import google_auth_httplib2
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from google.oauth2 import credentials as oauth2_credentials
+from google.oauth2 import service_account
+from googleapiclient import discovery
+from googleapiclient.errors import BatchError, HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest, build_http
+
+from providers.google_workspace.settings import GoogleSettings
+from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError, ThrottledError
+
+PROVIDER = "google_workspace"
+SCOPE_READ = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+SCOPE_WRITE = "https://www.googleapis.com/auth/admin.directory.user"
+RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+MAX_BACKOFF = 32.0  # seconds, one wait
+
+
+def error_info(err: HttpError) -> tuple[int, str, str]:
+    """(status, reason, message) from a Google error body; tolerant of bodies that are not JSON."""
+    status = int(err.resp.status)
+    reason, message = "", str(getattr(err.resp, "reason", "") or "")
+    try:
+        body = json.loads(err.content)["error"]
+        message = str(body.get("message") or message)
+        errors = body.get("errors") or []
+        reason = str(errors[0].get("reason") if errors else body.get("status") or "")
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        pass
+    return status, reason, message[:300]
+
+
+def retryable(status: int, reason: str) -> bool:
+    """Throttling or a transient server error: worth another try later."""
+    return status in (429, 500, 502, 503, 504) or status == 403 and reason in RATE_REASONS
+
+
+def retry_after(err: HttpError) -> float | None:
+    try:
+        return float(err.resp.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+class DirectoryClient:
+    """Directory API access for one adapter. `sleep` is the backoff wait (tests replace it)."""
+
+    def __init__(self, settings: GoogleSettings, *, write: bool) -> None:
+        self.settings = settings
+        self.scope = SCOPE_WRITE if write else SCOPE_READ
+        self.endpoint = settings.endpoint.rstrip("/")
+        self.batch_uri = self.endpoint + "/batch"  # new_batch_http_request() would ignore our endpoint
+        self.sleep: Callable[[float], None] = time.sleep
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._https: list[httplib2.Http] = []
+        self._credentials: Any = None
+        self._service: Any = None
+        self._secret: str | None = None  # the access token, scrubbed from every message
+
+    # --- credentials and service --------------------------------------------------------------
+
+    def _make_credentials(self) -> Any:
+        s = self.settings
+        if s.auth == "access_token":
+            token = os.environ.get(s.token_env, "").strip()
+            if not token:
+                raise AuthError(PROVIDER, "authenticate", f"auth = access_token but ${s.token_env} is not set "
+                                "or empty: put a Directory API access token in it")
+            self._secret = token
+            return oauth2_credentials.Credentials(token)
+        if s.auth == "service_account":
+            try:
+                return service_account.Credentials.from_service_account_file(
+                    s.credentials_file, scopes=[self.scope], subject=s.admin_subject)
+            except FileNotFoundError as err:
+                raise AuthError(PROVIDER, "authenticate", f"credentials_file {s.credentials_file} not found") from err
+            except (ValueError, KeyError, OSError) as err:
+                raise AuthError(PROVIDER, "authenticate", f"credentials_file {s.credentials_file} is not a "
+                                f"usable service account key ({type(err).__name__})") from err
+        try:
+            creds, _ = google.auth.default(scopes=[self.scope])
+        except auth_exceptions.DefaultCredentialsError as err:
+            raise AuthError(PROVIDER, "authenticate", "no application default credentials found (set "
+                            "GOOGLE_APPLICATION_CREDENTIALS, use workload identity, or auth = access_token)") from err
+        if s.admin_subject and hasattr(creds, "with_subject"):
+            creds = creds.with_subject(s.admin_subject)  # domain-wide delegation
+        return creds
+
+    def service(self) -> Any:
+        with self._lock:
+            if self._service is None:
+                self._credentials = self._make_credentials()
+                self._service = discovery.build(
+                    "admin", "directory_v1", credentials=self._credentials, static_discovery=True,
+                    cache_discovery=False, client_options={"api_endpoint": self.endpoint + "/"})
+            return self._service
+
+    def users(self) -> Any:
+        return self.service().users()
+
+    def http(self) -> google_auth_httplib2.AuthorizedHttp:
+        """This thread's own authorized http (httplib2 connections must not be shared)."""
+        authed = getattr(self._local, "http", None)
+        if authed is None:
+            self.service()
+            raw = build_http()
+            raw.timeout = self.settings.timeout_seconds
+            authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=raw)
+            self._local.http = authed
+            with self._lock:
+                self._https.append(raw)
+        return authed
+
+    def close(self) -> None:
+        with self._lock:
+            for raw in self._https:
+                raw.close()
+            self._https.clear()
+        self._local = threading.local()
+
+    @property
+    def service_account_email(self) -> str | None:
+        return getattr(self._credentials, "service_account_email", None)
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def backoff(self, attempt: int, hint: float | None = None) -> float:
+        """Wait before retry `attempt` (1-based): Retry-After when given, else jittered exponential."""
+        wait = hint if hint is not None else random.random() * 2 ** attempt
+        return min(max(wait, 0.0), MAX_BACKOFF)
+
+    def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False) -> Any:
+        """Run one request with the library's retries, plus our own for 403 quotaExceeded
+        (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`."""
+        request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return request.execute(http=self.http(), num_retries=self.settings.num_retries)
+            except HttpError as err:
+                status, reason, _ = error_info(err)
+                if missing_ok and status == 404:
+                    return None
+                attempt += 1
+                wait = self.backoff(attempt, retry_after(err))
+                if status == 403 and reason in RATE_REASONS and attempt <= self.settings.num_retries \
+                        and waited + wait <= self.settings.retry_budget_seconds:
+                    self.sleep(wait)
+                    waited += wait
+                    continue
+                raise self.translate(err, operation) from err
+            except Exception as err:
+                raise self.translate(err, operation) from err
+
+    def batch(self, requests: dict[str, HttpRequest]) -> dict[str, tuple[Any, HttpError | None]]:
+        """Send requests as one multipart batch; per-item (response, error). Raises what the whole
+        batch raised (HttpError, BatchError, transport and credential errors) untranslated."""
+        results: dict[str, tuple[Any, HttpError | None]] = {}
+        batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)),
+                                 batch_uri=self.batch_uri)
+        for rid, request in requests.items():
+            batch.add(request, request_id=rid)
+        batch.execute(http=self.http())
+        return results
+
+    # --- errors -----------------------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._secret, "[redacted]") if self._secret else text
+
+    def permission_hint(self) -> str:
+        who = self.settings.admin_subject or "the signed-in admin"
+        return (f"the credentials need the OAuth scope {self.scope} (for a service account: domain-wide "
+                f"delegation of that scope to its client id in the Admin console), and {who} needs an admin "
+                "role with User Management privileges")
+
+    def describe(self, err: HttpError) -> str:
+        """One item's failure in words, for an Outcome."""
+        status, reason, message = error_info(err)
+        if status == 404:
+            return "user not found"
+        if status == 403 and reason not in RATE_REASONS:
+            return self.scrub(f"permission denied (HTTP 403 {reason}: {message}): {self.permission_hint()}; "
+                              "a delegated admin cannot suspend or restore super admins")
+        return self.scrub(f"HTTP {status} {reason}: {message}")
+
+    def translate(self, err: BaseException, operation: str) -> ProviderError:
+        if isinstance(err, ProviderError):
+            return err
+        if isinstance(err, HttpError):
+            status, reason, message = error_info(err)
+            text = self.scrub(f"HTTP {status} {reason}: {message}")
+            if status == 401:
+                return AuthError(PROVIDER, operation, f"credentials rejected ({text}); {self.auth_hint()}")
+            if status == 429 or status == 403 and reason in RATE_REASONS:
+                return ThrottledError(PROVIDER, operation, f"still throttled after {self.settings.num_retries} "
+                                      f"retries ({text})")
+            if status == 403:
+                return PermissionDenied(PROVIDER, operation, f"{text}: {self.permission_hint()}")
+            if status >= 500:
+                return ProviderError(PROVIDER, operation, f"service error after {self.settings.num_retries} "
+                                     f"retries ({text})")
+            return ProviderError(PROVIDER, operation, text)
+        if isinstance(err, (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError)):
+            return AuthError(PROVIDER, operation, f"credentials rejected or expired "
+                             f"({type(err).__name__}); {self.auth_hint()}")
+        if isinstance(err, (ValueError, BatchError)):
+            return DataError(PROVIDER, operation, f"unreadable answer from {self.endpoint} ({type(err).__name__})")
+        if isinstance(err, (httplib2.HttpLib2Error, OSError)):
+            return ProviderError(PROVIDER, operation, self.scrub(f"cannot reach {self.endpoint}: "
+                                                                 f"{type(err).__name__} {err}"))
+        return ProviderError(PROVIDER, operation, self.scrub(f"{type(err).__name__}: {err}"))
+
+    def auth_hint(self) -> str:
+        s = self.settings
+        if s.auth == "access_token":
+            return f"the access token in ${s.token_env} is invalid or expired"
+        if s.auth == "service_account":
+            return f"check the key in {s.credentials_file} and its domain-wide delegation"
+        return "check the application default credentials"
