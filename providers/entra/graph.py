@@ -1,0 +1,209 @@
+"""The one place where Graph calls happen: an SDK client on its own event loop, raw JSON in and out.
+
+The msgraph SDK supplies authentication, retries (429/503/504, honouring Retry-After) and requests;
+we read answers as bytes and parse JSON ourselves, because the SDK's model deserialisation costs about
+6 ms per user. Every SDK or HTTP failure leaves this module as a `sweeper.errors` type.
+
+Plain http is accepted only for loopback hosts (the emulator): kiota's AzureIdentityAccessTokenProvider
+refuses to hand a token to any other non-https URL, and the allowed-hosts list keeps the token from
+ever going to a host other than the configured endpoint's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any, Coroutine, Iterator, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from kiota_authentication_azure._exceptions import HTTPError as KiotaHTTPError
+from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import RetryHandler
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphServiceClient
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
+
+from sweeper.errors import AuthError, DataError, NotMeasured, PermissionDenied, ProviderError, ThrottledError
+
+T = TypeVar("T")
+ERRORS: dict[str, Any] = {"XXX": ODataError}
+UNLICENSED = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+TRANSPORT_RETRIES = 2  # dropped connections: every request we send is idempotent
+
+
+class BoundedRetryHandler(RetryHandler):
+    """The SDK's retry handler, but a Retry-After longer than `max_wait` seconds ends the retries."""
+
+    def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
+        super().__init__(options)
+        self.max_wait = max_wait
+
+    def get_delay_time(self, retry_count: int, response: httpx.Response | None = None,
+                       delay: float = RetryHandlerOption.DEFAULT_DELAY) -> float:
+        wait = super().get_delay_time(retry_count, response, delay)
+        return wait if wait <= self.max_wait else RetryHandlerOption.MAX_DELAY
+
+
+def http_client(max_retries: int, max_wait: float, timeout: float) -> httpx.AsyncClient:
+    """httpx with the SDK's default middleware, our bounded retry handler in place of its own."""
+    retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(max_retries, 10)), max_wait)
+    middleware = [retry if isinstance(m, RetryHandler) else m
+                  for m in KiotaClientFactory.get_default_middleware(None)]
+    middleware.append(GraphTelemetryHandler())
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30)), http2=True)
+    return GraphClientFactory.create_with_custom_middleware(middleware, client=client)
+
+
+def _odata(err: APIError) -> tuple[str, str]:
+    main = getattr(err, "error", None)
+    code = getattr(main, "code", None) or ""
+    message = getattr(main, "message", None) or ""
+    return code, message
+
+
+def translate(err: BaseException, operation: str, permission: str) -> ProviderError:
+    """An SDK/HTTP failure as the core's error type. Messages carry Graph's code, never a token."""
+    if isinstance(err, ProviderError):
+        return err
+    if isinstance(err, APIError):
+        status = err.response_status_code or 0
+        code, message = _odata(err)
+        said = f"{code}: {message}" if code else f"HTTP {status}"
+        if status == 401:
+            return AuthError("entra", operation, f"token rejected ({said})")
+        if status == 403 and code == UNLICENSED:
+            return NotMeasured("entra", operation, "the tenant has no Entra ID P1/P2 licence, so Graph gives no "
+                               "sign-in activity (signInActivity answers 403)")
+        if status == 403:
+            return PermissionDenied("entra", operation, f"permission denied ({said}); needs {permission}")
+        if status == 429:
+            return ThrottledError("entra", operation, f"still throttled after the retry budget ({said})")
+        if status in (503, 504):
+            return ProviderError("entra", operation, f"Graph unavailable after the retry budget ({said})")
+        return ProviderError("entra", operation, said)
+    if isinstance(err, KiotaHTTPError):
+        return ProviderError("entra", operation, f"{err} (plain http is allowed only for localhost endpoints)")
+    if isinstance(err, httpx.TransportError):
+        return ProviderError("entra", operation, f"connection failed: {type(err).__name__}")
+    if type(err).__module__.startswith("azure."):  # azure-identity: no or unusable credentials
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return AuthError("entra", operation, f"cannot get a token: {first[:300]}")
+    return ProviderError("entra", operation, f"{type(err).__name__}: {err}")
+
+
+class Graph:
+    """A GraphServiceClient bound to one endpoint, run on an event loop owned by this object.
+
+    Sync methods may be called from many threads at once: each submits a coroutine to the loop.
+    """
+
+    def __init__(self, endpoint: str, credential: Any, *, max_retries: int, max_wait: float,
+                 timeout: float = 100.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        parts = urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProviderError("entra", "connect", f"endpoint {endpoint!r} is not an http(s) URL")
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        # Only the endpoint's own host gets the token (the SDK's default would send it anywhere).
+        auth = AzureIdentityAuthenticationProvider(credential, allowed_hosts=[parts.hostname])
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="entra-graph", daemon=True)
+        self._thread.start()
+        self._closed = False
+        adapter = GraphRequestAdapter(auth, client=http_client(max_retries, max_wait, timeout))
+        adapter.base_url = self.endpoint
+        self.client = GraphServiceClient(request_adapter=adapter)
+        self.adapter = adapter
+
+    def run(self, coro: Coroutine[Any, Any, T], operation: str, permission: str) -> T:
+        """Run `coro` on the loop and wait; failures come back translated."""
+        if self._closed:
+            coro.close()
+            raise ProviderError("entra", operation, "adapter is closed")
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        except Exception as err:  # noqa: BLE001 - translated at this boundary, cause kept
+            raise translate(err, operation, permission) from err
+
+    async def send(self, method: str, target: str | RequestInformation, body: object = None) -> bytes | None:
+        """One request; `target` is an absolute URL or an SDK-built RequestInformation."""
+        if isinstance(target, RequestInformation):
+            info = target
+        else:
+            info = RequestInformation(Method[method])
+            info.url = target
+        info.headers.try_add("Accept", "application/json")
+        if body is not None:
+            info.content = json.dumps(body).encode()
+            info.headers.try_add("Content-Type", "application/json")
+        for attempt in range(TRANSPORT_RETRIES + 1):
+            try:
+                return await self.adapter.send_primitive_async(info, "bytes", ERRORS)
+            except httpx.TransportError:
+                if attempt == TRANSPORT_RETRIES:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def url(self, info: RequestInformation) -> str:
+        self.adapter.set_base_url_for_request_information(info)
+        return info.url
+
+    def get_json(self, target: str | RequestInformation, operation: str, permission: str) -> dict[str, Any] | None:
+        """GET and parse; None when Graph says 404."""
+        try:
+            raw = self.run(self.send("GET", target), operation, permission)
+        except ProviderError as err:
+            if isinstance(err.__cause__, APIError) and err.__cause__.response_status_code == 404:
+                return None
+            raise
+        return parse(raw, operation)
+
+    def pages(self, first: str | RequestInformation, operation: str, permission: str) -> Iterator[list[Any]]:
+        """The `value` of every page, following @odata.nextLink as given; any failure raises."""
+        target: str | RequestInformation | None = first
+        while target is not None:
+            page = self.get_json(target, operation, permission)
+            if page is None:
+                raise ProviderError("entra", operation, "Graph answered 404 (not found)")
+            value, link = page.get("value"), page.get("@odata.nextLink")
+            if not isinstance(value, list) or not (link is None or isinstance(link, str)):
+                raise DataError("entra", operation, "page without a `value` list or with a bad @odata.nextLink")
+            if link is not None and not link.startswith(self.origin + "/"):
+                raise DataError("entra", operation, f"@odata.nextLink leaves the endpoint's host: {link[:80]!r}")
+            yield value
+            target = link
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        client = self.adapter._http_client
+        try:
+            asyncio.run_coroutine_threadsafe(client.aclose(), self.loop).result(timeout=10)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+def parse(raw: bytes | None, operation: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise DataError("entra", operation, f"Graph answered malformed JSON ({err.msg} at byte {err.pos})") from err
+    if not isinstance(data, dict):
+        raise DataError("entra", operation, "Graph answered JSON that is not an object")
+    return data

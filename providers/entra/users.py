@@ -1,0 +1,138 @@
+"""Graph user objects (raw JSON dicts) mapped into the neutral model.
+
+Activity is the last SUCCESSFUL sign-in. Graph records `lastSuccessfulSignInDateTime` only since
+2023-12-01; before that `lastSignInDateTime` held attempts, successful or not. So:
+
+- a parsed success time is SEEN at that time, whatever the (possibly failed) attempts say;
+- success field absent, attempts present: the last success is at most min(latest attempt, 2023-12-01);
+- success field empty (null, "", 0001-01-01) while attempts exist: attempts after 2023-12-01 failed
+  (sprayed, dormant account) and are not activity; an attempt before then may have succeeded;
+- no sign-in at all: NEVER, judged by createdDateTime; an unparseable value is UNKNOWN, never NEVER.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
+
+SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,"
+          "onPremisesSyncEnabled,externalUserState,signInActivity")
+SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
+SUCCESS = "lastSuccessfulSignInDateTime"
+ATTEMPTS = ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")
+_EMPTY = (None, "", "0001-01-01T00:00:00Z")
+_MISSING = object()
+
+
+class BadTime(ValueError):
+    pass
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A Graph timestamp as aware UTC; None for Graph's "no such sign-in" forms; BadTime otherwise."""
+    if value in _EMPTY:
+        return None
+    if not isinstance(value, str):
+        raise BadTime(repr(value))
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadTime(repr(value)) from None
+    if when.tzinfo is None:  # Graph always says Z; a bare time is not something we guess about
+        raise BadTime(repr(value))
+    if when.year <= 1:
+        return None
+    return when.astimezone(timezone.utc)
+
+
+def _day(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    activity: Activity
+    last_used: datetime | None = None
+    note: str | None = None
+
+
+def sign_in(raw: Any) -> Seen:
+    """Judge a `signInActivity` value (or _MISSING when the property is absent)."""
+    if raw is _MISSING or raw is None:
+        return Seen(Activity.NEVER)
+    if not isinstance(raw, dict):
+        return Seen(Activity.UNKNOWN, note=f"signInActivity is not an object: {raw!r:.60}")
+    try:
+        success = parse_time(raw[SUCCESS]) if SUCCESS in raw else _MISSING
+    except BadTime as err:
+        return Seen(Activity.UNKNOWN, note=f"{SUCCESS} does not parse: {err}")
+    if isinstance(success, datetime):
+        return Seen(Activity.SEEN, success)
+    try:
+        attempts = [t for t in (parse_time(raw.get(k)) for k in ATTEMPTS) if t is not None]
+    except BadTime as err:
+        return Seen(Activity.UNKNOWN, note=f"a sign-in attempt time does not parse: {err}")
+    if not attempts:
+        return Seen(Activity.NEVER)
+    latest = max(attempts)
+    if success is _MISSING:
+        last = min(latest, SUCCESS_SINCE)
+        return Seen(Activity.SEEN, last, f"Graph gave no {SUCCESS} (recorded since {_day(SUCCESS_SINCE)}); "
+                    f"last sign-in attempt {_day(latest)}, so the last success is at most {_day(last)}")
+    before = [t for t in attempts if t < SUCCESS_SINCE]
+    if before:
+        return Seen(Activity.SEEN, max(before), f"no successful sign-in since {_day(SUCCESS_SINCE)}; the attempt "
+                    f"on {_day(max(before))} predates success tracking and may have succeeded")
+    return Seen(Activity.NEVER, note=f"no successful sign-in; failed attempts (latest {_day(latest)}) "
+                "are not activity")
+
+
+def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], exclude: dict[str, str],
+                skip_synced: bool, self_id: str | None = None, position: str = "") -> Identity:
+    """One user dict → Identity with one `account` credential. Never raises on a malformed record.
+
+    `protect` / `exclude` map user ids to reasons (role holders; group members). `self_id` is the
+    user the sweeper runs as, if it runs as a user: its account is protected.
+    """
+    uid = user.get("id") if isinstance(user.get("id"), str) and user.get("id") else None
+    notes: list[str] = [] if uid else ["user without an id"]
+    uid = uid or f"missing-id{position}"
+    login = user.get("userPrincipalName") if isinstance(user.get("userPrincipalName"), str) else None
+    if not login:
+        notes.append("user without a userPrincipalName")
+    try:
+        created = parse_time(user.get("createdDateTime"))
+    except BadTime:
+        created = None
+    enabled = user.get("accountEnabled")
+    if not isinstance(enabled, bool):
+        notes.append(f"accountEnabled is {enabled!r:.40}")
+    seen = credential_activity(user, created)
+    if notes:
+        seen = Seen(Activity.UNKNOWN, seen.last_used, "; ".join(notes + [seen.note] if seen.note else notes))
+    own = "the sweeper's own identity" if self_id and uid == self_id else None
+    protected = own or protect.get(uid)
+    if not protected and skip_synced and user.get("onPremisesSyncEnabled") is True:
+        protected = "synced from on-premises AD (Entra Connect would re-enable it)"
+    cred = Credential(CredentialKind.ACCOUNT, uid, enabled is not False, seen.activity, created,
+                      seen.last_used, seen.note, protected_by=own)
+    name = user.get("displayName")
+    kind = IdentityKind.GUEST if user.get("userType") == "Guest" else IdentityKind.MEMBER
+    return Identity("entra", scope, uid, login or uid, kind, enabled is not False, (cred,), created,
+                    name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected)
+
+
+def credential_activity(user: dict[str, Any], created: datetime | None) -> Seen:
+    """Activity of a user's account, with the guest-invitation and createdDateTime rules applied."""
+    if user.get("userType") == "Guest" and user.get("externalUserState") == "PendingAcceptance":
+        seen = Seen(Activity.NEVER, note="guest invitation never redeemed")
+    else:
+        seen = sign_in(user.get("signInActivity", _MISSING))
+    if seen.activity is Activity.NEVER and created is None:
+        raw = user.get("createdDateTime")
+        why = "missing" if raw is None else f"does not parse: {raw!r:.40}"
+        return Seen(Activity.UNKNOWN, None, f"never signed in, but createdDateTime is {why}")
+    return seen
