@@ -1,0 +1,389 @@
+"""The `sweeper` command line: thin commands over the engine, journal and reports.
+
+This is the composition root: it reads the config and asks the registry for adapters by name.
+Only the report goes to stdout; progress, prompts and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from datetime import date, datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+
+from sweeper import __version__, registry
+from sweeper.config import Config, load
+from sweeper.errors import SweeperError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find identities nobody has used for too long in AWS IAM, Entra ID and Google "
+                       "Workspace, and disable them safely (dry run first, caps, undo).")
+err_console = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class HistoryFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SWEEPER_CONFIG, then ./sweeper.toml).")
+ProviderOpt = typer.Option(None, "-p", "--provider", help="Only this provider (aws, entra, google_workspace); repeatable.")
+AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
+FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
+OutOpt = typer.Option(None, "-o", "--output", help="Write the report to this file instead of stdout.")
+
+
+def guarded(fn: Callable) -> Callable:
+    """Turn errors into a one-line message and an exit code; never a traceback (SWEEPER_DEBUG=1 shows one)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SweeperError as err:
+            err_console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as err:  # noqa: BLE001 - last resort: say what, not where
+            if os.environ.get("SWEEPER_DEBUG"):
+                raise
+            err_console.print(f"[bold red]internal error:[/] {type(err).__name__}: {err}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """`--as-of`: ISO 8601 instant or date (00:00 UTC); naive times are UTC. None means the real now."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--as-of {value!r}: not an ISO 8601 date or time (e.g. 2026-11-21 or "
+                         "2026-11-21T09:30:00Z)") from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def select(config: Config, wanted: list[str] | None) -> list[str]:
+    """The providers to sweep: all configured, or those named with -p (each must be configured)."""
+    if not wanted:
+        return list(config.providers)
+    for name in wanted:
+        if name not in registry.names():
+            raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
+        if name not in config.providers:
+            raise UsageError(f"-p {name}: not configured (or enabled = false) in {config.path}")
+    return list(dict.fromkeys(wanted))
+
+
+def interactive() -> bool:
+    """Whether a person can answer a prompt (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def stdout_console() -> Console:
+    """The report console: terminal width on a terminal, a wide fixed width when piped or captured."""
+    console = Console(highlight=False, soft_wrap=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def emit(text: str, output: Path | None) -> None:
+    if output:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"-o {output}: cannot write: {err.strerror}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _report(result, fmt: Format, output: Path | None) -> None:
+    from sweeper import report
+
+    if fmt is Format.table and output is None:
+        report.to_table(result, stdout_console())
+    else:
+        emit(report.render(result, fmt.value), output)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as fh:
+                fh.write(report.to_markdown(result) + "\n")
+        except OSError as err:
+            err_console.print(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {err.strerror}")
+
+
+def _progress():
+    from sweeper.progress import make_progress
+
+    return make_progress(err_console)
+
+
+def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
+           plan_targets=None, max_disable=None):
+    from sweeper.engine import Sweep
+
+    with _progress() as progress:
+        sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress)
+        if journal:
+            journal.start_run(sweep.run_id, mode, as_of, config.digest)
+        result = sweep.run()
+    if journal:
+        code = result.exit_code()
+        journal.finish_run(result.run_id, {0: "done", 3: "stopped", 4: "partial"}.get(code, "done"))
+    return result
+
+
+def _journal(config: Config):
+    from sweeper.journal import Journal
+
+    return Journal(config.journal_path)
+
+
+@app.command()
+@guarded
+def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
+         as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[Path] = OutOpt,
+         plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
+         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
+    """Report what would be disabled, changing nothing (the dry run).
+
+    Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
+    """
+    from sweeper import planfile
+
+    cfg = load(config)
+    providers = select(cfg, provider)
+    when = parse_as_of(as_of)
+    journal = _journal(cfg)
+    result = _sweep(cfg, providers, when, "plan", journal)
+    if plan_out:
+        planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
+        err_console.print(f"plan written to {plan_out}")
+    _report(result, fmt, output)
+    raise typer.Exit(result.exit_code(exit_on_findings=exit_code))
+
+
+@app.command()
+@guarded
+def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]",
+                                                     help="Act only on what this plan names."),
+          config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
+          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[Path] = OutOpt,
+          max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
+                                                    help="Raise the per-scope safety cap to N for this run."),
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
+    """Disable inactive credentials, recording every change in the journal.
+
+    With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
+    it, it plans and applies in one go (the scheduled-job form). On a terminal it asks first unless --yes.
+
+    Example: sweeper apply plan.json -c sweeper.toml --yes
+    """
+    from sweeper import planfile
+    from sweeper.engine import reconcile
+
+    cfg = load(config)
+    providers = select(cfg, provider)
+    when = parse_as_of(as_of)
+    targets = planfile.read(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
+        if plan_file else None
+    if interactive() and not yes:
+        scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
+            f"every inactive credential found in {', '.join(providers)}"
+        if not typer.confirm(f"Disable {scope}?", default=False, err=True):
+            err_console.print("nothing changed")
+            raise typer.Exit(0)
+    journal = _journal(cfg)
+    with journal.exclusive():
+        for message in reconcile(cfg, journal, "", providers):
+            err_console.print(message)
+        result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable)
+    _report(result, fmt, output)
+    raise typer.Exit(result.exit_code())
+
+
+@app.command()
+@guarded
+def restore(run_id: str = typer.Argument(..., help="The run whose changes to undo (see `sweeper history`)."),
+            config: Optional[str] = ConfigOpt,
+            provider: Optional[List[str]] = typer.Option(None, "-p", "--provider", help="Only this provider."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")):
+    """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
+
+    Deleted console passwords cannot be restored; they are listed as such.
+
+    Example: sweeper restore 20261121T040000Z-1a2b3c --dry-run
+    """
+    from rich.table import Table
+
+    from sweeper.engine import reconcile
+    from sweeper.restore import restore as do_restore
+
+    cfg = load(config)
+    journal = _journal(cfg)
+    with journal.exclusive():
+        for message in reconcile(cfg, journal, "", provider):
+            err_console.print(message)
+        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run)
+    table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
+                  + (" — dry run" if dry_run else ""), title_justify="left")
+    for col in ("provider", "scope", "identity", "credential", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for item in items:
+        table.add_row(item.row.ref.provider, item.row.ref.scope, item.row.ref.login, item.row.ref.label,
+                      item.result, item.detail or "")
+    stdout_console().print(table if items else f"run {run_id} disabled nothing that can be restored")
+    raise typer.Exit(4 if any(i.result == "failed" for i in items) else 0)
+
+
+@app.command()
+@guarded
+def history(config: Optional[str] = ConfigOpt,
+            run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
+            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")):
+    """List past runs, newest first, with their action counts; --run shows one run's actions.
+
+    Example: sweeper history -f json
+    """
+    from rich.table import Table
+
+    cfg = load(config)
+    journal = _journal(cfg)
+    runs = journal.runs(run)
+    if run and not runs:
+        raise UsageError(f"--run {run}: no such run in {journal.path}")
+    actions = journal.actions(run) if run else []
+    if fmt is HistoryFormat.json:
+        out: dict = {"runs": [r.as_json() for r in runs]}
+        if run:
+            out["actions"] = [{"provider": a.ref.provider, "scope": a.ref.scope, "identity": a.ref.login,
+                               "identity_id": a.ref.identity_id, "credential": a.ref.label,
+                               "action": a.action.value, "state": a.state, "error": a.error,
+                               "irreversible": a.irreversible, "updated": a.updated} for a in actions]
+        emit(json.dumps(out, indent=2) + "\n", None)
+        return
+    console = stdout_console()
+    table = Table(title=f"runs in {journal.path}", title_justify="left")
+    for col in ("run_id", "mode", "started", "finished", "status", "done", "failed", "pending"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r.run_id, r.mode + (f" of {r.restores}" if r.restores else ""), r.started,
+                      r.finished or "", r.status, str(r.done), str(r.failed), str(r.pending))
+    console.print(table)
+    if actions:
+        detail = Table(title=f"actions of {run}", title_justify="left")
+        for col in ("provider", "scope", "identity", "credential", "action", "state", "error"):
+            detail.add_column(col, overflow="fold")
+        for a in actions:
+            detail.add_row(a.ref.provider, a.ref.scope, a.ref.login, a.ref.label, a.action.value, a.state,
+                           a.error or "")
+        console.print(detail)
+
+
+@app.command()
+@guarded
+def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt):
+    """Validate the config, then probe each provider's access and permissions (changes nothing).
+
+    Example: sweeper check -c sweeper.toml
+    """
+    from rich.table import Table
+
+    from sweeper.engine import close_quietly, describe_failure
+
+    cfg = load(config)
+    err_console.print(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
+    table = Table(title="access and permissions", title_justify="left")
+    for col in ("provider", "check", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    failed = False
+    for name in select(cfg, provider):
+        try:
+            adapter = registry.create(name, cfg.providers[name], write=False)
+            try:
+                me = adapter.whoami()
+                table.add_row(name, "identity", "[green]ok[/]", me.display)
+                for r in adapter.check():
+                    table.add_row(name, r.name, "[green]ok[/]" if r.ok else "[yellow]not probed[/]"
+                                  if r.ok is None else "[bold red]FAILED[/]", r.detail)
+                    failed |= r.ok is False
+            finally:
+                close_quietly(adapter)
+        except Exception as err:  # noqa: BLE001
+            table.add_row(name, "access", "[bold red]FAILED[/]", describe_failure(err))
+            failed = True
+    stdout_console().print(table)
+    raise typer.Exit(4 if failed else 0)
+
+
+@app.command()
+@guarded
+def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--provider",
+                                                             help="Only this provider.")):
+    """Print the least-privilege permissions each provider needs.
+
+    Example: sweeper permissions -p aws > sweeper-iam-policy.json
+    """
+    names = provider or registry.names()
+    for name in names:
+        if name not in registry.names():
+            raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
+    for i, name in enumerate(names):
+        text = registry.adapter_class(name).permissions()
+        if len(names) > 1:
+            sys.stdout.write(("\n" if i else "") + f"# {name}\n")
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+@app.command()
+@guarded
+def demo(apply_: bool = typer.Option(False, "--apply", help="Also apply, show history, and restore."),
+         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")):
+    """Run a full sweep against the bundled local emulators; no cloud account needed.
+
+    Example: sweeper demo --apply
+    """
+    from sweeper.demo import run_demo
+
+    raise typer.Exit(run_demo(apply_, keep))
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"identity-sweeper {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                      help="Show the version.")) -> None:
+    """Find identities nobody has used for too long, and disable them safely."""
+
+
+def main() -> None:
+    app(prog_name="sweeper")

@@ -1,0 +1,247 @@
+"""The journal: an embedded SQLite file recording every run and every action, so each can be undone.
+
+Each action is committed as `intent` before its API call and updated to `done`/`failed` after, with
+the credential's state before. A run killed at any point leaves `intent` rows that the next run
+reconciles by asking the provider for the credential's current state. Timestamps are the real clock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from sweeper.errors import JournalError, JournalLocked
+from sweeper.model import Action, CredentialKind, CredentialRef
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_runs_and_actions", """
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,
+            as_of TEXT,
+            config_digest TEXT,
+            pid INTEGER,
+            restores TEXT
+        );
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            provider TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            identity_id TEXT NOT NULL,
+            login TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            credential_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            state TEXT NOT NULL,
+            before TEXT,
+            irreversible INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        CREATE INDEX actions_run ON actions(run_id);
+        CREATE INDEX actions_state ON actions(state);
+    """),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    id: int
+    run_id: str
+    ref: CredentialRef
+    action: Action
+    state: str  # intent | done | failed
+    before: dict
+    irreversible: bool
+    error: str | None
+    updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    run_id: str
+    mode: str
+    started: str
+    finished: str | None
+    status: str
+    as_of: str | None
+    restores: str | None
+    done: int
+    failed: int
+    pending: int
+
+    def as_json(self) -> dict:
+        return {"run_id": self.run_id, "mode": self.mode, "started": self.started, "finished": self.finished,
+                "status": self.status, "actions": {"done": self.done, "failed": self.failed,
+                                                     "pending": self.pending}}
+
+
+class Journal:
+    """One SQLite file (mode 0600, WAL). Safe to share between threads of one process."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._lockfile: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(self.path, 0o600)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except (OSError, sqlite3.Error) as err:
+            raise JournalError(f"{self.path}: cannot open the journal: {err}") from None
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:  # each migration and its record commit together
+                    for statement in filter(str.strip, sql.split(";")):
+                        db.execute(statement)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the journal for one acting process (apply/restore). Refuses at once if another holds it."""
+        lock_path = f"{self.path}.lock"
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalLocked(f"{self.path}: another sweeper apply/restore (pid {holder}) is using this "
+                                "journal; wait for it to finish") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # runs
+
+    def start_run(self, run_id: str, mode: str, as_of: datetime | None, config_digest: str = "",
+                  restores: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores) "
+                       "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                       (run_id, mode, _now(), as_of.isoformat() if as_of else None, config_digest,
+                        os.getpid(), restores))
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (_now(), status, run_id))
+
+    def runs(self, run_id: str | None = None) -> list[RunRow]:
+        """Runs, newest first, with their action counts."""
+        sql = ("SELECT r.run_id, r.mode, r.started, r.finished, r.status, r.as_of, r.restores, "
+               "COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'failed'), 0), "
+               "COALESCE(SUM(a.state = 'intent'), 0) FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
+               + ("WHERE r.run_id = ? " if run_id else "") +
+               "GROUP BY r.run_id ORDER BY r.started DESC, r.rowid DESC")
+        with self._lock:
+            rows = self._db.execute(sql, (run_id,) if run_id else ()).fetchall()
+        return [RunRow(*row) for row in rows]
+
+    # actions
+
+    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict, bool]]) -> list[int]:
+        """Commit `intent` rows (ref, state before, irreversible) before the API call; returns their ids."""
+        now = _now()
+        ids = []
+        with self._tx() as db:
+            for ref, before, irreversible in items:
+                cur = db.execute(
+                    "INSERT INTO actions (run_id, provider, scope, identity_id, login, kind, credential_id, "
+                    "action, state, before, irreversible, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?)",
+                    (run_id, ref.provider, ref.scope, ref.identity_id, ref.login, ref.kind.value,
+                     ref.credential_id, action.value, json.dumps(before, sort_keys=True), int(irreversible),
+                     now, now))
+                ids.append(cur.lastrowid)
+        return ids
+
+    def settle(self, results: Sequence[tuple[int, str, str | None]]) -> None:
+        """Mark actions (id, state done|failed, error) after the API call."""
+        now = _now()
+        with self._tx() as db:
+            db.executemany("UPDATE actions SET state = ?, error = ?, updated = ? WHERE id = ?",
+                           [(state, error, now, action_id) for action_id, state, error in results])
+
+    def actions(self, run_id: str | None = None, state: str | None = None) -> list[ActionRow]:
+        where, args = [], []
+        if run_id:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if state:
+            where.append("state = ?")
+            args.append(state)
+        sql = ("SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
+               "before, irreversible, error, updated FROM actions "
+               + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY id")
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
+                          Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
+                for r in rows]
+
+    def mark_interrupted(self, exclude_run: str) -> None:
+        """Runs still 'running' from a process that is gone are 'interrupted'."""
+        with self._tx() as db:
+            for run_id, pid in db.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND run_id != ?",
+                                          (exclude_run,)).fetchall():
+                if not _alive(pid):
+                    db.execute("UPDATE runs SET status = 'interrupted', finished = COALESCE(finished, ?) "
+                               "WHERE run_id = ?", (_now(), run_id))
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,94 @@
+"""Plan files: what `plan --plan-out` wrote and `apply PLAN` may act on, and nothing else.
+
+A plan names its targets, the config it was made from (digest), when it was made (real clock), and
+carries a SHA-256 digest over its own content so that an edited plan is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sweeper.config import Config
+from sweeper.engine import RunResult
+from sweeper.errors import PlanError
+from sweeper.model import DecisionKind
+from sweeper.report import rfc3339
+
+SCHEMA_VERSION = 1
+KIND = "identity-sweeper-plan"
+_TARGET_KEYS = ("provider", "scope", "identity_id", "identity", "kind", "credential_id")
+
+
+def _digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def build(result: RunResult, config: Config, created: datetime) -> dict:
+    targets = [{"provider": f.identity.provider, "scope": f.identity.scope, "identity_id": f.identity.id,
+                "identity": f.identity.login, "kind": f.credential.kind.value,
+                "credential_id": f.credential.credential_id}
+               for f in result.findings if f.decision.kind is DecisionKind.DISABLE]
+    body = {"schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": result.run_id,
+            "created": rfc3339(created), "as_of": rfc3339(result.as_of), "config_digest": config.digest,
+            "targets": targets}
+    return {**body, "digest": _digest(body)}
+
+
+def write(path: str, plan: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(plan, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple]:
+    """Validate a plan file and return its target keys. Raises PlanError saying what is wrong."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{path}: plan file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PlanError(f"{path}: cannot read the plan file: {err}") from None
+    try:
+        plan = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PlanError(f"{path}: not a plan file: invalid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(plan, dict) or plan.get("kind") != KIND:
+        raise PlanError(f"{path}: not an identity-sweeper plan file (missing \"kind\": \"{KIND}\")")
+    if plan.get("schema_version") != SCHEMA_VERSION:
+        raise PlanError(f"{path}: schema_version {plan.get('schema_version')!r} is not supported "
+                        f"(this sweeper reads {SCHEMA_VERSION})")
+    body = {k: v for k, v in plan.items() if k != "digest"}
+    if plan.get("digest") != _digest(body):
+        raise PlanError(f"{path}: digest does not match the content: the plan was edited or damaged; "
+                        "make a new one with `sweeper plan --plan-out`")
+    if plan.get("config_digest") != config.digest:
+        raise PlanError(f"{path}: made from another configuration than {config.path} "
+                        "(policy or provider settings differ); make a new plan with this config")
+    try:
+        created = datetime.fromisoformat(str(plan["created"]).replace("Z", "+00:00"))
+        if created.tzinfo is None:
+            raise ValueError("no timezone")
+    except (KeyError, ValueError) as err:
+        raise PlanError(f"{path}: \"created\" is missing or not an RFC 3339 time ({err})") from None
+    age = now - created
+    if age > timedelta(hours=max_age_hours):
+        raise PlanError(f"{path}: plan is {age.total_seconds() / 3600:.1f} h old, older than "
+                        f"plan_max_age_hours = {max_age_hours:g}; make a new plan")
+    if age < -timedelta(minutes=5):
+        raise PlanError(f"{path}: plan was created in the future ({plan['created']})")
+    targets = plan.get("targets")
+    if not isinstance(targets, list) or not all(
+            isinstance(t, dict) and all(isinstance(t.get(k), str) for k in _TARGET_KEYS) for t in targets):
+        raise PlanError(f"{path}: \"targets\" must be a list of objects with {', '.join(_TARGET_KEYS)}")
+    return {(t["provider"], t["scope"], t["identity_id"], t["kind"], t["credential_id"]) for t in targets}
+
+
+def real_now() -> datetime:
+    return datetime.now(timezone.utc)

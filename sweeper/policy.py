@@ -1,0 +1,167 @@
+"""The inactivity policy: one pure function per question, the same rules for every provider.
+
+No I/O and no clock reads: `now` is always passed in (it is `--as-of` or the real time).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from sweeper.config import PolicySettings, ProviderSettings
+from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
+
+_CONTROLS: dict[CredentialKind, tuple[str, ...]] = {
+    CredentialKind.ACCESS_KEY: ("CIS AWS 1.12", "NIST 800-53 AC-2(3)", "SOC 2 CC6.2"),
+    CredentialKind.CONSOLE_PASSWORD: ("CIS AWS 1.12", "NIST 800-53 AC-2(3)", "SOC 2 CC6.2"),
+    CredentialKind.ACCOUNT: ("NIST 800-53 AC-2(3)", "SOC 2 CC6.2", "ISO 27001 A.5.18"),
+}
+_NOUNS = {
+    CredentialKind.ACCESS_KEY: "access keys",
+    CredentialKind.CONSOLE_PASSWORD: "console passwords",
+    CredentialKind.ACCOUNT: "accounts",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The policy in force for one provider: `[policy]` with that provider's overrides applied."""
+
+    inactive_days: int
+    warn_days: int
+    never_used_days: int | None = None
+    kind_days: Mapping[str, int] = field(default_factory=dict)  # access_key | console_password | guest
+    exclude: tuple[str, ...] = ()
+    max_disable: int = 25
+    max_disable_percent: float = 10.0
+
+    @classmethod
+    def resolve(cls, policy: PolicySettings, provider: ProviderSettings) -> "Thresholds":
+        def pick(name: str):  # the provider's value when set, else [policy]'s
+            value = getattr(provider, name)
+            return getattr(policy, name) if value is None else value
+
+        return cls(
+            inactive_days=pick("inactive_days"),
+            warn_days=pick("warn_days"),
+            never_used_days=pick("never_used_days"),
+            kind_days=provider.kind_overrides(),
+            exclude=tuple(policy.exclude) + tuple(provider.exclude),
+            max_disable=pick("max_disable"),
+            max_disable_percent=pick("max_disable_percent"),
+        )
+
+    def threshold(self, identity: Identity, credential: Credential) -> tuple[int, str]:
+        """The most specific threshold in days, and what it is called in a reason."""
+        kind = credential.kind.value
+        if kind in self.kind_days:
+            return self.kind_days[kind], _NOUNS[credential.kind]
+        if identity.kind is IdentityKind.GUEST and "guest" in self.kind_days:
+            return self.kind_days["guest"], "guest accounts"
+        return self.inactive_days, _NOUNS[credential.kind]
+
+
+def _day(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+def _ago(days: int) -> str:
+    return "today" if days <= 0 else "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
+    """The first login glob that matches, case-insensitively."""
+    folded = login.casefold()
+    for glob in globs:
+        if fnmatch.fnmatchcase(folded, glob.casefold()):
+            return f"login matches exclude pattern {glob!r}"
+    return None
+
+
+def _staleness(identity: Identity, credential: Credential, t: Thresholds,
+               now: datetime) -> tuple[DecisionKind, int, int | None, str]:
+    """(ACTIVE | WARN | DISABLE | UNKNOWN, threshold, days inactive, reason) from activity alone."""
+    threshold, noun = t.threshold(identity, credential)
+    if credential.activity is Activity.UNKNOWN:
+        why = credential.activity_note or "the provider gave no usable activity data"
+        return DecisionKind.UNKNOWN, threshold, None, f"activity unknown: {why}; never disabled on unknown data"
+    if credential.activity is Activity.SEEN:
+        assert credential.last_used is not None
+        since, window = credential.last_used, threshold
+        what = f"last used {_day(since)}"
+    elif credential.created is None:
+        return (DecisionKind.UNKNOWN, threshold, None,
+                "activity unknown: never used, but its creation date is unknown; never disabled on unknown data")
+    else:
+        since = credential.created
+        window = t.never_used_days or threshold
+        what = f"never used; created {_day(since)}"
+        noun = f"never-used {noun}" if t.never_used_days else noun
+    if credential.activity_note and credential.activity is Activity.SEEN:
+        what = f"{what} ({credential.activity_note})"
+    age = now - since
+    days = max(age.days, 0)
+    what = f"{what}, {_ago(days)}"
+    if age > timedelta(days=window):
+        return DecisionKind.DISABLE, window, days, f"{what}: over the {window}-day threshold for {noun}"
+    warn_from = max(window - t.warn_days, 0)
+    if t.warn_days and age > timedelta(days=warn_from):
+        due = _day(since + timedelta(days=window))
+        return DecisionKind.WARN, window, days, f"{what}: reaches the {window}-day threshold for {noun} on {due}"
+    return DecisionKind.ACTIVE, window, days, f"{what}: within the {window}-day threshold for {noun}"
+
+
+def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str:
+    if kind is DecisionKind.WARN:
+        return "low"
+    if kind is DecisionKind.UNKNOWN:
+        return "medium"
+    if credential.kind is CredentialKind.ACCESS_KEY or identity.kind in (IdentityKind.GUEST, IdentityKind.ROOT):
+        return "high"  # long-lived programmatic secrets and outsiders are the usual way in
+    return "medium"
+
+
+def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: datetime) -> Decision:
+    """Judge one credential of one identity as of `now` (design.md §3, rules 1–7 and 10)."""
+    if not credential.enabled or not identity.enabled:
+        return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", t.threshold(identity, credential)[0])
+    kind, threshold, days, reason = _staleness(identity, credential, t, now)
+    controls = _CONTROLS[credential.kind]
+    if kind is DecisionKind.ACTIVE:
+        return Decision(kind, reason, threshold, days)
+    if kind is DecisionKind.UNKNOWN:
+        return Decision(kind, reason, threshold, None, _risk(kind, identity, credential), controls)
+    risk = _risk(kind, identity, credential)
+    shield = ("the AWS root account is never touched" if identity.kind is IdentityKind.ROOT
+              else credential.protected_by or identity.protected_by)
+    if shield:
+        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", threshold, days, risk, controls)
+    excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
+    if excluded:
+        return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", threshold, days, risk, controls)
+    if kind is DecisionKind.DISABLE and credential.irreversible:
+        reason = f"{reason}; disabling deletes it (irreversible)"
+    return Decision(kind, reason, threshold, days, risk, controls)
+
+
+def not_measured(credentials: int, measured: int) -> bool:
+    """Rule 8: credentials exist but none has any activity data (SEEN or NEVER)."""
+    return credentials > 0 and measured == 0
+
+
+def cap_exceeded(disables: int, identities: int, t: Thresholds, override: int | None = None) -> str | None:
+    """Rule 9: why `disables` is over the safety cap for a scope of `identities`, or None.
+
+    `override` is `--max-disable N`: it replaces both limits with N.
+    """
+    if override is not None:
+        return (f"{disables} disables exceed --max-disable {override}" if disables > override else None)
+    if disables > t.max_disable:
+        return f"{disables} disables exceed max_disable = {t.max_disable}"
+    limit = identities * t.max_disable_percent / 100
+    if disables > limit:
+        return (f"{disables} disables exceed max_disable_percent = {t.max_disable_percent:g}% "
+                f"of {identities} identities ({limit:g})")
+    return None

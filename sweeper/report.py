@@ -1,0 +1,152 @@
+"""Reports: JSON (design.md §5, schema_version 1), CSV, Markdown and a rich table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from sweeper.engine import Finding, RunResult
+from sweeper.model import DecisionKind
+
+FORMATS = ("table", "json", "csv", "markdown")
+PROVIDER_NAMES = {"aws": "AWS IAM", "entra": "Microsoft Entra ID", "google_workspace": "Google Workspace"}
+
+
+def rfc3339(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def finding_json(f: Finding) -> dict:
+    return {
+        "provider": f.identity.provider, "scope": f.identity.scope, "identity": f.identity.login,
+        "identity_id": f.identity.id, "credential": f.credential.label, "kind": f.credential.kind.value,
+        "decision": f.decision.kind.value, "reason": f.decision.reason,
+        "last_used": rfc3339(f.credential.last_used), "created": rfc3339(f.credential.created),
+        "days_inactive": f.decision.days_inactive, "threshold_days": f.decision.threshold_days,
+        "action": f.action, "error": f.error, "risk": f.decision.risk, "controls": list(f.decision.controls),
+        "irreversible": f.credential.irreversible,
+    }
+
+
+def summary(result: RunResult) -> dict:
+    decisions = Counter(f.decision.kind for f in result.findings)
+    actions = Counter(f.action for f in result.findings)
+    return {
+        "identities": sum(s.identities for s in result.scopes),
+        "credentials": sum(s.credentials for s in result.scopes),
+        "already_disabled": sum(s.already_disabled for s in result.scopes),
+        **{k.value: decisions[k] for k in (DecisionKind.DISABLE, DecisionKind.WARN, DecisionKind.EXCLUDED,
+                                           DecisionKind.PROTECTED, DecisionKind.UNKNOWN)},
+        "disabled": actions["disabled"], "failed": actions["failed"],
+    }
+
+
+def to_json(result: RunResult) -> dict:
+    return {
+        "schema_version": 1, "run_id": result.run_id, "mode": result.mode, "as_of": rfc3339(result.as_of),
+        "providers": [{"name": s.provider, "scope": s.scope, "status": s.status.value,
+                       "identities": s.identities, "credentials": s.credentials, "message": s.message}
+                      for s in result.scopes],
+        "findings": [finding_json(f) for f in _ordered(result)],
+        "summary": summary(result),
+    }
+
+
+_ORDER = {k: i for i, k in enumerate(("disable", "warn", "unknown", "protected", "excluded"))}
+
+
+def _ordered(result: RunResult) -> list[Finding]:
+    return sorted(result.findings, key=lambda f: (f.identity.provider, f.identity.scope,
+                                                  _ORDER.get(f.decision.kind.value, 9), f.identity.login.casefold(),
+                                                  f.credential.label))
+
+
+def to_csv(result: RunResult) -> str:
+    out = io.StringIO()
+    columns = ["provider", "scope", "identity", "identity_id", "credential", "kind", "decision", "reason",
+               "last_used", "created", "days_inactive", "threshold_days", "action", "error", "risk", "controls"]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for f in _ordered(result):
+        row = finding_json(f)
+        row["controls"] = "; ".join(row["controls"])
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _md(text: object) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(result: RunResult) -> str:
+    s = summary(result)
+    lines = [f"## identity-sweeper {result.mode} — {rfc3339(result.as_of)}", "",
+             f"Run `{result.run_id}`: {s['identities']} identities, {s['credentials']} credentials; "
+             f"**{s['disable']} to disable**, {s['warn']} warn, {s['unknown']} unknown, "
+             f"{s['protected']} protected, {s['excluded']} excluded, {s['already_disabled']} already disabled"
+             + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else "") + ".", "",
+             "| provider | scope | status | identities | disable | warn | unknown | message |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for sc in result.scopes:
+        c = Counter(f.decision.kind for f in sc.findings)
+        lines.append(f"| {PROVIDER_NAMES.get(sc.provider, sc.provider)} | {_md(sc.scope)} | {sc.status.value} | "
+                     f"{sc.identities} | {c[DecisionKind.DISABLE]} | {c[DecisionKind.WARN]} | "
+                     f"{c[DecisionKind.UNKNOWN]} | {_md(sc.message)} |")
+    findings = _ordered(result)
+    if findings:
+        lines += ["", "| provider | identity | credential | decision | action | reason |", "|---|---|---|---|---|---|"]
+        lines += [f"| {f.identity.provider} | {_md(f.identity.login)} | {_md(f.credential.label)} | "
+                  f"{f.decision.kind.value} | {f.action} | {_md(f.decision.reason)}"
+                  f"{' — ' + _md(f.error) if f.error else ''} |" for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = {"disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan", "excluded": "blue"}
+
+
+def to_table(result: RunResult, console: Console) -> None:
+    s = summary(result)
+    providers = Table(title=f"identity-sweeper {result.mode} as of {rfc3339(result.as_of)}  (run {result.run_id})",
+                      title_justify="left")
+    for col in ("provider", "scope", "status", "identities", "credentials", "message"):
+        providers.add_column(col, overflow="fold")
+    for sc in result.scopes:
+        style = {"ok": "green", "failed": "bold red"}.get(sc.status.value, "yellow")
+        providers.add_row(sc.provider, sc.scope, f"[{style}]{sc.status.value}[/]", str(sc.identities),
+                          str(sc.credentials), sc.message or "")
+    console.print(providers)
+    findings = _ordered(result)
+    if findings:
+        table = Table(show_lines=False)
+        for col in ("provider", "identity", "credential", "decision", "action", "reason"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            d = f.decision.kind.value
+            table.add_row(f.identity.provider, f.identity.login, f.credential.label, f"[{_STYLE.get(d, '')}]{d}[/]",
+                          f.action + (f" ({f.error})" if f.error else ""), f.decision.reason)
+        console.print(table)
+    console.print(f"{s['identities']} identities, {s['credentials']} credentials: {s['disable']} to disable, "
+                  f"{s['warn']} warn, {s['unknown']} unknown, {s['protected']} protected, {s['excluded']} excluded, "
+                  f"{s['already_disabled']} already disabled"
+                  + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else ""))
+
+
+def render(result: RunResult, fmt: str, width: int | None = None) -> str:
+    """The report as text in `fmt` (table renders without colour for files)."""
+    if fmt == "json":
+        return json.dumps(to_json(result), indent=2) + "\n"
+    if fmt == "csv":
+        return to_csv(result)
+    if fmt == "markdown":
+        return to_markdown(result)
+    buf = io.StringIO()
+    to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False))
+    return buf.getvalue()

@@ -1,0 +1,151 @@
+"""An in-memory cloud and a real, registered adapter over it, for testing the core end to end.
+
+`FakeCloud` holds users; `FakeAdapter` implements the Adapter protocol against it and is registered
+as provider "fake" by tests/conftest.py. Faults are set on the cloud: a listing that breaks part-way,
+an apply that fails for some logins, or a crash (a BaseException, like a kill) after the change.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Iterator, Sequence
+
+from sweeper.config import ProviderSettings
+from sweeper.errors import NotMeasured, ProviderError
+from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
+                           IdentityKind, Outcome, Principal)
+
+
+class Crash(BaseException):
+    """Stands for the process being killed: nothing in the tool catches it."""
+
+
+@dataclass
+class FakeUser:
+    login: str
+    last_used: datetime | None
+    created: datetime | None
+    enabled: bool = True
+    activity: Activity | None = None  # default: SEEN if last_used else NEVER
+    kind: IdentityKind = IdentityKind.MEMBER
+    protected_by: str | None = None
+    excluded_by: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class FakeCloud:
+    users: dict[str, FakeUser] = field(default_factory=dict)
+    scope: str = "fake-tenant"
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (action, login) per change made
+    fail_listing_after: int | None = None
+    not_measured: bool = False
+    fail_apply_for: set[str] = field(default_factory=set)
+    crash_after_change: set[str] = field(default_factory=set)  # crash once the change is made
+    crash_before_change: set[str] = field(default_factory=set)
+    refresh_override: dict[str, datetime] = field(default_factory=dict)  # live last use differs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, user: FakeUser) -> FakeUser:
+        self.users[user.login] = user
+        return user
+
+
+CLOUDS: dict[str, FakeCloud] = {}
+
+
+class FakeSettings(ProviderSettings):
+    cloud: str = "default"
+    guest_inactive_days: int | None = None
+    batch_size: int = 2
+
+    def kind_overrides(self) -> dict[str, int]:
+        return {"guest": self.guest_inactive_days} if self.guest_inactive_days else {}
+
+
+class FakeAdapter:
+    name = "fake"
+    max_parallel = 2
+
+    def __init__(self, settings: FakeSettings, *, write: bool) -> None:
+        self.cloud = CLOUDS[settings.cloud]
+        self.write = write
+        self.batch_size = settings.batch_size
+
+    def whoami(self) -> Principal:
+        return Principal("fake", "sweeper-bot", "sweeper-bot (fake)")
+
+    def scopes(self) -> list[str]:
+        return [self.cloud.scope]
+
+    def _credential(self, user: FakeUser, last_used: datetime | None = None) -> Credential:
+        last_used = last_used or user.last_used
+        activity = user.activity or (Activity.SEEN if last_used else Activity.NEVER)
+        return Credential(CredentialKind.ACCOUNT, user.login, user.enabled, activity, user.created,
+                          last_used if activity is Activity.SEEN else None, user.note)
+
+    def _identity(self, user: FakeUser) -> Identity:
+        return Identity("fake", self.cloud.scope, user.login, user.login, user.kind, user.enabled,
+                        (self._credential(user),), user.created, protected_by=user.protected_by,
+                        excluded_by=user.excluded_by)
+
+    def list_identities(self, scope: str) -> Iterator[Identity]:
+        if self.cloud.not_measured:
+            raise NotMeasured("fake", "list users", "activity data needs a licence")
+        for n, user in enumerate(list(self.cloud.users.values())):
+            if self.cloud.fail_listing_after is not None and n >= self.cloud.fail_listing_after:
+                raise ProviderError("fake", "list users", "connection dropped on page 2")
+            yield self._identity(user)
+
+    def refresh(self, ref: CredentialRef) -> Credential | None:
+        user = self.cloud.users.get(ref.identity_id)
+        if user is None:
+            return None
+        return self._credential(user, self.cloud.refresh_override.get(user.login))
+
+    def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
+        assert self.write, "apply on a read-only adapter"
+        out = []
+        for ref in refs:
+            user = self.cloud.users.get(ref.identity_id)
+            if user is None:
+                out.append(Outcome(ref, False, "user not found"))
+                continue
+            if ref.login in self.cloud.crash_before_change:
+                self.cloud.crash_before_change.discard(ref.login)
+                raise Crash(f"killed before changing {ref.login}")
+            if ref.login in self.cloud.fail_apply_for:
+                out.append(Outcome(ref, False, "403 forbidden"))
+                continue
+            with self.cloud.lock:
+                user.enabled = action is Action.ENABLE
+                self.cloud.calls.append((action.value, ref.login))
+            if ref.login in self.cloud.crash_after_change:
+                self.cloud.crash_after_change.discard(ref.login)
+                raise Crash(f"killed after changing {ref.login}")
+            out.append(Outcome(ref, True))
+        return out
+
+    def check(self) -> list[CheckResult]:
+        return [CheckResult("list users", True, "fake"), CheckResult("disable users", None, "not probeable")]
+
+    @classmethod
+    def permissions(cls) -> str:
+        return "fake provider: needs nothing (it is an in-memory test double)"
+
+    def close(self) -> None:
+        pass
+
+
+class FakeAdapter2(FakeAdapter):
+    """A second fake provider, so that one provider's failure can be seen beside another's success."""
+
+    name = "fake2"
+
+    def __init__(self, settings: FakeSettings, *, write: bool) -> None:
+        super().__init__(settings, write=write)
+
+    def _identity(self, user: FakeUser) -> Identity:
+        return replace(super()._identity(user), provider="fake2")
