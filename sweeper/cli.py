@@ -44,7 +44,10 @@ ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SW
 ProviderOpt = typer.Option(None, "-p", "--provider", help="Only this provider (aws, entra, google_workspace); repeatable.")
 AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
 FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
-OutOpt = typer.Option(None, "-o", "--output", help="Write the report to this file instead of stdout.")
+OutOpt = typer.Option(None, "-o", "--output",
+                      help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
+                           "file gets that format, any other the -f format.")
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
 def guarded(fn: Callable) -> Callable:
@@ -121,13 +124,16 @@ def emit(text: str, output: Path | None) -> None:
         sys.stdout.flush()
 
 
-def _report(result, fmt: Format, output: Path | None) -> None:
+def _report(result, fmt: Format, outputs: list[Path] | None) -> None:
     from sweeper import report
 
-    if fmt is Format.table and output is None:
-        report.to_table(result, stdout_console())
-    else:
-        emit(report.render(result, fmt.value), output)
+    if not outputs:
+        if fmt is Format.table:
+            report.to_table(result, stdout_console())
+        else:
+            emit(report.render(result, fmt.value), None)
+    for path in outputs or []:
+        emit(report.render(result, SUFFIX_FORMATS.get(path.suffix.lower(), fmt.value)), path)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
@@ -167,7 +173,7 @@ def _journal(config: Config):
 @app.command()
 @guarded
 def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
-         as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[Path] = OutOpt,
+         as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[Path]] = OutOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
          exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
     """Report what would be disabled, changing nothing (the dry run).
@@ -193,7 +199,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
 def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]",
                                                      help="Act only on what this plan names."),
           config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
-          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[Path] = OutOpt,
+          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[Path]] = OutOpt,
           max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
                                                     help="Raise the per-scope safety cap to N for this run."),
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):

@@ -336,3 +336,14 @@ def test_check_and_permissions(cfg):
     assert r.exit_code == 0 and "list users" in r.stdout
     r = run("permissions", "-p", "fake")
     assert r.exit_code == 0 and "in-memory" in r.stdout
+
+
+def test_several_outputs_take_their_format_from_the_extension(cfg, tmp_path):
+    outs = [tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.md", tmp_path / "r.txt"]
+    args = [x for o in outs for x in ("-o", o)]
+    r = run("plan", "-c", cfg, "--as-of", AS_OF, "-f", "json", *args)
+    assert r.exit_code == 0 and r.stdout == ""
+    assert json.loads(outs[0].read_text())["summary"]["disable"] == 3
+    assert outs[1].read_text().startswith("provider,scope,identity")
+    assert outs[2].read_text().startswith("## identity-sweeper plan")
+    assert json.loads(outs[3].read_text())["schema_version"] == 1  # unknown suffix: the -f format
