@@ -135,20 +135,34 @@ def _password(fields: list[str], ix: dict[str, int], identity_id: str, user_crea
     else:
         return _unknown(kind, identity_id, f"unreadable password_enabled value {state!r}",
                         created=created)
-    if used is not None:
-        return Credential(kind, identity_id, enabled, Activity.SEEN, created, used,
-                          irreversible=irreversible)
-    if not enabled:
-        return Credential(kind, identity_id, False, Activity.NEVER, created,
-                          activity_note="no console password (no login profile)",
-                          irreversible=irreversible)
-    if raw_used != "no_information":
+    if used is None and enabled and raw_used != "no_information":
         return _unknown(kind, identity_id, f"credential report gives password_last_used={raw_used!r}",
                         created=created)
-    note = None
-    if created is None or created < PASSWORD_TRACKING_SINCE:
+    return password(identity_id, enabled, created, used, irreversible)
+
+
+def password(cred_id: str, enabled: bool, created: datetime | None, used: datetime | None,
+             irreversible: bool) -> Credential:
+    """A console password from its set date and last sign-in (shared by listing and refresh).
+
+    A password set after the last sign-in (an admin reset) has not been used since it was set:
+    it is NEVER, judged from when it was set, so a fresh reset is not taken for an old password.
+    """
+    kind = CredentialKind.CONSOLE_PASSWORD
+    if not enabled:
+        activity = Activity.SEEN if used else Activity.NEVER
+        return Credential(kind, cred_id, False, activity, created, used,
+                          activity_note="no console password (no login profile)",
+                          irreversible=irreversible)
+    if used is not None and (created is None or used >= created):
+        return Credential(kind, cred_id, True, Activity.SEEN, created, used, irreversible=irreversible)
+    if used is not None:
+        note = f"password set {created:%Y-%m-%d}, not used since (last sign-in {used:%Y-%m-%d})"
+    elif created is None or created < PASSWORD_TRACKING_SINCE:
         note = "no console sign-in recorded (AWS records them since 2014-10-20)"
-    return Credential(kind, identity_id, True, Activity.NEVER, created, None, activity_note=note,
+    else:
+        note = None
+    return Credential(kind, cred_id, True, Activity.NEVER, created, None, activity_note=note,
                       irreversible=irreversible)
 
 

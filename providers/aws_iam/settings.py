@@ -25,10 +25,14 @@ class AwsSettings(ProviderSettings):
     external_id: str | None = None
     access_key_inactive_days: int | None = Field(None, gt=0)
     console_inactive_days: int | None = Field(None, gt=0)
-    exclude_tags: dict[str, str] = Field(default_factory=dict)
+    exclude_tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value
     console_action: Literal["delete", "report"] = "delete"
     retry_mode: Literal["standard", "adaptive"] = "standard"
     max_attempts: int = Field(8, gt=0, le=20)
+    # The credential report is generated asynchronously: poll with doubling waits from
+    # report_poll_seconds, and give up (the account fails) after report_timeout_seconds.
+    report_poll_seconds: float = Field(2.0, gt=0, le=60)
+    report_timeout_seconds: float = Field(300, gt=0, le=3600)
     organization: OrganizationSettings | None = None
 
     def kind_overrides(self) -> dict[str, int]:

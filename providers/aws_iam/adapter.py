@@ -1,0 +1,256 @@
+"""AWS IAM adapter: users with console passwords and access keys, one scope per account.
+
+Listing costs, per account, the credential-report calls plus ceil(users / 1000)
+GetAccountAuthorizationDetails pages; nothing per user. The report has no key ids, so keys are
+listed as `access_key_1`/`access_key_2` and `refresh()` resolves the real AccessKeyId live.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence
+
+from providers.aws_iam import probe
+from providers.aws_iam.accounts import Accounts
+from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
+from providers.aws_iam.keys import find_key, password_now
+from providers.aws_iam.report import ROOT_LOGIN, KeySlot, Report, Unreadable
+from providers.aws_iam.settings import AwsSettings
+from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
+from sweeper.model import (Action, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
+                           IdentityKind, Outcome, Principal)
+
+PAGE_SIZE = 1000  # GetAccountAuthorizationDetails' maximum
+# Report states and errors that mean "not ready yet, ask again later".
+_REPORT_WAIT = frozenset(("ReportInProgress", "ReportNotPresent", "ReportExpired", "LimitExceeded",
+                          "LimitExceededException", "ServiceUnavailable", *THROTTLE_CODES))
+SELF_USER = "the sweeper runs as this IAM user"
+SELF_KEY = "the sweeper runs with this access key"
+
+
+class AwsIamAdapter:
+    """The `aws` provider. See `sweeper.adapter.Adapter` for the contract."""
+
+    name = "aws"
+    batch_size = 1
+
+    def __init__(self, settings: AwsSettings, *, write: bool) -> None:
+        self.settings = settings
+        self.write = write
+        self.max_parallel = settings.organization.max_parallel if settings.organization else 8
+        self.accounts = Accounts(settings)
+        self._irreversible = settings.console_action != "report"
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, str, str], KeySlot] = {}  # (scope, user id, "access_key_N")
+        self._root: dict[str, tuple[Credential, ...]] = {}
+        self._password_set: dict[tuple[str, str], datetime] = {}  # report's password_last_changed
+
+    # -- describe ---------------------------------------------------------------------------
+    def whoami(self) -> Principal:
+        caller = self.accounts.caller()
+        return Principal(PROVIDER, caller["Arn"], caller["Arn"], caller["Account"])
+
+    def scopes(self) -> list[str]:
+        return self.accounts.scopes()
+
+    def check(self) -> list[CheckResult]:
+        return probe.check(self.accounts)
+
+    @classmethod
+    def permissions(cls) -> str:
+        return probe.policy_json()
+
+    def close(self) -> None:
+        self.accounts.forget()
+
+    # -- list ---------------------------------------------------------------------------------
+    def list_identities(self, scope: str) -> Iterator[Identity]:
+        """Every user of account `scope`, the root row first. Reaching the account happens now."""
+        iam = self.accounts.client(scope, "iam")
+        return self._identities(scope, iam)
+
+    def _identities(self, scope: str, iam: Any) -> Iterator[Identity]:
+        try:
+            report = Report(self._credential_report(iam, scope))
+        except Unreadable as err:
+            raise DataError(PROVIDER, f"credential report of {scope}", str(err)) from err
+        rows = report.by_login()
+        me = self.accounts.caller_user(scope)
+        root = rows.pop(ROOT_LOGIN, None)
+        if root is not None:
+            yield self._root_identity(scope, report, root)
+        for user in self._user_details(iam, scope):
+            fields = rows.pop(user["UserName"], None)
+            yield self._identity(scope, report, user, fields, me)
+        # Rows left over are users deleted since the report was generated: nothing to sweep.
+
+    def _identity(self, scope: str, report: Report, user: dict[str, Any], fields: list[str] | None,
+                  me: str | None) -> Identity:
+        login = user["UserName"]
+        user_id = user.get("UserId") or user.get("Arn") or login
+        created = _utc(user.get("CreateDate"))
+        tags = {t["Key"]: t["Value"] for t in user.get("Tags") or ()}
+        creds: tuple[Credential, ...] = ()
+        if fields is not None:  # a user newer than the report has no report row yet
+            row = report.row(fields, user_id, irreversible=self._irreversible)
+            creds = row.credentials
+            if row.slots or creds[0].enabled:
+                with self._lock:
+                    for slot in row.slots:
+                        self._slots[(scope, user_id, f"access_key_{slot.slot}")] = slot
+                    if creds[0].enabled and creds[0].created is not None:
+                        self._password_set[(scope, user_id)] = creds[0].created
+        return Identity(PROVIDER, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
+                        tags=tags, groups=tuple(user.get("GroupList") or ()),
+                        excluded_by=self._excluded_by(tags),
+                        protected_by=SELF_USER if login == me else None)
+
+    def _root_identity(self, scope: str, report: Report, fields: list[str]) -> Identity:
+        arn = f"arn:aws:iam::{scope}:root"
+        row = report.row(fields, arn, irreversible=self._irreversible)
+        with self._lock:
+            self._root[scope] = row.credentials
+        return Identity(PROVIDER, scope, arn, ROOT_LOGIN, IdentityKind.ROOT, True, row.credentials,
+                        row.created, protected_by="the AWS account root user")
+
+    def _excluded_by(self, tags: dict[str, str]) -> str | None:
+        for key, value in self.settings.exclude_tags.items():
+            if key in tags and (value == "*" or tags[key] == value):
+                return f"tag {key}={tags[key]}"
+        return None
+
+    def _user_details(self, iam: Any, scope: str) -> Iterator[dict[str, Any]]:
+        """Users from GetAccountAuthorizationDetails, one page of up to 1000 at a time."""
+        kwargs: dict[str, Any] = {"Filter": ["User"], "MaxItems": PAGE_SIZE}
+        while True:
+            try:
+                page = iam.get_account_authorization_details(**kwargs)
+            except BOTO_ERRORS as err:
+                raise translate(err, f"list users of {scope}", "iam:GetAccountAuthorizationDetails") from err
+            for user in page.get("UserDetailList") or ():
+                if not user.get("UserName"):
+                    raise DataError(PROVIDER, f"list users of {scope}", "a user without UserName")
+                yield user
+            if not page.get("IsTruncated"):
+                return
+            if not page.get("Marker"):
+                raise DataError(PROVIDER, f"list users of {scope}", "IsTruncated without a Marker")
+            kwargs["Marker"] = page["Marker"]
+
+    def _credential_report(self, iam: Any, scope: str) -> bytes:
+        """Generate (or reuse, if < 4 h old) and download the report, waiting with bounded backoff."""
+        timeout = self.settings.report_timeout_seconds
+        deadline = time.monotonic() + timeout
+        delay = self.settings.report_poll_seconds
+        operation, waited_for = f"credential report of {scope}", ""
+        while True:
+            action = "iam:GenerateCredentialReport"
+            try:
+                state = iam.generate_credential_report().get("State")
+                if state == "COMPLETE":
+                    action = "iam:GetCredentialReport"
+                    return iam.get_credential_report()["Content"]
+                waited_for = f"report state {state}"
+            except BOTO_ERRORS as err:
+                if code_of(err) not in _REPORT_WAIT:
+                    raise translate(err, operation, action) from err
+                waited_for = code_of(err)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                kind = ThrottledError if waited_for in THROTTLE_CODES else ProviderError
+                raise kind(PROVIDER, operation, f"not complete after {timeout:g} s (last answer: "
+                                                f"{waited_for}); raise report_timeout_seconds or retry later")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 30.0)
+
+    # -- refresh ------------------------------------------------------------------------------
+    def refresh(self, ref: CredentialRef) -> Credential | None:
+        """Read one credential live. Provisional key ids (`access_key_N`) resolve to the real one."""
+        if ref.login == ROOT_LOGIN:  # root keys and password are not reachable through IAM user calls
+            with self._lock:
+                creds = self._root.get(ref.scope, ())
+            return next((c for c in creds if c.kind is ref.kind and c.credential_id == ref.credential_id),
+                        None)
+        iam = self.accounts.client(ref.scope, "iam")
+        if ref.kind is CredentialKind.ACCESS_KEY:
+            with self._lock:
+                slot = self._slots.get((ref.scope, ref.identity_id, ref.credential_id))
+            if ref.credential_id.startswith("access_key_") and slot is None:
+                raise DataError(PROVIDER, f"refresh {ref.login} {ref.credential_id}",
+                                "a provisional key reference from another run: list the account first")
+            cred = find_key(iam, ref, slot)
+            if cred is not None and cred.credential_id == self.accounts.caller_key_id():
+                cred = _protect(cred, SELF_KEY)
+            return cred
+        if ref.kind is CredentialKind.CONSOLE_PASSWORD:
+            with self._lock:
+                set_hint = self._password_set.get((ref.scope, ref.identity_id))
+            return password_now(iam, ref, self._irreversible, set_hint)
+        return None
+
+    # -- apply --------------------------------------------------------------------------------
+    def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
+        return [self._apply_one(action, ref) for ref in refs]
+
+    def _apply_one(self, action: Action, ref: CredentialRef) -> Outcome:
+        try:
+            if ref.kind is CredentialKind.ACCESS_KEY:
+                return self._apply_key(action, ref)
+            if ref.kind is CredentialKind.CONSOLE_PASSWORD:
+                return self._apply_password(action, ref)
+            return Outcome(ref, False, f"{ref.kind} is not an AWS credential")
+        except AuthError:
+            raise  # nothing can be attempted with rejected credentials
+        except ProviderError as err:
+            return Outcome(ref, False, str(err))
+
+    def _apply_key(self, action: Action, ref: CredentialRef) -> Outcome:
+        key_id = ref.credential_id
+        if key_id.startswith("access_key_"):  # resolve the report slot to the real key first
+            current = self.refresh(ref)
+            if current is None:
+                if action is Action.DISABLE:
+                    return Outcome(ref, True, note="already removed")
+                return Outcome(ref, False, "the access key no longer exists")
+            key_id = current.credential_id
+        if key_id == self.accounts.caller_key_id() and action is Action.DISABLE:
+            return Outcome(ref, False, "refusing to disable the access key the sweeper runs with")
+        status = "Inactive" if action is Action.DISABLE else "Active"
+        iam = self.accounts.client(ref.scope, "iam")
+        try:
+            iam.update_access_key(UserName=ref.login, AccessKeyId=key_id, Status=status)
+        except BOTO_ERRORS as err:
+            if code_of(err) == "NoSuchEntity" and action is Action.DISABLE:
+                return Outcome(ref, True, note="already removed")
+            raise translate(err, f"set {ref.login} {key_id} {status}", "iam:UpdateAccessKey") from err
+        return Outcome(ref, True, note=f"access key {key_id} {status}")
+
+    def _apply_password(self, action: Action, ref: CredentialRef) -> Outcome:
+        if action is Action.ENABLE:
+            return Outcome(ref, False, "a deleted console password cannot be restored: set a new one "
+                                       "with CreateLoginProfile (aws iam create-login-profile)")
+        if self.settings.console_action == "report":
+            return Outcome(ref, False, "console_action = report: not deleted")
+        iam = self.accounts.client(ref.scope, "iam")
+        try:
+            iam.delete_login_profile(UserName=ref.login)
+        except BOTO_ERRORS as err:
+            if code_of(err) == "NoSuchEntity":
+                return Outcome(ref, True, note="already removed")
+            raise translate(err, f"delete login profile of {ref.login}", "iam:DeleteLoginProfile") from err
+        return Outcome(ref, True, note="console password deleted (irreversible)")
+
+
+def _protect(cred: Credential, reason: str) -> Credential:
+    return Credential(cred.kind, cred.credential_id, cred.enabled, cred.activity, cred.created,
+                      cred.last_used, cred.activity_note, cred.irreversible, reason)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # botocore attaches a zone; IAM speaks UTC in any case
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
