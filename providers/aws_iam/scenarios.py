@@ -1,0 +1,79 @@
+"""Scenarios for the AWS emulator: the cases the hand-written scripts get wrong, and bulk accounts.
+
+All dates are relative to `now`, so a sweep `--as-of now` judges them the same way every time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+MANAGEMENT = "111111111111"
+MEMBER = "222222222222"
+UNASSUMABLE = "333333333333"
+SUSPENDED = "444444444444"
+DEFAULT_NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+
+
+def _ago(now: datetime, **delta: float) -> str:
+    return (now - timedelta(**delta)).isoformat()
+
+
+def basic(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
+    """One account: a user for each rule (see the names), the sweeper's own user, a root row."""
+    def key(created: dict[str, float], used: dict[str, float] | None, status: str = "Active",
+            **extra: Any) -> dict[str, Any]:
+        return {"created": _ago(now, **created), "last_used": _ago(now, **used) if used else None,
+                "status": status, **extra}
+
+    def pw(created: dict[str, float], used: dict[str, float] | None) -> dict[str, Any]:
+        return {"created": _ago(now, **created), "last_used": _ago(now, **used) if used else None}
+
+    old = _ago(now, days=900)
+    users = [
+        {"name": "sweeper-bot", "created": old, "keys": [key({"days": 30}, {"minutes": 5}, caller=True)]},
+        {"name": "mixed-keys", "created": old,  # one key in daily use, the other stale
+         "keys": [key({"days": 800}, {"days": 1}), key({"days": 700}, {"days": 400})]},
+        {"name": "key-never-old", "created": old, "keys": [key({"days": 300}, None)]},
+        {"name": "key-never-new", "created": old, "keys": [key({"hours": 1}, None)]},
+        {"name": "key-inactive", "created": old, "keys": [key({"days": 600}, {"days": 500}, "Inactive")]},
+        {"name": "console-stale", "created": old, "password": pw({"days": 800}, {"days": 200})},
+        {"name": "console-recent", "created": old, "password": pw({"days": 800}, {"days": 3})},
+        {"name": "console-never-old", "created": old, "password": pw({"days": 400}, None)},
+        {"name": "console-never-new", "created": old, "password": pw({"days": 2}, None)},
+        {"name": "console-reset", "created": old, "password": pw({"days": 5}, {"days": 700})},
+        {"name": "exempt-tagged", "created": old, "tags": {"sweeper:exempt": "true", "team": "ops"},
+         "keys": [key({"days": 700}, {"days": 600})]},
+        {"name": "no-credentials", "created": old},
+    ]
+    return {"accounts": {MANAGEMENT: {"root": {"created": "2015-01-01T00:00:00+00:00",
+                                               "password_last_used": _ago(now, days=40)},
+                                      "users": users}}}
+
+
+def organization(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
+    """`basic` as the management account, one member with users, one member that cannot be assumed."""
+    scenario = basic(now)
+    scenario["accounts"][MEMBER] = {"users": [
+        {"name": f"member-user-{i}", "created": _ago(now, days=500),
+         "keys": [{"created": _ago(now, days=400), "last_used": _ago(now, days=i * 50)}]}
+        for i in range(1, 4)]}
+    scenario["accounts"][UNASSUMABLE] = {"users": [{"name": "hidden", "created": _ago(now, days=10)}]}
+    scenario["organization"] = {"management": MANAGEMENT, "members": [MEMBER, UNASSUMABLE],
+                                "suspended": [SUSPENDED], "unassumable": [UNASSUMABLE]}
+    return scenario
+
+
+def bulk(users: int, now: datetime = DEFAULT_NOW, account: str = MANAGEMENT) -> dict[str, Any]:
+    """One account with `users` users cycling through passwords and keys of varied age and use."""
+    made = []
+    for i in range(users):
+        spec: dict[str, Any] = {"name": f"user-{i:06d}", "created": _ago(now, days=1000)}
+        if i % 3 == 0:
+            spec["password"] = {"created": _ago(now, days=900), "last_used": _ago(now, days=i % 400)}
+        if i % 2 == 0:
+            used = None if i % 10 == 0 else _ago(now, days=i % 365)
+            spec["keys"] = [{"created": _ago(now, days=800), "last_used": used}]
+        made.append(spec)
+    made[0]["keys"] = [{"created": _ago(now, days=30), "last_used": _ago(now, minutes=1), "caller": True}]
+    return {"accounts": {account: {"users": made}}}
