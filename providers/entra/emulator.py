@@ -161,6 +161,7 @@ class GraphApp:
         self.item_faults = Faults()
         self._item_rng_lock = threading.Lock()
         self._item_rng = random.Random(0)
+        self.item_injected: Counter[int] = Counter()  # status -> batch items answered by fault injection
 
     def __call__(self, req: Request) -> Response:
         if bearer_token(req) is None:
@@ -366,9 +367,10 @@ class GraphApp:
             return None
         with self._item_rng_lock:
             roll = self._item_rng.random()
-        if roll < f.rate_429:
-            return 429
-        return 503 if roll < f.rate_429 + f.rate_503 else None
+            status = 429 if roll < f.rate_429 else 503 if roll < f.rate_429 + f.rate_503 else None
+            if status:
+                self.item_injected[status] += 1
+        return status
 
 
 class GraphEmulator:
