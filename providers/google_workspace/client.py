@@ -220,9 +220,14 @@ class DirectoryClient:
                 return ProviderError(PROVIDER, operation, f"service error after {self.settings.num_retries} "
                                      f"retries ({text})")
             return ProviderError(PROVIDER, operation, text)
+        if isinstance(err, auth_exceptions.RefreshError) and self.settings.auth == "access_token":
+            # google-auth only refreshes after a 401; a bare access token cannot be refreshed
+            return AuthError(PROVIDER, operation, f"credentials rejected (HTTP 401); {self.auth_hint()}")
         if isinstance(err, (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError)):
-            return AuthError(PROVIDER, operation, f"credentials rejected or expired "
-                             f"({type(err).__name__}); {self.auth_hint()}")
+            # e.g. "unauthorized_client": domain-wide delegation of these scopes is missing
+            return AuthError(PROVIDER, operation, self.scrub(
+                f"cannot obtain an access token ({type(err).__name__}: {str(err)[:300]}); {self.auth_hint()}; "
+                f"{self.permission_hint()}"))
         if isinstance(err, (ValueError, BatchError)):
             return DataError(PROVIDER, operation, f"unreadable answer from {self.endpoint} ({type(err).__name__})")
         if isinstance(err, (httplib2.HttpLib2Error, OSError)):

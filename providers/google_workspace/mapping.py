@@ -74,9 +74,10 @@ def _activity(raw: dict[str, Any], created: datetime | None) -> tuple[Activity, 
     return Activity.NEVER, None, "never signed in"
 
 
-def _problems(raw: dict[str, Any]) -> list[str]:
-    """Fields whose type is wrong: each would make a judgement unsafe."""
-    bad = [name for name in ("isAdmin", "isDelegatedAdmin", "suspended", "archived")
+def _problems(raw: dict[str, Any], rules: Rules) -> list[str]:
+    """Fields missing or of the wrong type: each would make a judgement unsafe."""
+    bad = ["isAdmin"] if rules.skip_admins and "isAdmin" not in raw else []  # the API always sends it
+    bad += [name for name in ("isAdmin", "isDelegatedAdmin", "suspended", "archived")
            if name in raw and not isinstance(raw[name], bool)]
     if "orgUnitPath" in raw and not isinstance(raw["orgUnitPath"], str):
         bad.append("orgUnitPath")
@@ -110,7 +111,7 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0) -> Identi
         return Identity(PROVIDER, scope, rid, rid, IdentityKind.MEMBER, True, (cred,))
     uid, email = raw.get("id"), raw.get("primaryEmail")
     login = email if isinstance(email, str) and email else (uid if isinstance(uid, str) and uid else None)
-    problems = _problems(raw)
+    problems = _problems(raw, rules)
     if not isinstance(uid, str) or not uid:
         # Never an id that could address a real user: this record cannot be acted upon.
         uid = f"missing-id:{login or position}"

@@ -1,0 +1,174 @@
+"""The Directory emulator answers in the real API's shapes (raw HTTP, no client library)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from providers.google_workspace import emulator, wire
+from providers.google_workspace.scenario import synthetic, user
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+TOKEN = "emu-secret-token"
+
+
+def _scenario(**extra: object) -> dict:
+    users = [
+        user("1", "a@x.test", created=NOW - timedelta(days=10), last_login=NOW),
+        user("2", "b@x.test", created=NOW - timedelta(days=10), suspended=True),
+        user("3", "c@x.test", created=NOW - timedelta(days=10), isAdmin=True),
+        user("4", "bot@x.test", created=NOW, orgUnitPath="/Service Accounts/bots"),
+        user("5", "old@x.test", created=NOW, orgUnitPath="/Service Accounts Legacy"),
+        user("6", "sa@x.test", created=NOW, orgUnitPath="/Service Accounts"),
+    ]
+    return {"customer_id": "C123", "domain": "x.test", "token": TOKEN, "users": users, **extra}
+
+
+@pytest.fixture
+def emu():
+    em = emulator.start(_scenario())
+    yield em
+    em.stop()
+
+
+def call(em, method: str, path: str, body: object = None, token: str | None = TOKEN,
+         headers: dict | None = None, raw: bytes | None = None) -> tuple[int, dict, bytes]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(em.endpoint + path, data=data, method=method, headers=headers or {})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def users_of(em, query: str) -> list[str]:
+    status, _, body = call(em, "GET", f"/admin/directory/v1/users?customer=my_customer&{query}")
+    assert status == 200, body
+    return [u["primaryEmail"] for u in json.loads(body).get("users", [])]
+
+
+def test_errors_have_googles_shape(emu) -> None:
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=my_customer", token=None)
+    error = json.loads(body)["error"]
+    assert status == 401 and error["code"] == 401 and error["status"] == "UNAUTHENTICATED"
+    assert error["errors"][0]["reason"] == "authError" and error["errors"][0]["domain"] == "global"
+    for size in ("0", "501", "x"):
+        status, _, body = call(emu, "GET", f"/admin/directory/v1/users?customer=my_customer&maxResults={size}")
+        assert status == 400 and json.loads(body)["error"]["errors"][0]["reason"] == "invalid"
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=C999")
+    assert status == 403 and json.loads(body)["error"]["errors"][0]["reason"] == "forbidden"
+
+
+def test_paging_fields_and_queries(emu) -> None:
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=C123&maxResults=4"
+                           "&fields=nextPageToken,users(id,name/fullName)")
+    page = json.loads(body)
+    assert set(page) == {"users", "nextPageToken"}
+    assert page["users"][0] == {"id": "1", "name": {"fullName": "a User"}}
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=C123&maxResults=4&pageToken="
+                           + page["nextPageToken"])
+    last = json.loads(body)
+    assert [u["id"] for u in last["users"]] == ["5", "6"] and "nextPageToken" not in last
+    assert users_of(emu, "query=isSuspended%3Dtrue") == ["b@x.test"]
+    assert users_of(emu, "query=isAdmin%3Dtrue") == ["c@x.test"]
+    # sub-units are included; a look-alike sibling is not
+    assert users_of(emu, "query=orgUnitPath%3D%27%2FService%20Accounts%27") == ["bot@x.test", "sa@x.test"]
+    assert users_of(emu, "domain=x.test&query=isSuspended%3Dfalse%20isAdmin%3Dfalse&maxResults=500") == [
+        "a@x.test", "bot@x.test", "old@x.test", "sa@x.test"]
+    status, _, _ = call(emu, "GET", "/admin/directory/v1/users?customer=C123&query=bogus%3D1")
+    assert status == 400
+
+
+def test_empty_page_has_no_users_key() -> None:
+    em = emulator.start({"token": TOKEN, "users": []})
+    try:
+        status, _, body = call(em, "GET", "/admin/directory/v1/users?customer=my_customer")
+        assert status == 200 and "users" not in json.loads(body)
+    finally:
+        em.stop()
+
+
+def test_get_and_update_by_id_or_email(emu) -> None:
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users/A%40x.test?fields=id,suspended")
+    assert status == 200 and json.loads(body) == {"id": "1", "suspended": False}
+    status, _, body = call(emu, "PUT", "/admin/directory/v1/users/1", {"suspended": True})
+    assert status == 200 and json.loads(body)["suspensionReason"] == "ADMIN"
+    status, _, body = call(emu, "PATCH", "/admin/directory/v1/users/a@x.test", {"suspended": False})
+    assert status == 200 and emu.user("1")["suspended"] is False and emu.directory.writes["1"] == 2
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users/nobody")
+    assert status == 404 and json.loads(body)["error"]["errors"][0]["reason"] == "notFound"
+
+
+def test_delegated_admin_cannot_suspend_super_admin() -> None:
+    em = emulator.start(_scenario(delegated_admin=True))
+    try:
+        status, _, body = call(em, "PUT", "/admin/directory/v1/users/3", {"suspended": True})
+        assert status == 403 and json.loads(body)["error"]["errors"][0]["reason"] == "forbidden"
+        assert em.user("3")["suspended"] is False
+        assert call(em, "PUT", "/admin/directory/v1/users/1", {"suspended": True})[0] == 200
+    finally:
+        em.stop()
+
+
+def _batch_body(n: int, boundary: str = "b0undary") -> bytes:
+    parts = [f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n"
+             f"GET /admin/directory/v1/users/{1 + i % 6}?fields=id HTTP/1.1\r\n\r\n" for i in range(n)]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+
+def test_batch_in_multipart_mixed(emu) -> None:
+    headers = {"Content-Type": 'multipart/mixed; boundary="b0undary"'}
+    status, head, body = call(emu, "POST", "/batch", raw=_batch_body(3), headers=headers)
+    assert status == 200 and head["Content-Type"].startswith("multipart/mixed; boundary=")
+    text = body.decode()
+    assert text.count("Content-ID: <response-item") == 3 and text.count("HTTP/1.1 200 OK") == 3
+    assert emu.part_counts["GET /admin/directory/v1/users/{userKey}"] == 3
+    assert emu.server.counts["POST /batch"] == 1
+    status, _, _ = call(emu, "POST", "/batch", raw=_batch_body(1001), headers=headers)
+    assert status == 400
+    status, _, body = call(emu, "POST", "/batch", raw=_batch_body(2), headers=headers, token="wrong")
+    assert body.decode().count("HTTP/1.1 401") == 2  # parts inherit the outer Authorization
+
+
+def test_batch_item_faults_are_capped_per_user(emu) -> None:
+    emu.set_item_faults(emulator.ItemFaults(rate_429=0.5, rate_403=0.5, max_per_user=1, seed=3))
+    headers = {"Content-Type": "multipart/mixed; boundary=b0undary"}
+    first = call(emu, "POST", "/batch", raw=_batch_body(6), headers=headers)[2].decode()
+    assert first.count("HTTP/1.1 429") + first.count("HTTP/1.1 403") == 6
+    assert "userRateLimitExceeded" in first and "rateLimitExceeded" in first
+    second = call(emu, "POST", "/batch", raw=_batch_body(6), headers=headers)[2].decode()
+    assert second.count("HTTP/1.1 200") == 6
+
+
+def test_fields_parser() -> None:
+    tree = wire.parse_fields("nextPageToken,users(id,name/fullName),users(primaryEmail)")
+    assert tree == {"nextPageToken": None, "users": {"id": None, "name": {"fullName": None}, "primaryEmail": None}}
+    with pytest.raises(wire.FieldsError):
+        wire.parse_fields("users(id")
+
+
+def test_serves_100k_users_in_linear_time() -> None:
+    em = emulator.start(synthetic(100_000, now=NOW))
+    try:
+        started, token, seen = time.perf_counter(), "", 0
+        while True:
+            status, _, body = call(em, "GET", "/admin/directory/v1/users?customer=my_customer&maxResults=500"
+                                   "&query=isAdmin%3Dtrue" + (f"&pageToken={token}" if token else ""),
+                                   token="synthetic-token")
+            page = json.loads(body)
+            seen += len(page.get("users", []))
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        assert seen == sum(1 for u in em.directory.users if u["isAdmin"])
+        assert time.perf_counter() - started < 10
+    finally:
+        em.stop()
