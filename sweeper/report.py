@@ -21,7 +21,7 @@ PROVIDER_NAMES = {"aws": "AWS IAM", "entra": "Microsoft Entra ID", "google_works
 def rfc3339(when: datetime | None) -> str | None:
     if when is None:
         return None
-    return when.isoformat().replace("+00:00", "Z")
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def finding_json(f: Finding) -> dict:

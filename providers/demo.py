@@ -1,0 +1,115 @@
+"""The demo organisation: one realistic tenant per provider, dated relative to `now`.
+
+Each covers the rules a newcomer should see: stale and fresh keys on one user, never-used old and
+new credentials, a stale console password, a sprayed dormant Entra account, a pending guest, a synced
+user, a role holder, a Google super admin, a service-account org unit, a break-glass account excluded
+by config, and an unreadable date. Ordinary active users fill each tenant out to a few dozen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from providers.aws_iam.scenarios import MANAGEMENT
+from providers.entra import scenario as graph
+from providers.google_workspace import scenario as directory
+
+ENTRA_TOKEN = "demo-entra-token"
+GOOGLE_TOKEN = "demo-google-token"
+TENANT = "5f1c2a9e-0d4b-4c1e-9a53-6d2f8b7e1c40"
+ROLE_ADMIN = "62e90394-69f5-4237-9190-012177145e10"  # Global Administrator's role definition id
+FILLER = 24
+
+
+def aws(now: datetime) -> dict[str, Any]:
+    def ago(**delta: float) -> str:
+        return (now - timedelta(**delta)).isoformat()
+
+    def key(created: dict, used: dict | None, status: str = "Active", **extra: Any) -> dict:
+        return {"created": ago(**created), "last_used": ago(**used) if used else None, "status": status, **extra}
+
+    def pw(created: dict, used: dict | None) -> dict:
+        return {"created": ago(**created), "last_used": ago(**used) if used else None}
+
+    old = ago(days=900)
+    users = [
+        {"name": "sweeper-bot", "created": old, "keys": [key({"days": 30}, {"minutes": 5}, caller=True)]},
+        {"name": "deploy-pipeline", "created": old,  # one key in daily use, the other forgotten
+         "keys": [key({"days": 200}, {"hours": 3}), key({"days": 700}, {"days": 400})]},
+        {"name": "etl-service", "created": old, "keys": [key({"days": 300}, None)]},  # never used, old
+        {"name": "new-integration", "created": ago(hours=2), "keys": [key({"hours": 1}, None)]},
+        {"name": "old-contractor", "created": old, "password": pw({"days": 800}, {"days": 200}),
+         "keys": [key({"days": 600}, {"days": 500}, "Inactive")]},
+        {"name": "maria.garcia", "created": old, "password": pw({"days": 400}, {"days": 2})},
+        {"name": "intern-2024", "created": ago(days=400), "password": pw({"days": 400}, None)},
+        {"name": "new-hire", "created": ago(days=2), "password": pw({"days": 2}, None)},
+        {"name": "analyst-leaving", "created": old, "password": pw({"days": 300}, {"days": 80})},
+        {"name": "backup-job", "created": old, "tags": {"sweeper:exempt": "true", "owner": "platform"},
+         "keys": [key({"days": 700}, {"days": 300})]},
+        {"name": "breakglass-admin", "created": old, "password": pw({"days": 700}, {"days": 365})},
+    ]
+    users += [{"name": f"engineer-{i:02d}", "created": old, "password": pw({"days": 300}, {"days": i % 20}),
+               "keys": [key({"days": 100 + i}, {"hours": i + 1})]} for i in range(FILLER)]
+    return {"accounts": {MANAGEMENT: {"root": {"created": "2015-01-01T00:00:00+00:00",
+                                               "password_last_used": ago(days=400)},
+                                      "users": users}}}
+
+
+def entra(now: datetime) -> dict[str, Any]:
+    def ago(**delta: float) -> datetime:
+        return now - timedelta(**delta)
+
+    domain = "contoso.example"
+    role_holder = graph.user(f"global.admin@{domain}", created=ago(days=1500), success=ago(days=200))
+    users = [
+        role_holder,
+        graph.user(f"dormant.sales@{domain}", created=ago(days=1200), success=ago(days=300),
+                   interactive=ago(hours=6)),  # password spraying: failed attempts this morning
+        graph.user(f"pre2023.user@{domain}", created=ago(days=1600), interactive=ago(days=1300)),
+        graph.user(f"never.signed.in@{domain}", created=ago(days=400), sign_in=False),
+        graph.user(f"starts.monday@{domain}", created=ago(days=3), sign_in=False),
+        graph.user(f"partner_fabrikam.example#EXT#@{domain}", created=ago(days=120), user_type="Guest",
+                   external_state="PendingAcceptance", sign_in=False),
+        graph.user(f"auditor_external.example#EXT#@{domain}", created=ago(days=500), user_type="Guest",
+                   external_state="Accepted", success=ago(days=45)),
+        graph.user(f"onprem.user@{domain}", created=ago(days=2000), success=ago(days=400), synced=True),
+        graph.user(f"breakglass-01@{domain}", created=ago(days=1000), success=ago(days=500)),
+        graph.user(f"weird.date@{domain}", created=ago(days=900), success="not-a-date"),
+        graph.user(f"already.off@{domain}", created=ago(days=900), enabled=False, success=ago(days=600)),
+        graph.user(f"going.quiet@{domain}", created=ago(days=900), success=ago(days=82)),
+    ]
+    users += [graph.user(f"staff{i:02d}@{domain}", created=ago(days=300 + i), success=ago(hours=5 + 20 * i))
+              for i in range(FILLER)]
+    return {"tenant_id": TENANT, "token": ENTRA_TOKEN, "licensed": True, "users": users,
+            "role_assignments": [{"principalId": role_holder["id"], "roleDefinitionId": ROLE_ADMIN}],
+            "groups": {}}
+
+
+def google_workspace(now: datetime) -> dict[str, Any]:
+    def ago(**delta: float) -> datetime:
+        return now - timedelta(**delta)
+
+    domain, customer = "example.org", "C03az79cb"
+
+    def user(n: int, email: str, **kw: Any) -> dict[str, Any]:
+        return directory.user(f"10{n:019d}", f"{email}@{domain}", customer_id=customer, **kw)
+
+    users = [
+        user(1, "ceo", created=ago(days=2000), last_login=ago(days=200), isAdmin=True),
+        user(2, "it-helpdesk", created=ago(days=1500), last_login=ago(days=300), isDelegatedAdmin=True),
+        user(3, "former.employee", created=ago(days=1400), last_login=ago(days=250)),
+        user(4, "never.logged.in", created=ago(days=500)),
+        user(5, "joined.yesterday", created=ago(days=1)),
+        user(6, "ci-bot", created=ago(days=900), last_login=ago(days=700), orgUnitPath="/Service Accounts/bots"),
+        user(7, "legacy-bot", created=ago(days=900), last_login=ago(days=700),
+             orgUnitPath="/Service Accounts Legacy"),
+        user(8, "breakglass-gw", created=ago(days=900), last_login=ago(days=400)),
+        user(9, "on.leave", created=ago(days=900), last_login=ago(days=500), suspended=True),
+        user(10, "garbled", created=ago(days=900), lastLoginTime="yesterday-ish"),
+        user(11, "fading.out", created=ago(days=900), last_login=ago(days=85)),
+    ]
+    users += [user(100 + i, f"member{i:02d}", created=ago(days=200 + i), last_login=ago(hours=3 + 30 * i),
+                   orgUnitPath="/Sales" if i % 2 else "/Engineering") for i in range(FILLER)]
+    return {"customer_id": customer, "domain": domain, "token": GOOGLE_TOKEN, "delegated_admin": False,
+            "users": users}
