@@ -15,8 +15,9 @@ NO_SIGN_IN = "0001-01-01T00:00:00Z"  # what Graph shows for "no such sign-in"
 _ABSENT = object()
 
 
-def stamp(when: datetime | str | None) -> str | None:
-    if when is None or isinstance(when, str):
+def stamp(when: Any) -> Any:
+    """A datetime in Graph's form; anything else (None, strings, deliberate junk) as given."""
+    if not isinstance(when, datetime):
         return when
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -1,0 +1,115 @@
+"""Every signInActivity form Graph shows, judged through the emulator and the adapter's listing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from providers.entra.scenario import NO_SIGN_IN
+from providers.entra.users import SUCCESS_SINCE, parse_time, sign_in
+from sweeper.model import Activity
+from tests.providers.test_entra_support import listing, running, tenant, user
+
+UTC = timezone.utc
+CREATED = datetime(2019, 5, 1, tzinfo=UTC)
+RECENT = datetime(2025, 5, 20, 8, 30, tzinfo=UTC)
+OLD = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
+
+CASES = {
+    # login: (user keyword arguments, expected activity, expected last_used)
+    "success": (dict(success=RECENT, interactive=RECENT), Activity.SEEN, RECENT),
+    "success-then-failed-attempts": (dict(success=OLD.replace(year=2024), interactive=RECENT, non_interactive=RECENT),
+                                     Activity.SEEN, OLD.replace(year=2024)),
+    "seven-digit-fraction": (dict(success="2025-05-20T08:30:00.1234567Z"), Activity.SEEN,
+                             datetime(2025, 5, 20, 8, 30, 0, 123456, tzinfo=UTC)),
+    "sentinel": (dict(success=NO_SIGN_IN, interactive=NO_SIGN_IN, non_interactive=NO_SIGN_IN), Activity.NEVER, None),
+    "empty-string": (dict(success="", interactive=""), Activity.NEVER, None),
+    "null": (dict(success=None, interactive=None, non_interactive=None), Activity.NEVER, None),
+    "empty-object": (dict(), Activity.NEVER, None),
+    "property-absent": (dict(sign_in=False), Activity.NEVER, None),
+    "sprayed-dormant": (dict(success=None, interactive=RECENT, non_interactive=RECENT), Activity.NEVER, None),
+    "sprayed-with-old-attempt": (dict(success=NO_SIGN_IN, interactive=OLD, non_interactive=RECENT),
+                                 Activity.SEEN, OLD),
+    "pre-2023-12-only-attempts": (dict(interactive=OLD), Activity.SEEN, OLD),
+    "attempts-no-success-field": (dict(interactive=RECENT, non_interactive=OLD), Activity.SEEN, SUCCESS_SINCE),
+    "unparseable-success": (dict(success="last tuesday", interactive=RECENT), Activity.UNKNOWN, None),
+    "unparseable-attempt": (dict(success=None, interactive="2025-13-45T00:00:00Z"), Activity.UNKNOWN, None),
+    "naive-time": (dict(success="2025-05-20T08:30:00"), Activity.UNKNOWN, None),
+    "number-instead-of-time": (dict(success=1716192000), Activity.UNKNOWN, None),
+    "disabled": (dict(enabled=False, success=OLD), Activity.SEEN, OLD),
+}
+
+
+@pytest.fixture(scope="module")
+def identities():
+    users = [user(f"{login}@example.test", created=CREATED, **kwargs) for login, (kwargs, _, _) in CASES.items()]
+    never_no_created = user("never-no-created@example.test", created=None, sign_in=False)
+    never_bad_created = user("never-bad-created@example.test", created="not a date", sign_in=False)
+    seen_no_created = user("seen-no-created@example.test", created=None, success=RECENT)
+    odd = user("odd@example.test", created=CREATED, success=RECENT)
+    odd["accountEnabled"] = "yes"
+    nameless = user("nameless@example.test", created=CREATED, success=RECENT)
+    del nameless["id"]
+    pending = user("p#EXT#@example.test", created=CREATED, user_type="Guest", external_state="PendingAcceptance",
+                   success=None)
+    scn = tenant(users + [never_no_created, never_bad_created, seen_no_created, odd, nameless, pending])
+    with pytest.MonkeyPatch.context() as mp, running(scn, mp) as (_, adapter):
+        yield listing(adapter)
+
+
+@pytest.mark.parametrize("login", list(CASES))
+def test_sign_in_forms(identities, login):
+    _, activity, last_used = CASES[login]
+    [cred] = identities[f"{login}@example.test"].credentials
+    assert cred.activity is activity, cred.activity_note
+    assert cred.last_used == last_used
+    assert cred.created == CREATED
+    if activity is Activity.UNKNOWN:
+        assert cred.activity_note
+
+
+def test_notes_explain_the_2023_cutoff(identities):
+    capped = identities["attempts-no-success-field@example.test"].credentials[0]
+    assert "2023-12-01" in capped.activity_note and "2025-05-20" in capped.activity_note
+    sprayed = identities["sprayed-dormant@example.test"].credentials[0]
+    assert "not activity" in sprayed.activity_note
+
+
+def test_never_needs_a_creation_date(identities):
+    for login in ("never-no-created", "never-bad-created"):
+        cred = identities[f"{login}@example.test"].credentials[0]
+        assert cred.activity is Activity.UNKNOWN and "createdDateTime" in cred.activity_note
+    seen = identities["seen-no-created@example.test"].credentials[0]
+    assert seen.activity is Activity.SEEN and seen.created is None
+
+
+def test_disabled_account_is_a_disabled_credential(identities):
+    ident = identities["disabled@example.test"]
+    assert not ident.enabled and not ident.credentials[0].enabled
+    assert identities["success@example.test"].credentials[0].enabled
+
+
+def test_malformed_records_become_unknown_not_crashes(identities):
+    odd = identities["odd@example.test"].credentials[0]
+    assert odd.activity is Activity.UNKNOWN and "accountEnabled" in odd.activity_note
+    nameless = [i for i in identities.values() if "user without an id" in (i.credentials[0].activity_note or "")]
+    assert len(nameless) == 1 and nameless[0].id and nameless[0].credentials[0].activity is Activity.UNKNOWN
+
+
+def test_pending_guest_is_never_even_with_sign_in_fields(identities):
+    cred = identities["p#EXT#@example.test"].credentials[0]
+    assert cred.activity is Activity.NEVER and "never redeemed" in cred.activity_note
+
+
+def test_parse_time_forms():
+    assert parse_time(None) is parse_time("") is parse_time(NO_SIGN_IN) is None
+    assert parse_time("2024-01-02T03:04:05Z") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_time("2024-01-02T04:04:05+01:00") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_time("2024-01-02")
+
+
+def test_signin_activity_of_wrong_type_is_unknown():
+    assert sign_in("2024-01-01").activity is Activity.UNKNOWN
+    assert sign_in(None).activity is Activity.NEVER
