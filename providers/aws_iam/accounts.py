@@ -31,7 +31,10 @@ class Accounts:
     def __init__(self, settings: AwsSettings) -> None:
         self.settings = settings
         org = settings.organization
-        self.config = Config(retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+        # total_max_attempts counts the first try, as max_attempts does in ~/.aws/config; botocore's
+        # own "max_attempts" key would add one more
+        retries = {"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts}
+        self.config = Config(retries=retries,  # type: ignore[arg-type]
                              max_pool_connections=max(10, 2 * (org.max_parallel if org else 8)),
                              connect_timeout=10, read_timeout=60, user_agent_extra="identity-sweeper")
         self._lock = threading.Lock()

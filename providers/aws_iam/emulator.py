@@ -117,7 +117,8 @@ class AwsEmulator:
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server("127.0.0.1", 0, self._middleware(app), threaded=True,
                                    request_handler=Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="moto",
+                                        daemon=True)
         self._thread.start()
         return self
 

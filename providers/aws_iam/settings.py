@@ -28,7 +28,7 @@ class AwsSettings(ProviderSettings):
     exclude_tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value
     console_action: Literal["delete", "report"] = "delete"
     retry_mode: Literal["standard", "adaptive"] = "standard"
-    max_attempts: int = Field(8, gt=0, le=20)
+    max_attempts: int = Field(8, gt=0, le=20)  # per call, the first try included (as ~/.aws/config)
     # The credential report is generated asynchronously: poll with doubling waits from
     # report_poll_seconds, and give up (the account fails) after report_timeout_seconds.
     report_poll_seconds: float = Field(2.0, gt=0, le=60)
