@@ -79,3 +79,30 @@ def generate(n: int, *, seed: int = 0, as_of: datetime | None = None, tenant_id:
             users.append(user(upn, id=uid, created=created, enabled=False, success=NO_SIGN_IN))
     return {"tenant_id": tenant_id or str(uuid.UUID(int=rng.getrandbits(128), version=4)), "token": token,
             "licensed": licensed, "users": users, "role_assignments": [], "groups": {}}
+
+
+def demo(as_of: datetime | None = None, *, token: str = "demo-token") -> dict[str, Any]:
+    """A small tenant showing each case the sweeper handles, dated back from `as_of`."""
+    now = as_of or datetime(2025, 6, 1, tzinfo=timezone.utc)
+    ago = lambda days: now - timedelta(days=days)  # noqa: E731
+    users = [
+        user("alice@contoso.test", id="u-alice", created=ago(900), success=ago(2), interactive=ago(2)),
+        user("bob@contoso.test", id="u-bob", created=ago(900), success=ago(200), interactive=ago(200)),
+        user("carol@contoso.test", id="u-carol", created=ago(300), sign_in=False),
+        user("dave@contoso.test", id="u-dave", created=ago(1200), success=None, interactive=ago(1), non_interactive=ago(1)),
+        user("erin@contoso.test", id="u-erin", created=ago(1500), interactive=datetime(2023, 3, 1, tzinfo=timezone.utc)),
+        user("frank@contoso.test", id="u-frank", created=ago(100), success=ago(80)),
+        user("globaladmin@contoso.test", id="u-admin", created=ago(1500), success=ago(400)),
+        user("svc-sync@contoso.test", id="u-synced", created=ago(1500), success=ago(300), synced=True),
+        user("breakglass-1@contoso.test", id="u-bg", created=ago(1500), sign_in=False),
+        user("contractor@contoso.test", id="u-contractor", created=ago(700), success=ago(500)),
+        user("partner_fabrikam.test#EXT#@contoso.test", id="u-guest", created=ago(400), user_type="Guest",
+             external_state="Accepted", success=ago(45)),
+        user("invitee_fabrikam.test#EXT#@contoso.test", id="u-invitee", created=ago(60), user_type="Guest",
+             external_state="PendingAcceptance", sign_in=False),
+        user("leaver@contoso.test", id="u-leaver", created=ago(900), enabled=False, success=ago(365)),
+        user("odd@contoso.test", id="u-odd", created=ago(900), success="not-a-date"),
+    ]
+    return {"tenant_id": "8f0c6b1e-1d2a-4f6b-9c3e-0a1b2c3d4e5f", "token": token, "licensed": True, "users": users,
+            "role_assignments": [{"principalId": "u-admin", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10"}],
+            "groups": {"g-contractors": ["g-vendors"], "g-vendors": ["u-contractor"]}}

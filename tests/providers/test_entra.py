@@ -306,3 +306,46 @@ def test_the_token_never_appears_in_errors_or_output(monkeypatch):
 def _refs_from(emu: emulator.GraphEmulator) -> list[CredentialRef]:
     u = emu.state.users[0]
     return [CredentialRef("entra", emu.tenant_id, u["id"], u["userPrincipalName"], CredentialKind.ACCOUNT, u["id"])]
+
+
+def test_concurrent_calls_from_several_threads(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    with running(generate(200, seed=8), monkeypatch) as (emu, adapter):
+        refs = _refs(adapter)[:80]
+        chunks = [refs[n:n + 20] for n in range(0, 80, 20)]
+        with ThreadPoolExecutor(6) as pool:
+            listed = pool.submit(lambda: len(listing(adapter)))
+            applied = list(pool.map(lambda c: adapter.apply(Action.DISABLE, c), chunks))
+            refreshed = list(pool.map(adapter.refresh, refs))
+        assert listed.result() == 200
+        assert all(o.ok for batch in applied for o in batch)
+        assert all(emu.state.patches[r.identity_id] == 1 for r in refs)
+        assert all(c is not None and c.credential_id == r.identity_id for c, r in zip(refreshed, refs))
+
+
+def test_missing_write_permission_fails_each_item_naming_it(monkeypatch):
+    with running(generate(3) | {"denied": ["write"]}, monkeypatch) as (_, adapter):
+        outcomes = adapter.apply(Action.DISABLE, _refs(adapter))
+        assert all(not o.ok and "User.EnableDisableAccount.All" in o.error for o in outcomes)
+
+
+def test_app_token_names_the_application(monkeypatch):
+    import base64
+    import json
+    claims = {"oid": "sp-object", "appid": "app-123", "tid": "t-9", "idtyp": "app"}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    with running(tenant([], token=f"e30.{payload}.c2ln"), monkeypatch) as (_, adapter):
+        who = adapter.whoami()
+        assert who.id == "sp-object" and "application app-123" in who.display and who.scope == "t-9"
+
+
+def test_demo_tenant_lists_every_case(monkeypatch):
+    from providers.entra.scenario import demo
+    scn = demo()
+    with running(scn, monkeypatch, exclude_groups=["g-contractors"]) as (_, adapter):
+        found = listing(adapter)
+    assert len(found) == len(scn["users"])
+    assert found["globaladmin@contoso.test"].protected_by == "holds a directory role"
+    assert found["contractor@contoso.test"].excluded_by == "member of group g-contractors"
+    assert found["dave@contoso.test"].credentials[0].activity is Activity.NEVER
+    assert found["odd@contoso.test"].credentials[0].activity is Activity.UNKNOWN
