@@ -40,6 +40,11 @@ class GoogleWorkspaceAdapter:
         elif s.auth == "access_token":
             who = f"access token from ${s.token_env}"
         else:
+            if s.auth == "service_account":
+                try:  # reading the key file is local; application default credentials may probe the network
+                    self.client.service()
+                except ProviderError:
+                    pass
             who = self.client.service_account_email or (
                 f"service account in {s.credentials_file}" if s.auth == "service_account"
                 else "application default credentials")

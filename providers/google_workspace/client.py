@@ -3,6 +3,9 @@ Directory service, per-thread HTTP, retries, batches, and translation of their e
 
 httplib2 is not thread-safe, so each thread gets its own AuthorizedHttp and every request is
 executed with `http=` (the library's documented way); the service object is shared.
+With `client_options={"api_endpoint": ...}`, discovery.build() replaces the static document's
+rootUrl + servicePath ("https://admin.googleapis.com/" + "") by the endpoint, so method paths
+("admin/directory/v1/users") resolve against it; the trailing slash keeps a path prefix intact.
 """
 
 from __future__ import annotations

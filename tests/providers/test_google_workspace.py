@@ -284,3 +284,35 @@ def test_the_token_never_leaks(make, monkeypatch, caplog) -> None:
     for text in texts:
         assert TOKEN not in text
     assert any("HTTP 401" in t for t in texts)
+
+
+def test_service_account_settings(tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    missing = GoogleWorkspaceAdapter(GoogleSettings(auth="service_account", credentials_file=str(tmp_path / "nope.json"),
+                                                    customer=CUSTOMER, endpoint="http://127.0.0.1:9"), write=False)
+    with pytest.raises(AuthError, match="nope.json"):
+        list(missing.list_identities(CUSTOMER))
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    key = tmp_path / "key.json"
+    key.write_text(__import__("json").dumps({
+        "type": "service_account", "client_email": "sweeper@proj.iam.gserviceaccount.com", "private_key": pem,
+        "private_key_id": "abc", "client_id": "123", "token_uri": "https://oauth2.googleapis.com/token"}))
+    adapter = GoogleWorkspaceAdapter(GoogleSettings(auth="service_account", credentials_file=str(key)), write=True)
+    assert adapter.whoami().id == "sweeper@proj.iam.gserviceaccount.com"
+    assert adapter.client._credentials._subject is None and adapter.client.scope.endswith("admin.directory.user")
+    delegated = GoogleWorkspaceAdapter(GoogleSettings(auth="service_account", credentials_file=str(key),
+                                                      admin_subject="admin@x.test"), write=False)
+    assert delegated.whoami().id == "admin@x.test"
+    delegated.client.service()
+    assert delegated.client._credentials._subject == "admin@x.test"
+    assert delegated.client._credentials._scopes == ["https://www.googleapis.com/auth/admin.directory.user.readonly"]
+
+
+def test_permissions_text_covers_the_setup() -> None:
+    text = GoogleWorkspaceAdapter.permissions()
+    for needle in ("admin.directory.user.readonly", "Domain-wide delegation", "token_format: access_token",
+                   "access_token_subject", "Users > Update", "delegated admin cannot suspend super admins"):
+        assert needle in text.replace("\n  ", " ")
