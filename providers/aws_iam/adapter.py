@@ -86,7 +86,7 @@ class AwsIamAdapter:
             yield self._identity(scope, report, user, fields, me)
         # Rows left over are users deleted since the report was generated: nothing to sweep.
 
-    def _identity(self, scope: str, report: Report, user: dict[str, Any], fields: list[str] | None,
+    def _identity(self, scope: str, report: Report, user: dict[str, Any], fields: str | None,
                   me: str | None) -> Identity:
         login = user["UserName"]
         user_id = user.get("UserId") or user.get("Arn") or login
@@ -107,7 +107,7 @@ class AwsIamAdapter:
                         excluded_by=self._excluded_by(tags),
                         protected_by=SELF_USER if login == me else None)
 
-    def _root_identity(self, scope: str, report: Report, fields: list[str]) -> Identity:
+    def _root_identity(self, scope: str, report: Report, fields: str) -> Identity:
         arn = f"arn:aws:iam::{scope}:root"
         row = report.row(fields, arn, irreversible=self._irreversible)
         with self._lock:
