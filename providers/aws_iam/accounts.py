@@ -43,6 +43,7 @@ class Accounts:
         self._clients: dict[tuple[str, str], Any] = {}
         self._caller: dict[str, str] | None = None
         self._base: boto3.Session | None = None
+        self._key_id: str | None = None
 
     # -- the caller ------------------------------------------------------------------------
     def base(self) -> boto3.Session:
@@ -73,8 +74,12 @@ class Accounts:
 
     def caller_key_id(self) -> str | None:
         """The access key id the caller signs with (None when there are no credentials)."""
-        creds = self.base().get_credentials()
-        return creds.access_key if creds is not None else None
+        if self._key_id is None:
+            base = self.base()
+            with self._lock:
+                creds = base.get_credentials()
+                self._key_id = creds.access_key if creds is not None else ""
+        return self._key_id or None
 
     def caller_user(self, scope: str) -> str | None:
         """The IAM user name the sweeper runs as, if it is an IAM user of account `scope`."""

@@ -192,6 +192,8 @@ class AwsIamAdapter:
 
     # -- apply --------------------------------------------------------------------------------
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
+        if not self.write:  # built for plan/check: refuse rather than change anything
+            raise ProviderError(PROVIDER, f"{action} credentials", "this adapter was opened read-only")
         return [self._apply_one(action, ref) for ref in refs]
 
     def _apply_one(self, action: Action, ref: CredentialRef) -> Outcome:

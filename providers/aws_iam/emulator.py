@@ -3,7 +3,8 @@
 The adapter reaches it only through `endpoint_url` and ordinary AWS credentials (`caller_env()`).
 A thin WSGI layer in front of moto counts requests by Action (and by account), answers
 `InvalidClientTokenId` for access keys moto does not know (as AWS would), injects scripted errors,
-latency and random faults (`providers.emulator.Faults`), and can hold the credential report
+latency and random faults (`providers.emulator.Faults`: rate_429 as Throttling, rate_503,
+rate_malformed as a truncated body; `only` matches Action names), and can hold the credential report
 "in progress". Moto's state is process-global: run one emulator per process at a time.
 
 Scenario (JSON-able dict or a path to a JSON file):
@@ -94,6 +95,7 @@ class AwsEmulator:
         self.account_counts: Counter[tuple[str, str]] = Counter()  # by (account, Action)
         self.report_pending: float = 0  # Generate calls answered INPROGRESS first (math.inf: never)
         self.unassumable: set[str] = set()
+        self.assumed: list[dict[str, str]] = []  # AssumeRole parameters, in order (RoleArn, ExternalId)
         self.caller: dict[str, str] = {}
         self.strict_auth = False
         self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
@@ -142,6 +144,10 @@ class AwsEmulator:
         """The `[providers.aws]` keys that point the adapter here."""
         return {"endpoint_url": self.endpoint_url, "region": REGION}
 
+    def config_toml(self) -> str:
+        """The same as a TOML section, for a sweeper.toml."""
+        return f'[providers.aws]\nendpoint_url = "{self.endpoint_url}"\nregion = "{REGION}"\n'
+
     def caller_env(self) -> dict[str, str]:
         """Environment variables for the default credential chain: the scenario's caller key."""
         key = self.caller.get("access_key_id", "AKIAEMULATORDEFAULT0")
@@ -185,7 +191,9 @@ class AwsEmulator:
                 time.sleep(latency / 1000)
             answer = self._intercept(req, account)
             if answer is None:
-                return app(environ, start_response)
+                if not self._malformed(req.action):
+                    return app(environ, start_response)
+                answer = self._truncated(app, environ)
             status, body, ctype = answer
             start_response(f"{status} X", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
             return [body]
@@ -200,6 +208,8 @@ class AwsEmulator:
         if scripted:
             return error(scripted, "Rate exceeded" if scripted == "Throttling" else f"injected {scripted}")
         if req.action == "AssumeRole":
+            with self._lock:
+                self.assumed.append({k: req.params[k] for k in ("RoleArn", "ExternalId") if k in req.params})
             target = req.params.get("RoleArn", "").split(":")[4:5]
             if target and target[0] in self.unassumable:
                 return error("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on "
@@ -207,6 +217,19 @@ class AwsEmulator:
         if req.action in ("GenerateCredentialReport", "GetCredentialReport"):
             return self._report_hold(req.action)
         return None
+
+    def _malformed(self, action: str) -> bool:
+        f = self.faults
+        if not f.rate_malformed or not f.matches("POST", action):
+            return False
+        with self._lock:
+            return self._rng.random() < f.rate_malformed
+
+    @staticmethod
+    def _truncated(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[int, bytes, str]:
+        """moto's answer cut in half: a malformed body with a 200."""
+        body = b"".join(app(environ, lambda *status_and_headers: None))
+        return 200, body[: max(1, len(body) // 2)], "text/xml"
 
     def _scripted(self, action: str) -> str | None:
         with self._lock:

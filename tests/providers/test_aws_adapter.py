@@ -14,6 +14,7 @@ import pytest
 from providers.aws_iam import emulator, scenarios
 from providers.aws_iam.adapter import AwsIamAdapter
 from providers.aws_iam.settings import AwsSettings
+from providers.emulator import Faults
 from sweeper.errors import AuthError, PermissionDenied, ProviderError, ThrottledError
 from sweeper.model import Action, Activity, CredentialKind, CredentialRef, Identity, IdentityKind
 from tests.contract import AdapterContract, ContractSetup
@@ -292,6 +293,7 @@ def test_role_arn_assumes_into_one_account(org_emu: emulator.AwsEmulator) -> Non
     adapter = AwsIamAdapter(_settings(org_emu, role_arn=role, external_id="xyz"), write=False)
     assert adapter.scopes() == [scenarios.MEMBER]
     assert len(list(adapter.list_identities(scenarios.MEMBER))) == 4
+    assert org_emu.assumed == [{"RoleArn": role, "ExternalId": "xyz"}]
 
 
 def test_an_account_that_is_not_configured_is_refused(emu: emulator.AwsEmulator) -> None:
@@ -327,6 +329,21 @@ def test_throttled_for_good_is_a_throttled_error(emu: emulator.AwsEmulator) -> N
         list(adapter.list_identities(HOME))
     assert adapter.accounts.config.retries == {"mode": "standard", "total_max_attempts": 2}
     assert emu.counts["GenerateCredentialReport"] % 2 == 0  # every poll tried twice by botocore
+
+
+def test_a_malformed_page_raises_never_returns_part(emu: emulator.AwsEmulator) -> None:
+    adapter = AwsIamAdapter(_settings(emu), write=False)
+    emu.faults = Faults(rate_malformed=1.0, only=("GetAccountAuthorizationDetails",))
+    with pytest.raises(ProviderError):
+        list(adapter.list_identities(HOME))
+
+
+def test_a_read_only_adapter_refuses_to_apply(emu: emulator.AwsEmulator) -> None:
+    adapter = AwsIamAdapter(_settings(emu), write=False)
+    user = _by_login(adapter)["key-never-old"]
+    with pytest.raises(ProviderError, match="read-only"):
+        adapter.apply(Action.DISABLE, [CredentialRef.of(user, _keys(user)[0])])
+    assert emu.counts["UpdateAccessKey"] == 0
 
 
 def test_a_missing_permission_is_named(emu: emulator.AwsEmulator) -> None:
