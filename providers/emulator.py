@@ -116,7 +116,8 @@ class EmulatorServer:
             self._matching = 0
 
     def start(self) -> "EmulatorServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="emulator", daemon=True)
         self._thread.start()
         return self
 
