@@ -31,7 +31,7 @@ class AwsSettings(ProviderSettings):
     max_attempts: int = Field(8, gt=0, le=20)  # per call, the first try included (as ~/.aws/config)
     # The credential report is generated asynchronously: poll with doubling waits from
     # report_poll_seconds, and give up (the account fails) after report_timeout_seconds.
-    report_poll_seconds: float = Field(1.0, gt=0, le=60)
+    report_poll_seconds: float = Field(2.0, gt=0, le=60)
     report_timeout_seconds: float = Field(300, gt=0, le=3600)
     organization: OrganizationSettings | None = None
 
