@@ -71,6 +71,33 @@ class Faults:
         return not self.only or any(s in line for s in self.only)
 
 
+class FaultDice:
+    """Decides, request by request, which fault a request gets: "429", "503", "drop", "malformed",
+    "status:N" or None. Thread-safe; every emulator (and the AWS layer in front of moto) rolls these."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._rng = random.Random(faults.seed)
+        self._matching = 0
+        self._lock = threading.Lock()
+
+    def roll(self, method: str, path: str) -> str | None:
+        with self._lock:
+            f = self.faults
+            if not f.matches(method, path):
+                return None
+            self._matching += 1
+            if f.fail_after is not None and self._matching > f.fail_after:
+                return {0: "drop", -1: "malformed"}.get(f.fail_status, f"status:{f.fail_status}")
+            roll = self._rng.random()
+            for name, rate in (("429", f.rate_429), ("503", f.rate_503), ("drop", f.rate_drop),
+                               ("malformed", f.rate_malformed)):
+                if roll < rate:
+                    return name
+                roll -= rate
+            return None
+
+
 ErrorBody = Callable[[int, str], Response]
 
 
@@ -85,8 +112,7 @@ class EmulatorServer:
         self.counts: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._rng = random.Random(self.faults.seed)
-        self._matching = 0
+        self._dice = FaultDice(self.faults)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -112,8 +138,7 @@ class EmulatorServer:
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
             self.faults = faults
-            self._rng = random.Random(faults.seed)
-            self._matching = 0
+            self._dice = FaultDice(faults)
 
     def start(self) -> "EmulatorServer":
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -130,23 +155,6 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _fault(self, method: str, path: str) -> str | None:
-        """Decide, under the lock, which fault (if any) this request gets."""
-        with self._lock:
-            f = self.faults
-            if not f.matches(method, path):
-                return None
-            self._matching += 1
-            if f.fail_after is not None and self._matching > f.fail_after:
-                return {0: "drop", -1: "malformed"}.get(f.fail_status, f"status:{f.fail_status}")
-            roll = self._rng.random()
-            for name, rate in (("429", f.rate_429), ("503", f.rate_503), ("drop", f.rate_drop),
-                               ("malformed", f.rate_malformed)):
-                if roll < rate:
-                    return name
-                roll -= rate
-            return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -168,7 +176,7 @@ class EmulatorServer:
                     latency = server.faults.latency_ms
                 if latency:
                     time.sleep(latency / 1000)
-                fault = server._fault(self.command, parts.path)
+                fault = server._dice.roll(self.command, parts.path)
                 if fault:
                     with server._lock:
                         server.injected[fault] += 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import random
 import threading
 import time
 import uuid
@@ -34,7 +33,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from providers.aws_iam import emulator_patches
-from providers.emulator import Faults
+from providers.emulator import FaultDice, Faults
 
 REGION = "us-east-1"
 _IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -90,7 +89,7 @@ class AwsEmulator:
 
     def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
         self.scenario = scenario
-        self.faults = faults or Faults()
+        self._dice = FaultDice(faults or Faults())
         self.counts: Counter[str] = Counter()  # by Action
         self.account_counts: Counter[tuple[str, str]] = Counter()  # by (account, Action)
         self.report_pending: float = 0  # Generate calls answered INPROGRESS first (math.inf: never)
@@ -100,9 +99,16 @@ class AwsEmulator:
         self.strict_auth = False
         self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
         self._lock = threading.Lock()
-        self._rng = random.Random(self.faults.seed)
         self._server: Any = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def faults(self) -> Faults:
+        return self._dice.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._dice = FaultDice(faults)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> AwsEmulator:
@@ -189,9 +195,10 @@ class AwsEmulator:
                 latency = self.faults.latency_ms
             if latency:
                 time.sleep(latency / 1000)
-            answer = self._intercept(req, account)
+            fault = self._dice.roll("POST", req.action)
+            answer = self._intercept(req, account, fault)
             if answer is None:
-                if not self._malformed(req.action):
+                if fault != "malformed":
                     return app(environ, start_response)
                 answer = self._truncated(app, environ)
             status, body, ctype = answer
@@ -200,11 +207,11 @@ class AwsEmulator:
 
         return wrapped
 
-    def _intercept(self, req: _Request, account: str | None) -> tuple[int, bytes, str] | None:
+    def _intercept(self, req: _Request, account: str | None, fault: str | None) -> tuple[int, bytes, str] | None:
         error = _json_error if req.json else _xml_error
         if self.strict_auth and account is None:
             return error("InvalidClientTokenId", "The security token included in the request is invalid.")
-        scripted = self._scripted(req.action) or self._random_fault(req.action)
+        scripted = self._scripted(req.action) or {"429": "Throttling", "503": "ServiceUnavailable"}.get(fault or "")
         if scripted:
             return error(scripted, "Rate exceeded" if scripted == "Throttling" else f"injected {scripted}")
         if req.action == "AssumeRole":
@@ -217,13 +224,6 @@ class AwsEmulator:
         if req.action in ("GenerateCredentialReport", "GetCredentialReport"):
             return self._report_hold(req.action)
         return None
-
-    def _malformed(self, action: str) -> bool:
-        f = self.faults
-        if not f.rate_malformed or not f.matches("POST", action):
-            return False
-        with self._lock:
-            return self._rng.random() < f.rate_malformed
 
     @staticmethod
     def _truncated(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[int, bytes, str]:
@@ -238,16 +238,6 @@ class AwsEmulator:
                 return None
             entry[1] -= 1
             return entry[0]
-
-    def _random_fault(self, action: str) -> str | None:
-        f = self.faults
-        if not (f.rate_429 or f.rate_503) or not f.matches("POST", action):
-            return None
-        with self._lock:
-            roll = self._rng.random()
-        if roll < f.rate_429:
-            return "Throttling"
-        return "ServiceUnavailable" if roll < f.rate_429 + f.rate_503 else None
 
     def _report_hold(self, action: str) -> tuple[int, bytes, str] | None:
         with self._lock:
