@@ -64,6 +64,11 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def credential_label(kind: CredentialKind, credential_id: str) -> str:
+    """The report's `credential` column: `access_key:<id>`, `console_password` or `account`."""
+    return f"access_key:{credential_id}" if kind is CredentialKind.ACCESS_KEY else kind.value
+
+
 def _check_aware(*values: datetime | None) -> None:
     for value in values:
         if value is not None and value.tzinfo is None:
@@ -98,10 +103,7 @@ class Credential:
 
     @property
     def label(self) -> str:
-        """The report's `credential` column: `access_key:<id>`, `console_password` or `account`."""
-        if self.kind is CredentialKind.ACCESS_KEY:
-            return f"access_key:{self.credential_id}"
-        return self.kind.value
+        return credential_label(self.kind, self.credential_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +151,7 @@ class CredentialRef:
 
     @property
     def label(self) -> str:
-        if self.kind is CredentialKind.ACCESS_KEY:
-            return f"access_key:{self.credential_id}"
-        return self.kind.value
+        return credential_label(self.kind, self.credential_id)
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
