@@ -161,6 +161,9 @@ class EmulatorServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle on, the body waits for the client's
+            # delayed ACK, 40 ms on every kept-alive request (the real APIs answer in one go).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:  # quiet: tests read counters instead
                 pass
