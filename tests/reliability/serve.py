@@ -12,6 +12,8 @@ The control endpoint takes POSTed JSON and answers JSON:
   /hold    {"aws"|"entra"|"google": {"before": s, "after": s, "drop_if_gone": bool}}: hold write
            requests (AWS UpdateAccessKey, Graph and Directory batches) before and/or after they take
            effect; with drop_if_gone a write whose client died during `before` is never applied
+  /slow    {"entra"|"google": {"only": "GET /path", "after": n, "seconds": s}}: answer matching
+           requests after the first n only after s seconds (a listing that times out part-way)
   /report  {"user name": {"column": "value"}}: garble AWS credential report rows
   /state   → per provider: credential states, applied writes, request counts, injected faults, holds
 
@@ -68,6 +70,26 @@ class Hold:
                 return False
             time.sleep(0.01)
         return True
+
+
+@dataclass
+class Slow:
+    """Answer requests whose "METHOD path" contains `only` slowly, after the first `after` of them."""
+
+    only: str = ""
+    after: int = 0
+    seconds: float = 0.0
+    seen: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self, method: str, path: str) -> None:
+        if not self.seconds or self.only not in f"{method} {path}":
+            return
+        with self.lock:
+            self.seen += 1
+            slow = self.seen > self.after
+        if slow:
+            time.sleep(self.seconds)
 
 
 def _gone(sock: socket.socket) -> bool:
@@ -138,6 +160,7 @@ class World:
 
     def __init__(self, scenario: dict[str, Any]) -> None:
         self.holds = {"aws": Hold(), "entra": Hold(), "google": Hold()}
+        self.slow = {"entra": Slow(), "google": Slow()}
         self.aws_injected: Counter[str] = Counter()
         with LOCK:
             AWS_WRITES.clear()
@@ -221,6 +244,7 @@ class World:
         app = emu.server.app
 
         def wrapped(req: Any) -> Response:
+            self.slow["entra"].wait(req.method, req.path)
             if req.method == "POST" and req.path.endswith("/$batch"):
                 return held(hold, getattr(local, "sock", None), lambda: app(req),
                             lambda: graph_emulator.error(503, "serviceNotAvailable", "client gone"))
@@ -249,6 +273,7 @@ class World:
         app = emu.server.app
 
         def wrapped(req: Any) -> Response:
+            self.slow["google"].wait(req.method, req.path)
             if req.method == "POST" and req.path.startswith("/batch"):
                 return held(hold, getattr(local, "sock", None), lambda: app(req),
                             lambda: Response(503, b"client gone", {}))
@@ -334,6 +359,9 @@ class Control:
             w.aws.inject(body["action"], body["code"], body.get("times", float("inf")))
         elif path == "/hold":
             w.hold(body)
+        elif path == "/slow":
+            for name, kw in body.items():
+                w.slow[name] = Slow(**kw)
         elif path == "/report":
             with LOCK:
                 REPORT_OVERRIDES.clear()
