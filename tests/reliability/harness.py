@@ -83,10 +83,11 @@ class Endpoints:
     served: Served
     raw: dict[str, Any]
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, entra_token: str = world.ENTRA_TOKEN, google_token: str = world.GOOGLE_TOKEN,
+            **extra: str) -> dict[str, str]:
         """A `sweeper` process's environment: AWS keys of the emulator's caller, the two tokens."""
-        return clean_env(**self.raw["aws_env"], **{ENTRA_TOKEN_ENV: world.ENTRA_TOKEN,
-                                                    GOOGLE_TOKEN_ENV: world.GOOGLE_TOKEN}, **extra)
+        return clean_env(**{**self.raw["aws_env"], ENTRA_TOKEN_ENV: entra_token, GOOGLE_TOKEN_ENV: google_token,
+                            **extra})
 
     def config(self, folder: Path, name: str = "sweeper.toml", journal: str = "sweeper.db",
                policy: str = "", **sections: dict[str, Any]) -> Path:

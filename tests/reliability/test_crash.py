@@ -143,6 +143,8 @@ def kill_once(served: Served, cfg: Path, env: dict, journal: Path, phase: str, r
     seconds = time.monotonic() - started
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    if phase == "mixed":  # Google's write is in flight: it lands now, before the next run starts
+        wait_quiet(served, only="google")  # (landing after the next run's reconcile: see test_zombie_*)
     served.hold(**NO_HOLD)
     served.faults(aws={}, entra={}, google={})
     left = intents(journal)
@@ -178,8 +180,9 @@ def run_trial(served: Served, folder: Path, phases: list[str], rng: random.Rando
     assert {r["run_id"] for r in runs} == {r for r, _ in in_journal}
     status = {r["run_id"]: r["status"] for r in runs}
     for k in trial.kills:  # a kill during start-up may come before the run has a row: nothing to show
-        if k.run_id:
-            assert status.pop(k.run_id) == ("done" if k.completed else "interrupted"), (k, runs)
+        if k.run_id:  # a random kill may come after the run was recorded as finished, while reporting
+            ok = {"done"} if k.completed else {"interrupted"} if k.phase != "random" else {"done", "interrupted"}
+            assert status.pop(k.run_id) in ok, (k, runs)
     assert list(status.values()) == ["done"], runs  # the completing apply
     assert all(r["actions"]["pending"] == 0 for r in runs), runs
 
@@ -195,11 +198,12 @@ def run_trial(served: Served, folder: Path, phases: list[str], rng: random.Rando
     return trial
 
 
-def wait_quiet(served: Served, timeout: float = 10) -> None:
+def wait_quiet(served: Served, timeout: float = 10, only: str | None = None) -> None:
     """Until no held write is still waiting in the emulators (a dead process's request in flight)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(h["holding"] for h in served.state()["holds"].values()):
+        holds = served.state()["holds"]
+        if not any(h["holding"] for name, h in holds.items() if only in (None, name)):
             return
         time.sleep(0.1)
 
@@ -260,3 +264,29 @@ def test_killed_applies_soak(served, tmp_path):
             raise AssertionError(f"seed {seed}, trial {n}, phases {phases}: {err}") from err
         n += 1
     summarise(f"crash soak seed {seed}", results, time.monotonic() - started)
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: reconcile settles an intent whose write is still in flight as "
+                   "'failed'; when the write lands afterwards no journal row says it was done, so restore "
+                   "cannot undo it (docs/reliability.md, 'Bugs found')")
+def test_zombie_write_landing_after_reconcile_is_still_journalled(served, tmp_path):
+    """A killed run's suspend is still in flight when the next command reconciles; it lands after."""
+    ep = served.reset(world.scenario())
+    cfg, env = ep.config(tmp_path), ep.env()
+    journal = tmp_path / "sweeper.db"
+    served.hold(google={"before": 5.0})  # held, and applied even though its client is gone
+    proc = start("apply", "-c", cfg, "--yes", "-p", "google_workspace", env=env)
+    assert wait_for(lambda: served.state()["holds"]["google"]["holding"] > 0, 30, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    run_id = journal_rows(journal, "SELECT run_id FROM runs WHERE pid = ?", (proc.pid,))[0][0]
+    early = sweeper("restore", run_id, "-c", cfg, "--dry-run", env=env)  # reconciles before the write lands
+    assert early.code == 0, early
+    wait_quiet(served, only="google")
+    served.hold(google={})
+    assert all(target_state(served.state())["google_workspace"].values())  # the write did land
+    again = sweeper("apply", "-c", cfg, "--yes", "-p", "google_workspace", env=env)
+    assert again.code == 0, again
+    undo = sweeper("restore", run_id, "-c", cfg, env=env)
+    assert undo.code == 0, undo
+    assert not any(target_state(served.state())["google_workspace"].values()), "suspended, with no record"
