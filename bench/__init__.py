@@ -1,0 +1,1 @@
+"""Benchmarks: python3 dev.py bench [--quick]; results in docs/benchmarks.md."""
