@@ -58,13 +58,11 @@ class Hold:
     dropped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wait_before(self, sock: socket.socket | None) -> bool:
+    def wait_before(self, sock: socket.socket | None, before: float, drop_if_gone: bool) -> bool:
         """Hold a write before it takes effect. False: the client died meanwhile and the write is dropped."""
-        if not self.before:
-            return True
-        deadline = time.monotonic() + self.before
+        deadline = time.monotonic() + before
         while time.monotonic() < deadline:
-            if self.drop_if_gone and sock is not None and _gone(sock):
+            if drop_if_gone and sock is not None and _gone(sock):
                 with self.lock:
                     self.dropped += 1
                 return False
@@ -102,15 +100,16 @@ def _gone(sock: socket.socket) -> bool:
 
 
 def held(hold: Hold, sock: socket.socket | None, apply: Callable[[], Any], refused: Callable[[], Any]) -> Any:
-    with hold.lock:
+    with hold.lock:  # the settings when the request came: changing them later does not affect it
+        before, after, drop_if_gone = hold.before, hold.after, hold.drop_if_gone
         hold.holding += 1
         hold.held += 1
     try:
-        if not hold.wait_before(sock):
+        if before and not hold.wait_before(sock, before, drop_if_gone):
             return refused()
         answer = apply()
-        if hold.after:
-            time.sleep(hold.after)
+        if after:
+            time.sleep(after)
         return answer
     finally:
         with hold.lock:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.reliability import world
 from tests.reliability.harness import journal_rows, record, start, written
 
@@ -39,6 +41,7 @@ def test_racing_applies_on_a_fresh_journal_act_once(served, tmp_path):
            writes=sum(n for v in writes.values() for n in v.values()))
 
 
+@pytest.mark.slow
 def test_restore_and_apply_at_once_one_refuses(served, tmp_path):
     """An apply that is acting holds the journal against a restore of an earlier run, too."""
     ep = served.reset(world.scenario())

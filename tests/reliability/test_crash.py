@@ -143,8 +143,9 @@ def kill_once(served: Served, cfg: Path, env: dict, journal: Path, phase: str, r
     seconds = time.monotonic() - started
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    if phase == "mixed":  # Google's write is in flight: it lands now, before the next run starts
-        wait_quiet(served, only="google")  # (landing after the next run's reconcile: see test_zombie_*)
+    for name, spec in PHASES.get(phase, {}).items():
+        if spec.get("before"):  # dropped (client gone) or, for Google in `mixed`, landing now: either way
+            wait_quiet(served, only=name)  # settled before the next run (a later landing: test_zombie_*)
     served.hold(**NO_HOLD)
     served.faults(aws={}, entra={}, google={})
     left = intents(journal)
