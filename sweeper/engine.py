@@ -250,11 +250,14 @@ class Sweep:
         batches = [targets[i:i + adapter.batch_size] for i in range(0, len(targets), adapter.batch_size)]
 
         def act(batch: list[Finding]) -> None:
-            for finding, outcome in zip(batch, apply_batch(adapter, self.journal, self.run_id, Action.DISABLE,
-                                                           [(f.ref, before_state(f.credential),
-                                                             f.credential.irreversible) for f in batch])):
-                finding.action = "disabled" if outcome[0] else "failed"
-                finding.error = outcome[1]
+            items = [(f.ref, before_state(f.credential), f.credential.irreversible) for f in batch]
+            for finding, (ok, detail) in zip(batch, apply_batch(adapter, self.journal, self.run_id,
+                                                                Action.DISABLE, items)):
+                finding.action = "disabled" if ok else "failed"
+                if ok and detail:
+                    finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; {detail}")
+                elif not ok:
+                    finding.error = detail
             advance(len(batch))
 
         with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="apply") as pool:
@@ -269,7 +272,11 @@ def before_state(credential: Credential) -> dict:
 
 def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,
                 items: Sequence[tuple[CredentialRef, dict, bool]]) -> list[tuple[bool, str | None]]:
-    """Intent → API call → done/failed, for one batch. Returns (ok, error or note) per item, in order."""
+    """Intent → API call → done/failed, for one batch.
+
+    Returns (ok, detail) per item, in order: the error when it failed, the adapter's note (e.g.
+    "already removed") when it worked. The journal keeps the detail either way.
+    """
     ids = journal.intend(run_id, action, items)
     refs = [ref for ref, _, _ in items]
     try:
@@ -281,7 +288,7 @@ def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,
     results = []
     for ref in refs:
         o = outcomes.get(ref.key)
-        results.append((o.ok, o.error if not o.ok else o.note) if o else (False, "no answer for this item"))
+        results.append((o.ok, o.note if o.ok else o.error) if o else (False, "no answer for this item"))
     journal.settle([(i, "done" if ok else "failed", msg) for i, (ok, msg) in zip(ids, results)])
     return results
 
@@ -297,8 +304,9 @@ def reconcile(config: Config, journal: Journal, current_run: str,
               only: Iterable[str] | None = None) -> list[str]:
     """Settle `intent` rows left by killed runs by asking each provider for the current state.
 
-    An intent whose change is visible now becomes `done`; one that is not becomes `failed`
-    ("interrupted before it took effect"), and the next sweep judges that credential afresh.
+    An intent whose change is visible now becomes `done`; one that is not becomes `interrupted`, and
+    the next sweep judges that credential afresh. `interrupted` is not final: the killed process's
+    request may still land after this check, so `restore` looks at those rows again.
     Returns messages for the caller to show.
     """
     journal.mark_interrupted(current_run)
@@ -329,7 +337,7 @@ def reconcile(config: Config, journal: Journal, current_run: str,
                     continue
                 took_effect = (current is None or not current.enabled) if row.action is Action.DISABLE \
                     else (current is not None and current.enabled)
-                settled.append((row.id, "done" if took_effect else "failed",
+                settled.append((row.id, "done" if took_effect else "interrupted",
                                 "reconciled after an interrupted run" if took_effect
                                 else "interrupted before it took effect (reconciled)"))
             journal.settle(settled)

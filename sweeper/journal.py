@@ -68,7 +68,7 @@ class ActionRow:
     run_id: str
     ref: CredentialRef
     action: Action
-    state: str  # intent | done | failed
+    state: str  # intent | done | failed | interrupted (killed; not seen to take effect when reconciled)
     before: dict
     irreversible: bool
     error: str | None
@@ -175,7 +175,7 @@ class Journal:
     def runs(self, run_id: str | None = None) -> list[RunRow]:
         """Runs, newest first, with their action counts."""
         sql = ("SELECT r.run_id, r.mode, r.started, r.finished, r.status, r.as_of, r.restores, "
-               "COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state = 'failed'), 0), "
+               "COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state IN ('failed', 'interrupted')), 0), "
                "COALESCE(SUM(a.state = 'intent'), 0) FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
                + ("WHERE r.run_id = ? " if run_id else "") +
                "GROUP BY r.run_id ORDER BY r.started DESC, r.rowid DESC")
@@ -224,6 +224,17 @@ class Journal:
         return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
                           Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
                 for r in rows]
+
+    def later_done(self, row: ActionRow) -> str | None:
+        """The run that later did the same action to the same credential, if any."""
+        r = row.ref
+        with self._lock:
+            found = self._db.execute(
+                "SELECT run_id FROM actions WHERE id > ? AND provider = ? AND scope = ? AND identity_id = ? "
+                "AND kind = ? AND credential_id = ? AND action = ? AND state = 'done' ORDER BY id LIMIT 1",
+                (row.id, r.provider, r.scope, r.identity_id, r.kind.value, r.credential_id, row.action.value)
+            ).fetchone()
+        return found[0] if found else None
 
     def mark_interrupted(self, exclude_run: str) -> None:
         """Runs still 'running' from a process that is gone are 'interrupted'."""

@@ -24,8 +24,8 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     """Re-enable every credential `run_id` disabled. Returns (the restore's own run id, items)."""
     if not journal.runs(run_id):
         raise UsageError(f"no run {run_id!r} in the journal {journal.path} (see `sweeper history`)")
-    rows = [a for a in journal.actions(run_id, state="done") if a.action is Action.DISABLE
-            and (not providers or a.ref.provider in providers)]
+    rows = [a for a in journal.actions(run_id) if a.action is Action.DISABLE
+            and a.state in ("done", "interrupted") and (not providers or a.ref.provider in providers)]
     items: list[RestoreItem] = []
     todo: dict[str, list[ActionRow]] = {}
     for row in rows:
@@ -35,7 +35,8 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
         elif row.ref.provider not in config.providers:
             items.append(RestoreItem(row, "failed", f"provider {row.ref.provider} is not in this config"))
         elif dry_run:
-            items.append(RestoreItem(row, "would restore"))
+            items.append(RestoreItem(row, "would restore" if row.state == "done" else "would check",
+                                     None if row.state == "done" else "interrupted: restored if it took effect"))
         else:
             todo.setdefault(row.ref.provider, []).append(row)
     if dry_run or not todo:
@@ -51,6 +52,9 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
             failed = True
             continue
         try:
+            provider_rows, skipped = _landed(adapter, journal, provider_rows)
+            items += skipped
+            failed |= any(i.result == "failed" for i in skipped)
             size = max(1, adapter.batch_size)
             for i in range(0, len(provider_rows), size):
                 batch = provider_rows[i:i + size]
@@ -63,3 +67,28 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
             close_quietly(adapter)
     journal.finish_run(restore_id, "partial" if failed else "done")
     return restore_id, items
+
+
+def _landed(adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:
+    """Keep `done` rows, and `interrupted` rows whose change did land after all (a killed run's request
+    can reach the provider after the reconciling check) unless a later run did it; the others need nothing."""
+    keep, skipped = [], []
+    for row in rows:
+        if row.state == "done":
+            keep.append(row)
+            continue
+        later = journal.later_done(row)
+        if later:
+            skipped.append(RestoreItem(row, "nothing to restore", f"interrupted here; run {later} disabled it "
+                                                                   "later (restore that run to undo it)"))
+            continue
+        try:
+            current = adapter.refresh(row.ref)
+        except Exception as err:  # noqa: BLE001
+            skipped.append(RestoreItem(row, "failed", f"cannot check its current state: {describe_failure(err)}"))
+            continue
+        if current is not None and not current.enabled:
+            keep.append(row)
+        else:
+            skipped.append(RestoreItem(row, "nothing to restore", "the interrupted change never took effect"))
+    return keep, skipped

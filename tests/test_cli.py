@@ -237,9 +237,11 @@ def test_killed_mid_apply_is_reconciled_and_never_done_twice(cfg, cloud, where):
     assert all(not cloud.users[f"stale{n}@example.com"].enabled for n in range(3))
     runs = json.loads(run("history", "-c", cfg, "-f", "json").stdout)["runs"]
     assert runs[1]["status"] == "interrupted" and runs[1]["actions"]["pending"] == 0
-    # restoring every run returns every target to enabled
-    for r_ in runs:
-        assert run("restore", r_["run_id"], "-c", cfg).exit_code == 0
+    # restoring the killed run leaves alone what the later run did; restoring that one undoes it
+    killed, finished = runs[1]["run_id"], runs[0]["run_id"]
+    assert run("restore", killed, "-c", cfg).exit_code == 0
+    assert cloud.users[victim].enabled is (where == "after")  # only a change the killed run made
+    assert run("restore", finished, "-c", cfg).exit_code == 0
     assert all(u.enabled for login, u in cloud.users.items() if login.startswith("stale"))
 
 

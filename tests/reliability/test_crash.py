@@ -267,9 +267,6 @@ def test_killed_applies_soak(served, tmp_path):
     summarise(f"crash soak seed {seed}", results, time.monotonic() - started)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: reconcile settles an intent whose write is still in flight as "
-                   "'failed'; when the write lands afterwards no journal row says it was done, so restore "
-                   "cannot undo it (docs/reliability.md, 'Bugs found')")
 def test_zombie_write_landing_after_reconcile_is_still_journalled(served, tmp_path):
     """A killed run's suspend is still in flight when the next command reconciles; it lands after."""
     ep = served.reset(world.scenario())

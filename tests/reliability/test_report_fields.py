@@ -36,8 +36,6 @@ def noted(cloud):
     registry.unregister("noted")
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Sweep._act copies a successful Outcome's note into the "
-                   "finding's `error` (sweeper/engine.py); a disabled finding must have error null")
 def test_a_disable_that_worked_has_no_error(noted, tmp_path):
     config = parse('[policy]\nmax_disable_percent = 100\n[providers.noted]\ncloud = "default"\n',
                    str(tmp_path / "sweeper.toml"))
