@@ -188,7 +188,7 @@ def run_trial(served: Served, folder: Path, phases: list[str], rng: random.Rando
     assert all(r["actions"]["pending"] == 0 for r in runs), runs
 
     for run in runs:
-        if run["mode"] == "apply" and run["actions"]["done"]:
+        if run["mode"] == "apply" and (run["actions"]["done"] or run["actions"]["failed"]):  # failed: interrupted
             restored = sweeper("restore", run["run_id"], "-c", cfg, env=env)
             assert restored.code == 0, restored
     state = served.state()
@@ -228,7 +228,7 @@ def summarise(name: str, results: list[Trial], seconds: float) -> None:
            kill_after_seconds=[round(k.seconds, 2) for k in kills])
 
 
-QUICK = [["before", "after"], ["mixed"], ["after", "random"], ["before"]]
+QUICK = [["before", "after"], ["mixed", "random"], ["after", "before"]]
 
 
 def test_killed_applies_reconcile_and_restore(served, tmp_path):
@@ -268,7 +268,10 @@ def test_killed_applies_soak(served, tmp_path):
 
 
 def test_zombie_write_landing_after_reconcile_is_still_journalled(served, tmp_path):
-    """A killed run's suspend is still in flight when the next command reconciles; it lands after."""
+    """A killed run's suspend is still in flight when the next command reconciles; it lands after.
+
+    Found by the soak profile: reconcile used to settle such a row `failed`, so no run recorded the
+    suspend and restore could not undo it. Now the row is `interrupted` and restore re-checks it."""
     ep = served.reset(world.scenario())
     cfg, env = ep.config(tmp_path), ep.env()
     journal = tmp_path / "sweeper.db"

@@ -123,3 +123,19 @@ def test_aws_endpoint_refusing_connections_fails_alone(served, tmp_path):
     assert provider_status(run.json()) == {"aws": "failed", "entra": "ok", "google_workspace": "ok"}
     assert run.seconds < 60
     record("outage aws connection refused", seconds=run.seconds, message=run.json()["providers"][0]["message"])
+
+
+@pytest.mark.slow
+def test_aws_credential_report_unavailable_is_bounded_by_report_timeout(served, tmp_path):
+    """STS answers, IAM's credential report does not: the report wait ends at report_timeout_seconds."""
+    ep = served.reset(world.scenario())
+    small = {**SMALL_RETRIES, "aws": {**SMALL_RETRIES["aws"], "report_timeout_seconds": 4}}
+    served.faults(aws={"rate_503": 1.0, "only": ["CredentialReport"]})
+    run = sweeper("plan", "-c", ep.config(tmp_path, **small), "-f", "json", env=ep.env(), timeout=90)
+    quiet(served)
+    assert run.code == 4, run
+    assert provider_status(run.json()) == {"aws": "failed", "entra": "ok", "google_workspace": "ok"}
+    message = run.json()["providers"][0]["message"]
+    assert "not complete after 4 s" in message, message
+    assert run.seconds < 60
+    record("outage aws credential report", seconds=run.seconds, message=message)

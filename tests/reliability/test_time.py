@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from tests.reliability import world
-from tests.reliability.harness import journal_rows, provider_status, record, sweeper, written
+from tests.reliability.harness import journal_rows, provider_status, record, start, sweeper, written
 
 PAST, FUTURE = "2001-02-03", "2099-12-31T23:00:00Z"
 
@@ -23,18 +23,21 @@ def test_as_of_judges_while_the_real_clock_stamps(served, tmp_path):
     cfg = ep.config(tmp_path)
     t0 = datetime.now(timezone.utc).replace(microsecond=0)
 
-    past = sweeper("plan", "-c", cfg, "--as-of", PAST, "-f", "json", "--plan-out", tmp_path / "past.json", env=env)
-    assert past.code == 0, past
-    report = past.json()
+    # Two dry runs at once, at each end of time (a plan takes no journal lock).
+    past_p = start("plan", "-c", cfg, "--as-of", PAST, "-f", "json", "--plan-out", tmp_path / "past.json", env=env)
+    future_p = start("plan", "-c", cfg, "--as-of", FUTURE, "-f", "json", env=env)
+    (past_code, past_out, past_err), (future_code, future_out, future_err) = [
+        (p.wait(60), *p.communicate()) for p in (past_p, future_p)]
+    assert past_code == 0, past_err
+    report = json.loads(past_out)
     assert report["as_of"] == "2001-02-03T00:00:00Z"
     assert not [f for f in report["findings"] if f["decision"] in ("disable", "warn")]  # nothing was idle yet
     plan = json.loads((tmp_path / "past.json").read_text())
     assert plan["as_of"] == "2001-02-03T00:00:00Z" and plan["targets"] == []
-
-    future = sweeper("plan", "-c", cfg, "--as-of", FUTURE, "-f", "json", env=env)
-    assert future.code == 3, future  # everything idle for decades: the safety cap stops every provider
-    assert set(provider_status(future.json()).values()) == {"capped"}
-    assert future.json()["as_of"] == "2099-12-31T23:00:00Z"
+    assert future_code == 3, future_err  # everything idle for decades: the safety cap stops every provider
+    future = json.loads(future_out)
+    assert set(provider_status(future).values()) == {"capped"}
+    assert future["as_of"] == "2099-12-31T23:00:00Z"
 
     now_plan = sweeper("plan", "-c", cfg, "-f", "json", "--plan-out", tmp_path / "now.json", env=env)
     assert now_plan.code == 0, now_plan
@@ -69,8 +72,10 @@ def test_plan_age_is_measured_on_the_real_clock(served, tmp_path):
     assert made.code == 3, made  # capped at that --as-of; the plan file is written all the same
     age = time.time() - real(json.loads((tmp_path / "plan.json").read_text())["created"]).timestamp()
     time.sleep(max(0.0, 2.5 - age))
-    for as_of in (PAST, FUTURE):
-        late = sweeper("apply", tmp_path / "plan.json", "-c", cfg, "--as-of", as_of, "--yes", env=env)
-        assert late.code == 2, late
-        assert "h old, older than plan_max_age_hours" in late.stderr, late
+    late = [start("apply", tmp_path / "plan.json", "-c", cfg, "--as-of", as_of, "--yes", env=env)
+            for as_of in (PAST, FUTURE)]
+    for proc in late:
+        code, _, err = proc.wait(60), *proc.communicate()
+        assert code == 2, err  # refused before taking the journal lock: both can say so at once
+        assert "h old, older than plan_max_age_hours" in err, err
     assert written(served.state()) == {"aws": {}, "entra": {}, "google_workspace": {}}
