@@ -48,6 +48,8 @@ class Kill:
     applied: int  # of those, how many the emulators had applied at the kill
     completed: bool = False  # the process finished before the kill came
     run_id: str | None = None  # None: killed before it recorded its run
+    own: int = 0  # intents of the killed run itself
+    own_applied: int = 0
 
 
 @dataclass
@@ -152,7 +154,11 @@ def kill_once(served: Served, cfg: Path, env: dict, journal: Path, phase: str, r
     now = target_state(served.state())
     applied = sum(1 for p, login, _ in left if now.get(p, {}).get(login))
     run = journal_rows(journal, "SELECT run_id FROM runs WHERE pid = ?", (proc.pid,))
-    return Kill(phase, seconds, len(left), applied, completed, run[0][0] if run else None)
+    run_id = run[0][0] if run else None
+    own = journal_rows(journal, "SELECT provider, login FROM actions WHERE state = 'intent' AND run_id = ?",
+                       (run_id,))
+    own_applied = sum(1 for p, login in own if now.get(p, {}).get(login))
+    return Kill(phase, seconds, len(left), applied, completed, run_id, len(own), own_applied)
 
 
 def run_trial(served: Served, folder: Path, phases: list[str], rng: random.Random) -> Trial:
@@ -224,11 +230,12 @@ def summarise(name: str, results: list[Trial], seconds: float) -> None:
     record(name, trials=len(results), kills=len(kills), seconds=round(seconds, 1),
            by_phase={p: sum(k.phase == p for k in kills) for p in ("before", "after", "mixed", "random")},
            intents_left=[k.intents for k in kills], applied_before_done=[k.applied for k in kills],
+           own_intents=[k.own for k in kills], own_applied=[k.own_applied for k in kills],
            finished_before_kill=sum(k.completed for k in kills),
            kill_after_seconds=[round(k.seconds, 2) for k in kills])
 
 
-QUICK = [["before", "after"], ["mixed", "random"], ["after", "before"]]
+QUICK = [["before", "after"], ["mixed", "random"], ["before", "before"]]
 
 
 def test_killed_applies_reconcile_and_restore(served, tmp_path):
@@ -240,10 +247,12 @@ def test_killed_applies_reconcile_and_restore(served, tmp_path):
         folder.mkdir()
         results.append(run_trial(served, folder, phases, rng))
     kills = [k for t in results for k in t.kills]
-    before = [k for k in kills if k.phase in ("before", "mixed")]
-    after = [k for k in kills if k.phase in ("after", "mixed")]
-    assert before and all(k.intents and not k.completed for k in before)  # killed between intent and call
-    assert after and all(k.applied and not k.completed for k in after)  # killed between call and done
+    before = [k for k in kills if k.phase == "before"]
+    after = [k for k in kills if k.phase == "after"]
+    assert len(before) == 3 and all(k.own == 13 and k.own_applied == 0 for k in before), before  # intent, no call
+    assert after and all(k.own == 13 and k.own_applied == 13 for k in after), after  # call made, not `done`
+    mixed = next(k for k in kills if k.phase == "mixed")
+    assert mixed.own == 13 and mixed.own_applied == 8, mixed  # Entra's 4 done + Google's 4 landed; AWS's 5 not
     summarise("crash quick", results, time.monotonic() - started)
 
 
