@@ -349,3 +349,24 @@ def test_several_outputs_take_their_format_from_the_extension(cfg, tmp_path):
     assert outs[1].read_text().startswith("provider,scope,identity")
     assert outs[2].read_text().startswith("## identity-sweeper plan")
     assert json.loads(outs[3].read_text())["schema_version"] == 1  # unknown suffix: the -f format
+
+
+def test_progress_bars_draw_on_a_terminal_only(cfg):
+    import io
+
+    from rich.console import Console
+
+    from sweeper.config import load
+    from sweeper.engine import Progress, Sweep
+    from sweeper.progress import RichProgress, make_progress
+
+    config = load(str(cfg))
+    buf = io.StringIO()
+    with make_progress(Console(file=buf, force_terminal=True, width=100)) as progress:
+        assert isinstance(progress, RichProgress)
+        Sweep(config, ["fake"], NOW, progress=progress).run()
+    assert "listing fake fake-tenant" in buf.getvalue()
+    quiet = io.StringIO()
+    with make_progress(Console(file=quiet, force_terminal=False)) as progress:
+        assert type(progress) is Progress
+    assert quiet.getvalue() == ""
