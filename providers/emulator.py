@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -101,6 +102,15 @@ class FaultDice:
 ErrorBody = Callable[[int, str], Response]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # a client that timed out or was killed hangs up mid-answer: expected here, not worth a traceback
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class EmulatorServer:
     """Serve `app` on 127.0.0.1 in a daemon thread. `error_body(status, reason)` shapes injected errors."""
 
@@ -113,8 +123,7 @@ class EmulatorServer:
         self.injected: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._dice = FaultDice(self.faults)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property

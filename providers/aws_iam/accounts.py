@@ -37,7 +37,8 @@ class Accounts:
         retries = {"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts}
         self.config = Config(retries=retries,  # type: ignore[arg-type]
                              max_pool_connections=max(10, 2 * (org.max_parallel if org else 8)),
-                             connect_timeout=10, read_timeout=60, user_agent_extra="identity-sweeper")
+                             connect_timeout=min(10, settings.timeout_seconds),
+                             read_timeout=settings.timeout_seconds, user_agent_extra="identity-sweeper")
         self._lock = threading.Lock()
         self._sessions: dict[str, boto3.Session] = {}
         self._clients: dict[tuple[str, str], Any] = {}

@@ -29,6 +29,7 @@ class AwsSettings(ProviderSettings):
     console_action: Literal["delete", "report"] = "delete"
     retry_mode: Literal["standard", "adaptive"] = "standard"
     max_attempts: int = Field(8, gt=0, le=20)  # per call, the first try included (as ~/.aws/config)
+    timeout_seconds: float = Field(60, gt=0, le=600)  # read timeout per call (connect at most 10 s)
     # The credential report is generated asynchronously: poll with doubling waits from
     # report_poll_seconds, and give up (the account fails) after report_timeout_seconds.
     report_poll_seconds: float = Field(2.0, gt=0, le=60)

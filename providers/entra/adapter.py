@@ -44,7 +44,7 @@ class EntraAdapter:
         self.batch_size = min(settings.batch_size, 20)
         self.credential = credentials.build(settings)
         self.graph = Graph(settings.endpoint, self.credential, max_retries=settings.max_retries,
-                           max_wait=settings.retry_max_wait)
+                           max_wait=settings.retry_max_wait, timeout=settings.timeout_seconds)
         self._lock = threading.Lock()
         self._context: tuple[dict[str, str], dict[str, str]] | None = None
         self._principal: Principal | None = None

@@ -23,6 +23,7 @@ class EntraSettings(ProviderSettings):
     revoke_sessions: bool = False
     batch_size: int = Field(20, gt=0, le=20)
     max_retries: int = Field(5, ge=0, le=10)  # per request, for 429/503/504 (the SDK allows at most 10)
+    timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
     retry_max_wait: float = Field(60, gt=0, le=179)  # seconds; a longer Retry-After ends the retries
 
     def kind_overrides(self) -> dict[str, int]:
