@@ -28,10 +28,11 @@ class Adapter(Protocol):
       A malformed record becomes an identity whose credential is `Activity.UNKNOWN` with a note.
     - `Activity.UNKNOWN` means the adapter cannot tell when the credential was last used; the
       core never disables it. `Activity.NEVER` means provably never used (judged by `created`).
-    - `refresh(ref)` re-reads one credential live just before a decision is acted upon (AWS: the
-      credential report can be hours old and has no key ids). It returns the current credential,
-      or None when it no longer exists. The returned `credential_id` may differ from the ref's
-      when the listing could only give a provisional id.
+    - `refresh(ref)` re-reads one credential live. It returns the current credential, or None when it
+      no longer exists. The returned `credential_id` may differ from the ref's when the listing could
+      only give a provisional id. The engine calls it for every disable or warn candidate when
+      `listing_is_live` is False (AWS: the credential report can be hours old and has no key ids),
+      and always when reconciling an interrupted run or restoring one.
     - `apply(action, refs)` disables or enables up to `batch_size` credentials and returns one
       `Outcome` per ref, in any order. A credential already in the wanted state is `ok`.
       It raises only when nothing could be attempted (for example authentication failed).
@@ -42,6 +43,7 @@ class Adapter(Protocol):
     name: str
     batch_size: int  # refs per apply() call
     max_parallel: int  # scopes listed at once, apply() calls at once
+    listing_is_live: bool  # list_identities reads current state: candidates need no refresh()
 
     def whoami(self) -> Principal: ...
 

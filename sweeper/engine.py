@@ -187,7 +187,7 @@ class Sweep:
     def _confirm(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
         """Re-read each candidate live and judge it again; the listing may be hours old."""
         candidates = [f for f in res.findings if f.decision.kind in CONFIRM]
-        if not candidates:
+        if not candidates or adapter.listing_is_live:
             return
 
         def confirm(finding: Finding) -> Finding | None:

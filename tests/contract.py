@@ -47,6 +47,7 @@ class AdapterContract:
     def test_is_an_adapter(self, contract: ContractSetup) -> None:
         assert isinstance(contract.adapter, Adapter)
         assert contract.adapter.batch_size >= 1 and contract.adapter.max_parallel >= 1
+        assert isinstance(contract.adapter.listing_is_live, bool)
 
     def test_lists_every_identity_once(self, contract: ContractSetup) -> None:
         identities = _all(contract.adapter)

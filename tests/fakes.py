@@ -68,6 +68,7 @@ class FakeSettings(ProviderSettings):
 class FakeAdapter:
     name = "fake"
     max_parallel = 2
+    listing_is_live = False  # so that the engine's live check of candidates is exercised
 
     def __init__(self, settings: FakeSettings, *, write: bool) -> None:
         self.cloud = CLOUDS[settings.cloud]

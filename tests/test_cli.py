@@ -370,3 +370,12 @@ def test_progress_bars_draw_on_a_terminal_only(cfg):
     with make_progress(Console(file=quiet, force_terminal=False)) as progress:
         assert type(progress) is Progress
     assert quiet.getvalue() == ""
+
+
+def test_a_live_listing_is_not_checked_again(cfg, cloud, monkeypatch):
+    from tests.fakes import FakeAdapter
+
+    monkeypatch.setattr(FakeAdapter, "listing_is_live", True)
+    monkeypatch.setattr(FakeAdapter, "refresh", lambda self, ref: pytest.fail("refresh of a live listing"))
+    r = run("plan", "-c", cfg, "--as-of", AS_OF, "-f", "json")
+    assert r.exit_code == 0 and report(r)["summary"]["disable"] == 3

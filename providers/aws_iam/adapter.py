@@ -35,6 +35,7 @@ class AwsIamAdapter:
 
     name = "aws"
     batch_size = 1
+    listing_is_live = False  # the credential report can be 4 h old and names key slots, not key ids
 
     def __init__(self, settings: AwsSettings, *, write: bool) -> None:
         self.settings = settings

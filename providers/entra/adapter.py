@@ -37,6 +37,7 @@ class EntraAdapter:
 
     name = "entra"
     max_parallel = 4
+    listing_is_live = True  # each listing reads users and signInActivity as Graph has them now
 
     def __init__(self, settings: EntraSettings, *, write: bool) -> None:
         self.settings = settings

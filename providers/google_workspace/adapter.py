@@ -21,6 +21,7 @@ class GoogleWorkspaceAdapter:
     """One Google Workspace customer. Suspension is the disable; unsuspension restores."""
 
     name = PROVIDER
+    listing_is_live = True  # each listing reads users as the Directory API has them now
 
     def __init__(self, settings: GoogleSettings, *, write: bool) -> None:
         self.settings = settings
