@@ -89,9 +89,15 @@ class Results:
     # -- tables -------------------------------------------------------------------------------
     def machine(self) -> str:
         m, prof = self.data["machine"], self.data["profile"]
-        return (f"Machine: {m['cpus']} cores ({m['cpu_model']}), {m['memory_gb']} GB, Python {m['python']}, "
+        text = (f"Machine: {m['cpus']} cores ({m['cpu_model']}), {m['memory_gb']} GB, Python {m['python']}, "
                 f"{m['platform']}. Profile `{prof['name']}`, {prof['runs']} run(s) per point (medians), "
-                f"started {self.data['started']}, {self.data.get('elapsed_s', 0) / 60:.0f} minutes in all.")
+                f"started {self.data['started']}, {self.data.get('elapsed_s', 0) / 60:.0f} minutes.")
+        for again in self.data.get("remeasured", []):
+            text += (f" Re-measured {again['started']} ({again.get('elapsed_s', 0) / 60:.0f} minutes, "
+                     f"{again['runs']} run(s) per point): {', '.join(again['sections'])}"
+                     f" for {', '.join(NAMES[p] for p in again['providers'])}"
+                     f"{'' if again['baselines'] else ' (sweeper only; baselines kept)'}.")
+        return text
 
     def plan_table(self) -> str:
         rows = ["| provider | N | latency | wall s | CPU s | own CPU µs/identity | peak RSS MB | list requests (minimum) "
@@ -269,8 +275,10 @@ class Results:
             disabled = (apply["runs"][-1]["summary"] or {}).get("disabled") or 0
             limit = disabled * apply["latency_ms"] / 4 / 1000
             acting = med(apply, "wall_s") - med(plan, "wall_s")
-            out.append((f"{disabled} disables, AWS: wall < {disabled} × latency / 4 = {limit:.1f} s",
-                        f"whole apply {med(apply, 'wall_s'):.1f} s; apply − plan {acting:.1f} s", acting < limit))
+            out.append((f"{disabled} disables, AWS: the disabling (apply − plan) < {disabled} × latency / 4 = {limit:.1f} s",
+                        f"{acting:.1f} s", acting < limit))
+            out.append((f"{disabled} disables, AWS: the whole apply run < {limit:.1f} s",
+                        f"{med(apply, 'wall_s'):.1f} s (plan part: {med(plan, 'wall_s'):.1f} s)", med(apply, "wall_s") < limit))
         return out
 
     def targets_table(self) -> str:
@@ -287,7 +295,7 @@ def plot(results: Results, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    fig, (ax_wall, ax_cpu) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax_wall, ax_cpu) = plt.subplots(1, 2, figsize=(12, 6.4))
     colours = {"graph": "tab:blue", "google": "tab:green", "aws": "tab:orange", "together": "tab:purple"}
     latencies = sorted({p["latency_ms"] for p in find(results.points, section="plan")})
     for latency in latencies:
@@ -317,16 +325,16 @@ def plot(results: Results, folder: Path) -> list[Path]:
             if xs:
                 ax_wall.plot(xs, ys, ":", marker="x", color=colours[provider], alpha=0.7,
                              label=f"baseline {NAMES[provider]}, {latency:g} ms")
-    for ax, title, unit in ((ax_wall, "sweeper plan: wall time", "wall time (s)"),
-                            (ax_cpu, "sweeper plan: CPU time of the sweeper process", "CPU time (s)")):
+    for ax, title, unit in ((ax_wall, "wall time (solid 0 ms, dashed 20 ms per request)", "wall time (s)"),
+                            (ax_cpu, "CPU time of the sweeper process", "CPU time (s)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("identities per provider (N)")
         ax.set_ylabel(unit)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    ax_wall.legend(fontsize=6.5, loc="upper left", ncol=2)
-    ax_cpu.legend(fontsize=6.5, loc="upper left")
+    for ax in (ax_wall, ax_cpu):
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     path = folder / "plan_time_vs_n.png"
     fig.savefig(path, dpi=110)

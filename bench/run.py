@@ -97,9 +97,12 @@ class Point:
 
 
 class Bench:
-    def __init__(self, profile: Profile, out: Path) -> None:
+    def __init__(self, profile: Profile, out: Path, providers: tuple[str, ...] = PROVIDERS,
+                 baselines: bool = True) -> None:
         self.p = profile
         self.out = out
+        self.providers = providers  # for startup, plan and apply
+        self.baselines = baselines
         self.tmp = Path(tempfile.mkdtemp(prefix="sweeper-bench-"))
         self.results: dict[str, Any] = {"profile": asdict(profile), "machine": harness.machine(),
                                         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -142,13 +145,13 @@ class Bench:
     # -- sections ---------------------------------------------------------------------------------
     def startup(self) -> None:
         print("startup (N tiny)", flush=True)
-        for provider in PROVIDERS:
+        for provider in self.providers:
             with Emulator(provider, self.p.tiny) as emu:
                 self.sweep(Point("startup", (provider,), self.p.tiny, 0, 1, self.p.tiny), [emu])
 
     def plan(self) -> None:
         print("plan, one provider at a time", flush=True)
-        for provider in PROVIDERS:
+        for provider in self.providers:
             for n in self.p.sizes:
                 accounts, users = self.aws_shape(n) if provider == "aws" else (1, n)
                 with Emulator(provider, users, accounts=accounts) as emu:
@@ -156,7 +159,7 @@ class Bench:
                         if latency and n not in self.p.slow_latency_sizes:
                             continue
                         self.sweep(Point("plan", (provider,), n, latency, accounts, users), [emu])
-                        runs = self._baseline_runs(n, latency)
+                        runs = self._baseline_runs(n, latency) if self.baselines else 0
                         if runs:
                             self.baseline(Point("plan", (provider,), n, latency, accounts, users, "baseline"), emu, runs)
 
@@ -215,7 +218,7 @@ class Bench:
         print("apply: 1,000 disables per provider (fresh emulators; plan first, then apply)", flush=True)
         latency, points = self.p.apply_latency, {}
         for _ in range(self.p.runs):  # apply changes the tenant: every run starts from a fresh one
-            for provider in PROVIDERS:
+            for provider in self.providers:
                 if provider == "aws":
                     users, every = self.p.apply_aws
                 else:
@@ -242,21 +245,39 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only this section (repeatable)")
     ap.add_argument("--out", type=Path, default=harness.ROOT / "bench" / "results", help="results folder")
     ap.add_argument("--plots", type=Path, help="draw PNG plots here (full profile: docs/bench)")
-    ap.add_argument("--merge", action="store_true", help="add to the existing results file instead of replacing it")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the re-measured points in the existing results file")
+    ap.add_argument("--provider", action="append", choices=PROVIDERS,
+                    help="only this provider in the startup, plan and apply sections (repeatable)")
+    ap.add_argument("--skip-baseline", action="store_true", help="do not run the baseline scripts")
     args = ap.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.runs:
         profile = Profile(**{**asdict(profile), "runs": args.runs})
-    bench = Bench(profile, args.out)
+    chosen = tuple(args.provider or PROVIDERS)
+    bench = Bench(profile, args.out, chosen, not args.skip_baseline)
     if args.merge and (args.out / f"{profile.name}.json").exists():
         old = json.loads((args.out / f"{profile.name}.json").read_text(encoding="utf-8"))
         done = set(args.only or SECTIONS) - {"direct"}  # direct adds baseline points to "plan"
-        bench.results["points"] = [p for p in old["points"] if p["section"] not in done]
+
+        def replaced(p: dict[str, Any]) -> bool:
+            if p["section"] not in done or (p["kind"] == "baseline" and args.skip_baseline):
+                return False
+            return p["section"] in ("together", "accounts") or set(p["providers"]) <= set(chosen)
+
+        now = bench.results
+        bench.results = {**old, "points": [p for p in old["points"] if not replaced(p)],
+                         "remeasured": old.get("remeasured", []) + [
+                             {"started": now["started"], "sections": sorted(done), "providers": list(chosen),
+                              "runs": profile.runs, "baselines": not args.skip_baseline}]}
     print(f"identity-sweeper benchmark ({profile.name}): {bench.results['machine']}", flush=True)
     started = time.perf_counter()
     for name in args.only or SECTIONS:
         SECTIONS[name](bench)
-    bench.results["elapsed_s"] = time.perf_counter() - started
+    if "remeasured" in bench.results:
+        bench.results["remeasured"][-1]["elapsed_s"] = time.perf_counter() - started
+    else:
+        bench.results["elapsed_s"] = time.perf_counter() - started
     bench.save()
     plots = args.plots or (harness.ROOT / "docs" / "bench" if profile.name == "full" else None)
     text = report.render(bench.results, plots)
