@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -272,8 +273,11 @@ def main(argv: list[str]) -> int:
                               "runs": profile.runs, "baselines": not args.skip_baseline}]}
     print(f"identity-sweeper benchmark ({profile.name}): {bench.results['machine']}", flush=True)
     started = time.perf_counter()
-    for name in args.only or SECTIONS:
-        SECTIONS[name](bench)
+    try:
+        for name in args.only or SECTIONS:
+            SECTIONS[name](bench)
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
     if "remeasured" in bench.results:
         bench.results["remeasured"][-1]["elapsed_s"] = time.perf_counter() - started
     else:
