@@ -64,7 +64,7 @@ class Thresholds:
 
 
 def _day(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d")
+    return when.date().isoformat()
 
 
 def _ago(days: int) -> str:
@@ -80,37 +80,39 @@ def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
     return None
 
 
-def _staleness(identity: Identity, credential: Credential, t: Thresholds,
-               now: datetime) -> tuple[DecisionKind, int, int | None, str]:
-    """(ACTIVE | WARN | DISABLE | UNKNOWN, threshold, days inactive, reason) from activity alone."""
-    threshold, noun = t.threshold(identity, credential)
-    if credential.activity is Activity.UNKNOWN:
-        why = credential.activity_note or "the provider gave no usable activity data"
-        return DecisionKind.UNKNOWN, threshold, None, f"activity unknown: {why}; never disabled on unknown data"
+def _reference(credential: Credential, threshold: int, t: Thresholds) -> tuple[datetime, int] | None:
+    """The instant inactivity is counted from and the window in days, or None when it cannot be told."""
     if credential.activity is Activity.SEEN:
-        assert credential.last_used is not None
-        since, window = credential.last_used, threshold
+        return credential.last_used, threshold  # type: ignore[return-value]
+    if credential.activity is Activity.NEVER and credential.created is not None:
+        return credential.created, t.never_used_days or threshold
+    return None
+
+
+def _unknown_reason(credential: Credential) -> str:
+    if credential.activity is Activity.NEVER:
+        return "activity unknown: never used, but its creation date is unknown; never disabled on unknown data"
+    why = credential.activity_note or "the provider gave no usable activity data"
+    return f"activity unknown: {why}; never disabled on unknown data"
+
+
+def _staleness(credential: Credential, threshold: int, noun: str, since: datetime, window: int,
+               t: Thresholds, now: datetime) -> tuple[DecisionKind, int, str]:
+    """(WARN | DISABLE, days inactive, reason) for a credential past the warn window."""
+    if credential.activity is Activity.SEEN:
         what = f"last used {_day(since)}"
-    elif credential.created is None:
-        return (DecisionKind.UNKNOWN, threshold, None,
-                "activity unknown: never used, but its creation date is unknown; never disabled on unknown data")
+        if credential.activity_note:
+            what = f"{what} ({credential.activity_note})"
     else:
-        since = credential.created
-        window = t.never_used_days or threshold
         what = f"never used; created {_day(since)}"
         noun = f"never-used {noun}" if t.never_used_days else noun
-    if credential.activity_note and credential.activity is Activity.SEEN:
-        what = f"{what} ({credential.activity_note})"
     age = now - since
     days = max(age.days, 0)
     what = f"{what}, {_ago(days)}"
     if age > timedelta(days=window):
-        return DecisionKind.DISABLE, window, days, f"{what}: over the {window}-day threshold for {noun}"
-    warn_from = max(window - t.warn_days, 0)
-    if t.warn_days and age > timedelta(days=warn_from):
-        due = _day(since + timedelta(days=window))
-        return DecisionKind.WARN, window, days, f"{what}: reaches the {window}-day threshold for {noun} on {due}"
-    return DecisionKind.ACTIVE, window, days, f"{what}: within the {window}-day threshold for {noun}"
+        return DecisionKind.DISABLE, days, f"{what}: over the {window}-day threshold for {noun}"
+    due = _day(since + timedelta(days=window))
+    return DecisionKind.WARN, days, f"{what}: reaches the {window}-day threshold for {noun} on {due}"
 
 
 def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str:
@@ -125,25 +127,31 @@ def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str
 
 def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: datetime) -> Decision:
     """Judge one credential of one identity as of `now` (design.md §3, rules 1–7 and 10)."""
+    threshold, noun = t.threshold(identity, credential)
     if not credential.enabled or not identity.enabled:
-        return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", t.threshold(identity, credential)[0])
-    kind, threshold, days, reason = _staleness(identity, credential, t, now)
+        return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", threshold)
     controls = _CONTROLS[credential.kind]
-    if kind is DecisionKind.ACTIVE:
-        return Decision(kind, reason, threshold, days)
-    if kind is DecisionKind.UNKNOWN:
-        return Decision(kind, reason, threshold, None, _risk(kind, identity, credential), controls)
+    reference = _reference(credential, threshold, t)
+    if reference is None:
+        return Decision(DecisionKind.UNKNOWN, _unknown_reason(credential), threshold, None,
+                        _risk(DecisionKind.UNKNOWN, identity, credential), controls)
+    since, window = reference
+    age = now - since
+    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days else window)
+    if age <= quiet:  # the common case: in use; no words are built for what is not reported
+        return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
+    kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
     shield = ("the AWS root account is never touched" if identity.kind is IdentityKind.ROOT
               else credential.protected_by or identity.protected_by)
     if shield:
-        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", threshold, days, risk, controls)
+        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", window, days, risk, controls)
     excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
     if excluded:
-        return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", threshold, days, risk, controls)
+        return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
-    return Decision(kind, reason, threshold, days, risk, controls)
+    return Decision(kind, reason, window, days, risk, controls)
 
 
 def not_measured(credentials: int, measured: int) -> bool:
