@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
-from providers.aws_iam import probe
+from providers.aws_iam import pages, probe
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import find_key, password_now
@@ -69,7 +69,7 @@ class AwsIamAdapter:
     # -- list ---------------------------------------------------------------------------------
     def list_identities(self, scope: str) -> Iterator[Identity]:
         """Every user of account `scope`, the root row first. Reaching the account happens now."""
-        iam = self.accounts.client(scope, "iam")
+        iam = pages.install(self.accounts.client(scope, "iam"))  # idempotent: one hook per client
         return self._identities(scope, iam)
 
     def _identities(self, scope: str, iam: Any) -> Iterator[Identity]:
@@ -130,7 +130,7 @@ class AwsIamAdapter:
                 page = iam.get_account_authorization_details(**kwargs)
             except BOTO_ERRORS as err:
                 raise translate(err, f"list users of {scope}", "iam:GetAccountAuthorizationDetails") from err
-            for user in page.get("UserDetailList") or ():
+            for user in page.get(pages.USERS, page.get("UserDetailList")) or ():
                 if not user.get("UserName"):
                     raise DataError(PROVIDER, f"list users of {scope}", "a user without UserName")
                 yield user
