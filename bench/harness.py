@@ -8,6 +8,7 @@ requests the child made.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -77,6 +78,15 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def workload_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments that describe one emulated tenant, shared by serve.py and profile.py."""
+    ap.add_argument("provider", choices=("graph", "google", "aws"))
+    ap.add_argument("n", type=int)
+    ap.add_argument("--accounts", type=int, default=1)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    return ap
 
 
 def _toml_value(value: Any) -> str:

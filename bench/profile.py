@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import PY, ROOT, Emulator, child_env, sweeper_cmd, write_config  # noqa: E402
+from bench.harness import PY, ROOT, Emulator, child_env, sweeper_cmd, workload_arguments, write_config  # noqa: E402
 
 
 def summarise(raw: Path, top: int) -> str:
@@ -47,11 +47,7 @@ def summarise(raw: Path, top: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("provider", choices=("graph", "google", "aws"))
-    ap.add_argument("n", type=int)
-    ap.add_argument("--accounts", type=int, default=1)
-    ap.add_argument("--latency-ms", type=float, default=0)
+    ap = workload_arguments(argparse.ArgumentParser())
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
     args = ap.parse_args(argv)

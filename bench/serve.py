@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import scenarios  # noqa: E402
+from bench.harness import workload_arguments  # noqa: E402
 from providers.emulator import Faults  # noqa: E402
 
 GRAPH_ENV = "SWEEPER_BENCH_ENTRA_TOKEN"
@@ -162,12 +163,8 @@ class Aws(Served):
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("provider", choices=("graph", "google", "aws"))
-    ap.add_argument("n", type=int)
-    ap.add_argument("--accounts", type=int, default=1)
+    ap = workload_arguments(argparse.ArgumentParser())
     ap.add_argument("--stale-every", type=int, default=100)
-    ap.add_argument("--latency-ms", type=float, default=0)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.provider == "graph":
