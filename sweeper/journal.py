@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -106,12 +107,18 @@ class Journal:
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(self.path, 0o600)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
+            _patiently(self._setup)
         except (OSError, sqlite3.Error) as err:
             raise JournalError(f"{self.path}: cannot open the journal: {err}") from None
+
+    def _setup(self) -> None:
+        # Switching a new file to WAL takes an exclusive lock and SQLite may answer "locked" at once,
+        # without waiting, when another process opens the same new journal: hence _patiently.
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
 
     def _migrate(self) -> None:
         with self._tx() as db:
@@ -244,6 +251,20 @@ class Journal:
                 if not _alive(pid):
                     db.execute("UPDATE runs SET status = 'interrupted', finished = COALESCE(finished, ?) "
                                "WHERE run_id = ?", (_now(), run_id))
+
+
+def _patiently(step, seconds: float = 30.0) -> None:
+    """Run `step`, retrying while another process holds the database lock, for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) and "busy" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def _alive(pid: int | None) -> bool:

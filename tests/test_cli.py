@@ -379,3 +379,18 @@ def test_a_live_listing_is_not_checked_again(cfg, cloud, monkeypatch):
     monkeypatch.setattr(FakeAdapter, "refresh", lambda self, ref: pytest.fail("refresh of a live listing"))
     r = run("plan", "-c", cfg, "--as-of", AS_OF, "-f", "json")
     assert r.exit_code == 0 and report(r)["summary"]["disable"] == 3
+
+
+def test_many_processes_open_a_new_journal_at_once(tmp_path):
+    """Each opens the same brand-new file (WAL switch and migration race); none may fail."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "new.db"
+    code = ("import sys; from sweeper.journal import Journal; j = Journal(sys.argv[1]); "
+            "j.start_run(sys.argv[2], 'plan', None); j.finish_run(sys.argv[2], 'done')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), f"run{i}"], stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
+    assert len(Journal(db).runs()) == 8
