@@ -90,16 +90,23 @@ def parse_as_of(value: str | None) -> datetime:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
+def known(wanted: list[str]) -> list[str]:
+    """The providers named with -p, each checked against the registry, without repeats."""
+    for name in wanted:
+        if name not in registry.names():
+            raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
+    return list(dict.fromkeys(wanted))
+
+
 def select(config: Config, wanted: list[str] | None) -> list[str]:
     """The providers to sweep: all configured, or those named with -p (each must be configured)."""
     if not wanted:
         return list(config.providers)
-    for name in wanted:
-        if name not in registry.names():
-            raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
+    names = known(wanted)
+    for name in names:
         if name not in config.providers:
             raise UsageError(f"-p {name}: not configured (or enabled = false) in {config.path}")
-    return list(dict.fromkeys(wanted))
+    return names
 
 
 def interactive() -> bool:
@@ -251,6 +258,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
     from sweeper.restore import restore as do_restore
 
     cfg = load(config)
+    provider = known(provider) if provider else None
     journal = _journal(cfg)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", provider):
@@ -355,10 +363,7 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
 
     Example: sweeper permissions -p aws > sweeper-iam-policy.json
     """
-    names = provider or registry.names()
-    for name in names:
-        if name not in registry.names():
-            raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
+    names = known(provider) if provider else registry.names()
     for i, name in enumerate(names):
         text = registry.adapter_class(name).permissions()
         if len(names) > 1:

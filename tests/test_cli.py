@@ -300,6 +300,7 @@ def test_plan_from_another_config_or_too_old(cfg, cloud, tmp_path):
     (["plan", "--as-of", "yesterday"], "--as-of 'yesterday'"),
     (["plan", "-p", "azure"], "-p azure: unknown provider"),
     (["plan", "-p", "aws"], "-p aws: not configured"),
+    (["restore", "some-run", "-p", "azure"], "-p azure: unknown provider"),
     (["plan", "-f", "xml"], "xml"),
     (["apply", "--max-disable", "-1", "--yes"], "--max-disable"),
 ])
