@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from sweeper.errors import NotMeasured, SweeperError
 from sweeper.journal import Journal
 from sweeper.model import (Action, Activity, Credential, CredentialRef, Decision, DecisionKind, Identity,
                            ProviderStatus)
-from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured
+from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
 
@@ -146,6 +147,7 @@ class Sweep:
             self._list(adapter, res, t)
             if res.status is ProviderStatus.OK:
                 self._confirm(adapter, res, t)
+                self._unique(res)
                 self._guard(res, t)
             if self.mode == "apply" and res.status is ProviderStatus.OK:
                 self._act(adapter, res)
@@ -163,6 +165,7 @@ class Sweep:
                 res.identities += 1
                 advance(1)
                 for credential in identity.credentials:
+                    credential = since_creation(credential)
                     res.credentials += 1
                     measured += credential.activity is not Activity.UNKNOWN
                     decision = evaluate(identity, credential, t, self.as_of)
@@ -200,6 +203,7 @@ class Sweep:
                                         finding.decision.days_inactive, "medium", finding.decision.controls))
             if fresh is None:
                 return None
+            fresh = since_creation(fresh)
             return Finding(finding.identity, fresh, evaluate(finding.identity, fresh, t, self.as_of))
 
         with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="confirm") as pool:
@@ -223,6 +227,34 @@ class Sweep:
         if gone:
             res.say(f"{gone} candidate(s) no longer exist")
 
+    def _unique(self, res: ScopeResult) -> None:
+        """One finding per credential: an identity whose credential came back twice is kept whole.
+
+        Two findings for one credential would mean two actions on it and, worse, that some other
+        credential was judged under its name: the adapter's data cannot be trusted for that identity.
+        """
+        counts = Counter(f.ref.key for f in res.findings)
+        twice = {key for key, n in counts.items() if n > 1}
+        if not twice:
+            return
+        suspects = {key[:3] for key in twice}
+        kept, seen = [], set()
+        for f in res.findings:
+            key = f.ref.key
+            if key[:3] in suspects:
+                if key in seen:
+                    continue
+                seen.add(key)
+                why = (f"the provider gave {f.ref.label} more than once" if key in twice else
+                       "another credential of this identity was given more than once")
+                f = Finding(f.identity, f.credential, Decision(
+                    DecisionKind.UNKNOWN, f"{why}; nothing of this identity is disabled (fail closed)",
+                    f.decision.threshold_days, f.decision.days_inactive, "medium", f.decision.controls))
+            kept.append(f)
+        res.findings = kept
+        res.say(f"{len(suspects)} identit{'y' if len(suspects) == 1 else 'ies'} with a credential listed "
+                "twice: kept")
+
     def _guard(self, res: ScopeResult, t: Thresholds) -> None:
         """Plan filter and the safety cap (rule 9), per scope."""
         targets = [f for f in res.findings if f.decision.kind is DecisionKind.DISABLE]
@@ -233,7 +265,8 @@ class Sweep:
             targets = [f for f in targets if f.ref.key in self.plan_targets]
         for f in targets:
             f.action = "planned"
-        over = cap_exceeded(len(targets), res.identities, t, self.max_disable)
+        affected = len({f.ref.key[:3] for f in targets})
+        over = cap_exceeded(len(targets), res.identities, t, self.max_disable, affected=affected)
         if over:
             res.status = ProviderStatus.CAPPED
             res.say(f"safety cap: {over}; nothing in this scope is disabled "

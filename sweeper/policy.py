@@ -6,7 +6,7 @@ No I/O and no clock reads: `now` is always passed in (it is `--as-of` or the rea
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Mapping
 
@@ -80,6 +80,24 @@ def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
     return None
 
 
+BOUND_NOTE = "no use since it was created"
+
+
+def since_creation(credential: Credential) -> Credential:
+    """Rule 11: a last use recorded before the credential existed is no use of it at all.
+
+    Adapters report bounds ("used at most at D") as SEEN at D; when D falls before creation the
+    credential has not been used since it was created, and is judged by age (NEVER) like any other
+    never-used credential. Returns `credential` itself when the rule does not apply.
+    """
+    used, created = credential.last_used, credential.created
+    if credential.activity is not Activity.SEEN or created is None or used is None or used >= created:
+        return credential
+    recorded = f" ({credential.activity_note})" if credential.activity_note else ""
+    return replace(credential, activity=Activity.NEVER, last_used=None,
+                   activity_note=f"{BOUND_NOTE}: the last use on record, {_day(used)}{recorded}, predates it")
+
+
 def _reference(credential: Credential, threshold: int, t: Thresholds) -> tuple[datetime, int] | None:
     """The instant inactivity is counted from and the window in days, or None when it cannot be told."""
     if credential.activity is Activity.SEEN:
@@ -105,6 +123,8 @@ def _staleness(credential: Credential, threshold: int, noun: str, since: datetim
             what = f"{what} ({credential.activity_note})"
     else:
         what = f"never used; created {_day(since)}"
+        if credential.activity_note and credential.activity_note.startswith(BOUND_NOTE):
+            what = f"{what} ({credential.activity_note})"
         noun = f"never-used {noun}" if t.never_used_days else noun
     age = now - since
     days = max(age.days, 0)
@@ -128,6 +148,7 @@ def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str
 def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: datetime) -> Decision:
     """Judge one credential of one identity as of `now` (design.md §3, rules 1–7 and 10)."""
     threshold, noun = t.threshold(identity, credential)
+    credential = since_creation(credential)
     if not credential.enabled or not identity.enabled:
         return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", threshold)
     controls = _CONTROLS[credential.kind]
@@ -159,17 +180,22 @@ def not_measured(credentials: int, measured: int) -> bool:
     return credentials > 0 and measured == 0
 
 
-def cap_exceeded(disables: int, identities: int, t: Thresholds, override: int | None = None) -> str | None:
+def cap_exceeded(disables: int, identities: int, t: Thresholds, override: int | None = None, *,
+                 affected: int | None = None) -> str | None:
     """Rule 9: why `disables` is over the safety cap for a scope of `identities`, or None.
 
-    `override` is `--max-disable N`: it replaces both limits with N.
+    `max_disable` counts disables (credentials); `max_disable_percent` compares like with like: the
+    identities that would lose a credential (`affected`, default `disables`) against the identities
+    in scope, so a user with two keys and a password counts once there. `override` is
+    `--max-disable N`: it replaces both limits with N disables.
     """
     if override is not None:
         return (f"{disables} disables exceed --max-disable {override}" if disables > override else None)
     if disables > t.max_disable:
         return f"{disables} disables exceed max_disable = {t.max_disable}"
+    people = disables if affected is None else affected
     limit = identities * t.max_disable_percent / 100
-    if disables > limit:
-        return (f"{disables} disables exceed max_disable_percent = {t.max_disable_percent:g}% "
+    if people > limit:
+        return (f"{people} identities to disable exceed max_disable_percent = {t.max_disable_percent:g}% "
                 f"of {identities} identities ({limit:g})")
     return None

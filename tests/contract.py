@@ -70,6 +70,16 @@ class AdapterContract:
                 if cred.activity is Activity.UNKNOWN:
                     assert cred.activity_note, f"{identity.login}: UNKNOWN without a reason"
 
+    def test_each_credential_once_and_each_refresh_its_own(self, contract: ContractSetup) -> None:
+        """One credential, one ref: never listed twice, and two refs never resolve to one credential."""
+        adapter = contract.adapter
+        for identity in _all(adapter):
+            refs = [CredentialRef.of(identity, c).key for c in identity.credentials]
+            assert len(refs) == len(set(refs)), f"{identity.login}: a credential listed twice"
+            live = [adapter.refresh(CredentialRef.of(identity, c)) for c in identity.credentials if c.enabled]
+            ids = [(c.kind, c.credential_id) for c in live if c is not None]
+            assert len(ids) == len(set(ids)), f"{identity.login}: two credentials refresh to the same one {ids}"
+
     def test_disable_is_idempotent_and_enable_restores(self, contract: ContractSetup) -> None:
         adapter = contract.adapter
         ref = _ref(adapter, contract.target_login, contract.target_kind)

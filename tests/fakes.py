@@ -33,6 +33,7 @@ class FakeUser:
     protected_by: str | None = None
     excluded_by: str | None = None
     note: str | None = None
+    keys: int = 0  # access keys besides the account, each judged like the account, ids "<login>#kN"
 
 
 @dataclass
@@ -46,6 +47,8 @@ class FakeCloud:
     crash_after_change: set[str] = field(default_factory=set)  # crash once the change is made
     crash_before_change: set[str] = field(default_factory=set)
     refresh_override: dict[str, datetime] = field(default_factory=dict)  # live last use differs
+    listed_twice: set[str] = field(default_factory=set)  # logins whose account credential is listed twice
+    disabled_keys: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, user: FakeUser) -> FakeUser:
@@ -81,15 +84,20 @@ class FakeAdapter:
     def scopes(self) -> list[str]:
         return [self.cloud.scope]
 
-    def _credential(self, user: FakeUser, last_used: datetime | None = None) -> Credential:
+    def _credential(self, user: FakeUser, last_used: datetime | None = None, key: str | None = None) -> Credential:
         last_used = last_used or user.last_used
         activity = user.activity or (Activity.SEEN if last_used else Activity.NEVER)
+        if key is not None:
+            return Credential(CredentialKind.ACCESS_KEY, key, key not in self.cloud.disabled_keys, activity,
+                              user.created, last_used if activity is Activity.SEEN else None, user.note)
         return Credential(CredentialKind.ACCOUNT, user.login, user.enabled, activity, user.created,
                           last_used if activity is Activity.SEEN else None, user.note)
 
     def _identity(self, user: FakeUser) -> Identity:
+        creds = [self._credential(user)] * (2 if user.login in self.cloud.listed_twice else 1)
+        creds += [self._credential(user, key=f"{user.login}#k{n}") for n in range(1, user.keys + 1)]
         return Identity("fake", self.cloud.scope, user.login, user.login, user.kind, user.enabled,
-                        (self._credential(user),), user.created, protected_by=user.protected_by,
+                        tuple(creds), user.created, protected_by=user.protected_by,
                         excluded_by=user.excluded_by)
 
     def list_identities(self, scope: str) -> Iterator[Identity]:
@@ -104,7 +112,8 @@ class FakeAdapter:
         user = self.cloud.users.get(ref.identity_id)
         if user is None:
             return None
-        return self._credential(user, self.cloud.refresh_override.get(user.login))
+        key = ref.credential_id if ref.kind is CredentialKind.ACCESS_KEY else None
+        return self._credential(user, self.cloud.refresh_override.get(user.login), key)
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
         assert self.write, "apply on a read-only adapter"
@@ -121,7 +130,11 @@ class FakeAdapter:
                 out.append(Outcome(ref, False, "403 forbidden"))
                 continue
             with self.cloud.lock:
-                user.enabled = action is Action.ENABLE
+                if ref.kind is CredentialKind.ACCESS_KEY:
+                    (self.cloud.disabled_keys.add if action is Action.DISABLE
+                     else self.cloud.disabled_keys.discard)(ref.credential_id)
+                else:
+                    user.enabled = action is Action.ENABLE
                 self.cloud.calls.append((action.value, ref.login))
             if ref.login in self.cloud.crash_after_change:
                 self.cloud.crash_after_change.discard(ref.login)

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Sequence
 from providers.aws_iam import pages, probe
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
-from providers.aws_iam.keys import find_key, password_now
+from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
 from providers.aws_iam.report import ROOT_LOGIN, KeySlot, Report, Unreadable
 from providers.aws_iam.settings import AwsSettings
 from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
@@ -44,7 +44,9 @@ class AwsIamAdapter:
         self.accounts = Accounts(settings)
         self._irreversible = settings.console_action != "report"
         self._lock = threading.Lock()
-        self._slots: dict[tuple[str, str, str], KeySlot] = {}  # (scope, user id, "access_key_N")
+        self._slots: dict[tuple[str, str], tuple[KeySlot, ...]] = {}  # (scope, user id): report slots
+        self._placed: dict[tuple[str, str], Placement] = {}  # (scope, user id): slot -> live key id
+        self._user_locks: dict[tuple[str, str], threading.Lock] = {}
         self._root: dict[str, tuple[Credential, ...]] = {}
         self._password_set: dict[tuple[str, str], datetime] = {}  # report's password_last_changed
 
@@ -99,8 +101,8 @@ class AwsIamAdapter:
             creds = row.credentials
             if row.slots or creds[0].enabled:
                 with self._lock:
-                    for slot in row.slots:
-                        self._slots[(scope, user_id, f"access_key_{slot.slot}")] = slot
+                    if row.slots:
+                        self._slots[(scope, user_id)] = row.slots
                     if creds[0].enabled and creds[0].created is not None:
                         self._password_set[(scope, user_id)] = creds[0].created
         return Identity(PROVIDER, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
@@ -176,12 +178,10 @@ class AwsIamAdapter:
                         None)
         iam = self.accounts.client(ref.scope, "iam")
         if ref.kind is CredentialKind.ACCESS_KEY:
-            with self._lock:
-                slot = self._slots.get((ref.scope, ref.identity_id, ref.credential_id))
-            if ref.credential_id.startswith("access_key_") and slot is None:
-                raise DataError(PROVIDER, f"refresh {ref.login} {ref.credential_id}",
-                                "a provisional key reference from another run: list the account first")
-            cred = find_key(iam, ref, slot)
+            if ref.credential_id.startswith("access_key_"):
+                cred = self._slot_key(iam, ref)
+            else:
+                cred = key_now(iam, ref, ref.credential_id)
             if cred is not None and cred.credential_id == self.accounts.caller_key_id():
                 cred = _protect(cred, SELF_KEY)
             return cred
@@ -190,6 +190,30 @@ class AwsIamAdapter:
                 set_hint = self._password_set.get((ref.scope, ref.identity_id))
             return password_now(iam, ref, self._irreversible, set_hint)
         return None
+
+    def _slot_key(self, iam: Any, ref: CredentialRef) -> Credential | None:
+        """The live key behind report slot `ref` (`access_key_N`). Both slots of a user are placed
+        together, once per run, so two slots never resolve to the same key."""
+        user = (ref.scope, ref.identity_id)
+        with self._lock:
+            slots = self._slots.get(user, ())
+            lock = self._user_locks.setdefault(user, threading.Lock())
+        number = int(ref.credential_id.rpartition("_")[2] or 0)
+        if not any(s.slot == number for s in slots):
+            raise DataError(PROVIDER, f"refresh {ref.login} {ref.credential_id}",
+                            "a provisional key reference from another run: list the account first")
+        with lock:
+            placed, keys = self._placed.get(user), None
+            if placed is None:
+                resolved = resolve(iam, ref, slots)
+                if resolved is None:
+                    return None
+                placed, keys = resolved
+                self._placed[user] = placed
+        key_id = placed.keys.get(number)
+        if key_id is None:
+            return None  # no live key fits the report's slot: rotated away since the report
+        return key_now(iam, ref, key_id, keys, TIED if number in placed.tied else None)
 
     # -- apply --------------------------------------------------------------------------------
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:

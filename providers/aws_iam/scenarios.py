@@ -51,6 +51,17 @@ def basic(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
                                       "users": users}}}
 
 
+def with_twin_keys(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
+    """`basic` plus a user whose two never-used keys were made a second apart (the report truncates
+    times to the second): each must be judged once, under its own id."""
+    scenario = basic(now)
+    made = now - timedelta(days=500)
+    scenario["accounts"][MANAGEMENT]["users"].append({"name": "twin-keys", "created": _ago(now, days=900), "keys": [
+        {"created": (made + timedelta(seconds=56.08)).isoformat(), "last_used": None},  # report: :56
+        {"created": (made + timedelta(seconds=57.29)).isoformat(), "last_used": None}]})  # report: :57
+    return scenario
+
+
 def organization(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
     """`basic` as the management account, one member with users, one member that cannot be assumed."""
     scenario = basic(now)

@@ -4,7 +4,8 @@ Activity is the last SUCCESSFUL sign-in. Graph records `lastSuccessfulSignInDate
 2023-12-01; before that `lastSignInDateTime` held attempts, successful or not. So:
 
 - a parsed success time is SEEN at that time, whatever the (possibly failed) attempts say;
-- success field absent, attempts present: the last success is at most min(latest attempt, 2023-12-01);
+- success field absent, attempts present, account created before 2023-12-01: the last success is at
+  most min(latest attempt, 2023-12-01); for a newer account an absent field is like an empty one;
 - success field empty (null, "", 0001-01-01) while attempts exist: attempts after 2023-12-01 failed
   (sprayed, dormant account) and are not activity; an attempt before then may have succeeded;
 - no sign-in at all: NEVER, judged by createdDateTime; an unparseable value is UNKNOWN, never NEVER.
@@ -59,8 +60,12 @@ class Seen:
     note: str | None = None
 
 
-def sign_in(raw: Any) -> Seen:
-    """Judge a `signInActivity` value (or _MISSING when the property is absent)."""
+def sign_in(raw: Any, created: datetime | None = None) -> Seen:
+    """Judge a `signInActivity` value (or _MISSING when the property is absent).
+
+    An absent success field means "at most 2023-12-01" only for accounts that existed then; for a
+    newer account it is read like the other "no such sign-in" forms (null, "", 0001-01-01).
+    """
     if raw is _MISSING or raw is None:
         return Seen(Activity.NEVER)
     if not isinstance(raw, dict):
@@ -78,7 +83,7 @@ def sign_in(raw: Any) -> Seen:
     if not attempts:
         return Seen(Activity.NEVER)
     latest = max(attempts)
-    if success is _MISSING:
+    if success is _MISSING and (created is None or created <= SUCCESS_SINCE):
         last = min(latest, SUCCESS_SINCE)
         return Seen(Activity.SEEN, last, f"Graph gave no {SUCCESS} (recorded since {_day(SUCCESS_SINCE)}); "
                     f"last sign-in attempt {_day(latest)}, so the last success is at most {_day(last)}")
@@ -130,7 +135,7 @@ def credential_activity(user: dict[str, Any], created: datetime | None) -> Seen:
     if user.get("userType") == "Guest" and user.get("externalUserState") == "PendingAcceptance":
         seen = Seen(Activity.NEVER, note="guest invitation never redeemed")
     else:
-        seen = sign_in(user.get("signInActivity", _MISSING))
+        seen = sign_in(user.get("signInActivity", _MISSING), created)
     if seen.activity is Activity.NEVER and created is None:
         raw = user.get("createdDateTime")
         why = "missing" if raw is None else f"does not parse: {raw!r:.40}"

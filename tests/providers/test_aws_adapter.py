@@ -83,11 +83,20 @@ def _ago(**delta: float) -> datetime:
     return NOW - timedelta(**delta)
 
 
+@pytest.fixture
+def twin_emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[emulator.AwsEmulator]:
+    running = emulator.start(scenarios.with_twin_keys(NOW))
+    _isolate(monkeypatch, tmp_path, running)
+    yield running
+    running.stop()
+
+
 class TestContract(AdapterContract):
     @pytest.fixture
-    def contract(self, emu: emulator.AwsEmulator) -> ContractSetup:
+    def contract(self, twin_emu: emulator.AwsEmulator) -> ContractSetup:
+        emu = twin_emu
         settings = _settings(emu)
-        users = len(scenarios.basic(NOW)["accounts"][HOME]["users"])
+        users = len(scenarios.with_twin_keys(NOW)["accounts"][HOME]["users"])
         return ContractSetup(
             adapter=AwsIamAdapter(settings, write=True),
             identity_count=users + 1,  # + the root row
