@@ -113,3 +113,37 @@ def test_parse_time_forms():
 def test_signin_activity_of_wrong_type_is_unknown():
     assert sign_in("2024-01-01").activity is Activity.UNKNOWN
     assert sign_in(None).activity is Activity.NEVER
+
+
+def test_a_new_hire_being_sprayed_is_not_judged_from_2023(monkeypatch, tmp_path):
+    """Issue #29's reproduction, through the CLI: created 2026-11-20, attempts only, no success key.
+
+    Every "no such sign-in" form of the success field (absent, null, "", 0001-01-01) gives the same
+    answer: never signed in successfully, 10 days old, so not a finding.
+    """
+    import json
+
+    from typer.testing import CliRunner
+
+    from providers.entra import emulator
+    from sweeper.cli import app
+    from tests.providers.test_entra_support import TOKEN_ENV
+
+    created = datetime(2026, 11, 20, tzinfo=UTC)
+    attempt = datetime(2026, 11, 29, 3, 12, tzinfo=UTC)
+    forms = {"absent": {}, "null": dict(success=None), "empty": dict(success=""), "sentinel": dict(success=NO_SIGN_IN)}
+    users = [user(f"hire-{name}@example.test", created=created, interactive=attempt, non_interactive=None, **kw)
+             for name, kw in forms.items()]
+    users.append(user("old-timer@example.test", created=datetime(2020, 1, 1, tzinfo=UTC), interactive=attempt))
+    scn = tenant(users)
+    with emulator.start(scn) as emu:
+        monkeypatch.setenv(TOKEN_ENV, emu.token)
+        cfg = tmp_path / "sweeper.toml"
+        cfg.write_text(f'[policy]\nmax_disable_percent = 100\n[providers.entra]\nendpoint = "{emu.endpoint}"\n'
+                       f'auth = "access_token"\ntoken_env = "{TOKEN_ENV}"\n')
+        r = CliRunner().invoke(app, ["plan", "-c", str(cfg), "--as-of", "2026-11-30", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    findings = {f["identity"]: f for f in json.loads(r.stdout)["findings"]}
+    assert not [login for login in findings if login.startswith("hire-")], findings
+    old = findings["old-timer@example.test"]  # existed before 2023-12-01: a bound, judged from it
+    assert old["decision"] == "disable" and old["last_used"].startswith("2023-12-01")
