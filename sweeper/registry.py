@@ -31,6 +31,23 @@ _REGISTRY: dict[str, Entry] = {
 }
 
 
+# Object-storage backends for the journal and reports, by URL scheme (see sweeper.store).
+_STORES: dict[str, Entry] = {
+    "s3": Entry("", "stores.s3:S3Store", "pip install boto3"),
+    "gs": Entry("", "stores.gcs:GcsStore", "pip install 'identity-sweeper[gcs]'"),
+    "az": Entry("", "stores.azure_blob:AzureBlobStore", "pip install 'identity-sweeper[azure]'"),
+    "memory": Entry("", "stores.memory:MemoryStore", ""),
+}
+
+
+def store_class(scheme: str) -> type:
+    """The ObjectStore class for a URL scheme, imported now; a missing SDK names its extra."""
+    entry = _STORES.get(scheme)
+    if entry is None:
+        raise ConfigError(f"unknown storage scheme {scheme!r} (known: {', '.join(_STORES)})")
+    return _load(entry.adapter, entry.install_hint)
+
+
 def names() -> list[str]:
     return list(_REGISTRY)
 
@@ -49,6 +66,10 @@ def _load(path: str, hint: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
+        if hint.startswith("pip install 'identity-sweeper["):
+            extra = hint.partition("[")[2].partition("]")[0]
+            raise SweeperError(f"this needs the optional {extra} support: install identity-sweeper[{extra}] "
+                               f"({hint}); {err}") from err
         raise SweeperError(f"cannot import {module_name} ({err}); install it with: {hint}") from err
     return getattr(module, attr)
 

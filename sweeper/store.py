@@ -1,0 +1,125 @@
+"""Object storage for the journal and reports: one small interface, backends found by URL scheme.
+
+The core never imports a storage SDK. `open_store("s3://bucket/prefix", settings)` looks the scheme
+up in `sweeper.registry`, imports the backend lazily (`stores.s3`, `stores.gcs`, `stores.azure_blob`,
+`stores.memory`) and returns an `ObjectStore` rooted at the URL's prefix.
+
+Every write the journal makes is conditional: `create` succeeds only if the key does not exist,
+`replace` and `delete` only if the object is still at the version that was read. A backend maps its
+own precondition failure (S3/Azure 412, GCS 412 on `ifGenerationMatch`) to `StoreConflict`, and its
+other errors to the typed errors below; it never turns a failure into an empty answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from sweeper.errors import JournalError
+
+SCHEMES = ("s3", "gs", "az", "memory")
+
+
+class StoreError(JournalError):
+    """Object storage failed; the message names the URL and the cause. Exit 2 unless transient."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        self.url = url
+        self.cause = cause
+        super().__init__(f"{url}: {cause}")
+
+
+class StoreConflict(StoreError):
+    """A conditional write lost: the object exists already, or changed since it was read."""
+
+
+class StoreMissing(StoreError):
+    """The bucket or container does not exist."""
+
+
+class StoreDenied(StoreError):
+    """The credentials may not do this (the message names the permission when it can)."""
+
+
+class StoreUnavailable(StoreError):
+    """Unreachable, timed out or throttled after retries: worth trying again later."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """`s3://bucket/some/prefix` split up. `prefix` has no leading or trailing slash."""
+
+    scheme: str
+    bucket: str
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+
+def is_remote(path: str) -> bool:
+    """Whether `path` names object storage (`s3://`, `gs://`, `az://`, `memory://`) rather than a file."""
+    scheme, sep, _ = path.partition("://")
+    return bool(sep) and scheme in SCHEMES
+
+
+def parse_url(url: str) -> Location:
+    """Split an object-storage URL; raises JournalError naming what is wrong with it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise JournalError(f"{url}: not an object-storage URL (use s3://, gs:// or az://)")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise JournalError(f"{url}: no bucket or container named")
+    if any(part in (".", "..") for part in prefix.split("/")):
+        raise JournalError(f"{url}: '.' and '..' are not allowed in the prefix")
+    return Location(scheme, bucket, prefix.strip("/"))
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Objects under one prefix. Names are relative to it; versions are opaque strings (ETag,
+    generation). Each call is one request (or one paged listing) and raises `StoreError`s only."""
+
+    location: Location
+
+    def get(self, name: str) -> tuple[bytes, str] | None:
+        """The object's bytes and version, or None when there is no such object."""
+        ...
+
+    def create(self, name: str, data: bytes) -> str:
+        """Write only if absent (S3 If-None-Match: *, GCS ifGenerationMatch=0, Azure If-None-Match: *).
+        Returns the new version; raises StoreConflict if the object exists."""
+        ...
+
+    def replace(self, name: str, data: bytes, version: str) -> str:
+        """Overwrite only if still at `version`; returns the new version or raises StoreConflict."""
+        ...
+
+    def put(self, name: str, data: bytes) -> None:
+        """Unconditional write, for reports only (the journal never writes blindly)."""
+        ...
+
+    def delete(self, name: str, version: str | None = None) -> None:
+        """Delete (only if at `version` when given); a missing object is not an error."""
+        ...
+
+    def list(self, prefix: str = "", after: str | None = None) -> list[str]:
+        """Names under `prefix` (and sorting after `after`, when given), sorted, every page followed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str, settings: Any = None) -> ObjectStore:
+    """The backend for `url`'s scheme, imported lazily, built with the `[journal]` settings."""
+    from sweeper import registry
+
+    location = parse_url(url)
+    return registry.store_class(location.scheme)(location, settings)
