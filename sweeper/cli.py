@@ -46,7 +46,10 @@ AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant 
 FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
                       help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
-                           "file gets that format, any other the -f format.")
+                           "file gets that format, any other the -f format. Also s3://, gs:// or az:// URLs "
+                           "(with the [journal] storage settings); {run_id} and {date} are filled in.")
+JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://, gs://, az:// (overrides "
+                                                  "[journal] path).")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -131,16 +134,39 @@ def emit(text: str, output: Path | None) -> None:
         sys.stdout.flush()
 
 
-def _report(result, fmt: Format, outputs: list[Path] | None) -> None:
+def output_target(raw: str, run_id: str, config: Config | None) -> tuple[str, str]:
+    """(where, suffix) for one -o value: placeholders filled; a URL is written through object storage."""
+    filled = raw.replace("{run_id}", run_id).replace("{date}", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+    return filled, Path(filled.rsplit("/", 1)[-1]).suffix.lower()
+
+
+def emit_remote(text: str, url: str, config: Config | None) -> None:
+    """Write a report object to s3://, gs:// or az:// with the [journal] storage settings."""
+    from sweeper.store import open_store
+
+    folder, _, name = url.rstrip("/").rpartition("/")
+    if not name or folder.endswith(":/"):
+        raise UsageError(f"-o {url}: name the report object (e.g. s3://bucket/reports/{{run_id}}.json)")
+    open_store(folder, config.journal if config else None).put(name, text.encode("utf-8"))
+    err_console.print(f"report written to {url}")
+
+
+def _report(result, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
     from sweeper import report
+    from sweeper.store import is_remote
 
     if not outputs:
         if fmt is Format.table:
             report.to_table(result, stdout_console())
         else:
             emit(report.render(result, fmt.value), None)
-    for path in outputs or []:
-        emit(report.render(result, SUFFIX_FORMATS.get(path.suffix.lower(), fmt.value)), path)
+    for raw in outputs or []:
+        where, suffix = output_target(raw, result.run_id, config)
+        text = report.render(result, SUFFIX_FORMATS.get(suffix, fmt.value))
+        if is_remote(where):
+            emit_remote(text, where, config)
+        else:
+            emit(text, Path(where))
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
@@ -159,28 +185,45 @@ def _progress():
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
            plan_targets=None, max_disable=None):
     from sweeper.engine import Sweep
+    from sweeper.errors import JournalError
+    from sweeper.store import StoreDenied
 
     with _progress() as progress:
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress)
         if journal:
-            journal.start_run(sweep.run_id, mode, as_of, config.digest)
+            try:
+                journal.start_run(sweep.run_id, mode, as_of, config.digest)
+            except StoreDenied as err:
+                if mode != "plan":
+                    raise
+                err_console.print(f"warning: this plan is not recorded in the journal ({err})", soft_wrap=True)
+                journal = sweep.journal = None
         result = sweep.run()
     if journal:
         code = result.exit_code()
-        journal.finish_run(result.run_id, {0: "done", 3: "stopped", 4: "partial"}.get(code, "done"))
+        try:
+            journal.finish_run(result.run_id, {0: "done", 3: "stopped", 4: "partial"}.get(code, "done"))
+        except JournalError as err:  # what was done is recorded action by action; the report still matters
+            err_console.print(f"warning: cannot record the end of run {result.run_id}: {err}", soft_wrap=True)
+            result.journal_error = str(err)
     return result
 
 
-def _journal(config: Config):
-    from sweeper.journal import Journal
+def _journal(config: Config, override: str | None = None):
+    from sweeper.journal_remote import open_journal
+    from sweeper.store import is_remote
 
-    return Journal(config.journal_path)
+    if override and not is_remote(override) and "://" in override:
+        raise UsageError(f"--journal {override}: unknown storage scheme (use a file path, s3://, gs:// or az://)")
+    where = override or config.journal_location
+    return open_journal(where, config.journal)
 
 
 @app.command()
 @guarded
 def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
-         as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[Path]] = OutOpt,
+         as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
+         journal_at: Optional[str] = JournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
          exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
     """Report what would be disabled, changing nothing (the dry run).
@@ -192,12 +235,12 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     cfg = load(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
-    journal = _journal(cfg)
+    journal = _journal(cfg, journal_at)
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
         err_console.print(f"plan written to {plan_out}")
-    _report(result, fmt, output)
+    _report(result, fmt, output, cfg)
     raise typer.Exit(result.exit_code(exit_on_findings=exit_code))
 
 
@@ -206,7 +249,8 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
 def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]",
                                                      help="Act only on what this plan names."),
           config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
-          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[Path]] = OutOpt,
+          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
+          journal_at: Optional[str] = JournalOpt,
           max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
                                                     help="Raise the per-scope safety cap to N for this run."),
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
@@ -231,12 +275,12 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         if not typer.confirm(f"Disable {scope}?", default=False, err=True):
             err_console.print("nothing changed")
             raise typer.Exit(0)
-    journal = _journal(cfg)
+    journal = _journal(cfg, journal_at)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", providers):
             err_console.print(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable)
-    _report(result, fmt, output)
+    _report(result, fmt, output, cfg)
     raise typer.Exit(result.exit_code())
 
 
@@ -245,6 +289,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
 def restore(run_id: str = typer.Argument(..., help="The run whose changes to undo (see `sweeper history`)."),
             config: Optional[str] = ConfigOpt,
             provider: Optional[List[str]] = typer.Option(None, "-p", "--provider", help="Only this provider."),
+            journal_at: Optional[str] = JournalOpt,
             dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")):
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
@@ -259,7 +304,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 
     cfg = load(config)
     provider = known(provider) if provider else None
-    journal = _journal(cfg)
+    journal = _journal(cfg, journal_at)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", provider):
             err_console.print(message)
@@ -279,6 +324,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 @guarded
 def history(config: Optional[str] = ConfigOpt,
             run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
+            journal_at: Optional[str] = JournalOpt,
             fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")):
     """List past runs, newest first, with their action counts; --run shows one run's actions.
 
@@ -287,7 +333,7 @@ def history(config: Optional[str] = ConfigOpt,
     from rich.table import Table
 
     cfg = load(config)
-    journal = _journal(cfg)
+    journal = _journal(cfg, journal_at)
     runs = journal.runs(run)
     if run and not runs:
         raise UsageError(f"--run {run}: no such run in {journal.path}")
@@ -358,11 +404,21 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
 @app.command()
 @guarded
 def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--provider",
-                                                             help="Only this provider.")):
-    """Print the least-privilege permissions each provider needs.
+                                                             help="Only this provider."),
+                storage: Optional[str] = typer.Option(None, "--storage",
+                                                      help="Instead: what a journal in s3, gs or az needs, by mode.")):
+    """Print the least-privilege permissions each provider needs (or, with --storage, the journal's bucket).
 
     Example: sweeper permissions -p aws > sweeper-iam-policy.json
     """
+    if storage is not None:
+        from sweeper.store import PERMISSIONS
+
+        text = PERMISSIONS.get(storage.removesuffix("://"))
+        if text is None:
+            raise UsageError(f"--storage {storage}: unknown (known: {', '.join(PERMISSIONS)})")
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        return
     names = known(provider) if provider else registry.names()
     for i, name in enumerate(names):
         text = registry.adapter_class(name).permissions()

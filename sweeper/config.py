@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sweeper import registry
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, SweeperError
 
 Days = int
 
@@ -39,7 +39,51 @@ class PolicySettings(StrictModel):
 
 
 class JournalSettings(StrictModel):
-    path: str = "sweeper.db"
+    """Where the journal lives: a local SQLite file, or object storage shared by every run."""
+
+    path: str = "sweeper.db"  # or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+    endpoint_url: str | None = None  # object storage API endpoint: emulators, VPC endpoints, S3-compatible stores
+    region: str | None = None  # s3://: the bucket's region (default us-east-1)
+    profile: str | None = None  # s3://: a named AWS profile instead of the default credential chain
+    project: str | None = None  # gs://: the Google Cloud project (default: from the credentials)
+    azure_account_url: str | None = None  # az://: https://ACCOUNT.blob.core.windows.net (DefaultAzureCredential)
+    connection_string_env: str | None = None  # az://: NAME of an environment variable holding a connection string
+    lease_seconds: float = Field(300, ge=2, le=86400)  # an acting run's lease; renewed while it works
+    write_batch: int = Field(100, ge=1, le=1000)  # remote: actions recorded as intents per write
+    timeout_seconds: float = Field(30, gt=0, le=600)  # per storage request
+
+    @model_validator(mode="after")
+    def _remote_keys(self) -> "JournalSettings":
+        from sweeper.store import is_remote, parse_url
+
+        if is_remote(self.path):
+            try:
+                location = parse_url(self.path)
+            except SweeperError as err:
+                raise ValueError(str(err)) from None
+            if location.scheme == "az" and not (self.azure_account_url or self.connection_string_env):
+                raise ValueError("az:// needs azure_account_url or connection_string_env")
+            if location.scheme == "az" and self.azure_account_url and self.connection_string_env:
+                raise ValueError("az://: set azure_account_url or connection_string_env, not both "
+                                 "(which account holds the journal would be ambiguous)")
+            if self.endpoint_url:
+                check_endpoint(self.endpoint_url)
+        elif "://" in self.path:
+            raise ValueError(f"{self.path!r}: unknown storage scheme (use a file path, s3://, gs:// or az://)")
+        return self
+
+
+def check_endpoint(url: str) -> None:
+    """https to any host; plain http only to loopback (127.0.0.0/8, ::1, localhost), where emulators live."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127.")):
+        return
+    raise ValueError(f"endpoint {url!r}: use https, or plain http only to a loopback address")
 
 
 class ProviderSettings(StrictModel):
@@ -72,6 +116,13 @@ class Config:
         p = Path(self.journal.path).expanduser()
         return p if p.is_absolute() else Path(self.path).resolve().parent / p
 
+    @property
+    def journal_location(self) -> str:
+        """Where the journal lives: an object-storage URL as written, or the resolved file path."""
+        from sweeper.store import is_remote
+
+        return self.journal.path if is_remote(self.journal.path) else str(self.journal_path)
+
 
 def default_path() -> str:
     return os.environ.get("SWEEPER_CONFIG") or "sweeper.toml"
@@ -89,6 +140,8 @@ def _explain(err: ValidationError, prefix: str) -> str:
             lines.append(f"{key}: unknown key")
         elif e["type"] == "missing":
             lines.append(f"{key}: required key is missing")
+        elif not e["loc"]:  # a check across keys: the input is the whole table, not worth echoing
+            lines.append(f"{key}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(lines)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 from sweeper import registry
 from sweeper.adapter import Adapter
 from sweeper.config import Config
-from sweeper.errors import NotMeasured, SweeperError
+from sweeper.errors import JournalError, NotMeasured, SweeperError
 from sweeper.journal import Journal
 from sweeper.model import (Action, Activity, Credential, CredentialRef, Decision, DecisionKind, Identity,
                            ProviderStatus)
@@ -74,6 +74,7 @@ class RunResult:
     mode: str  # plan | apply
     as_of: datetime
     scopes: list[ScopeResult] = field(default_factory=list)
+    journal_error: str | None = None  # the run's end could not be recorded (its actions were)
 
     @property
     def findings(self) -> list[Finding]:
@@ -81,7 +82,7 @@ class RunResult:
 
     def exit_code(self, *, exit_on_findings: bool = False) -> int:
         statuses = {s.status for s in self.scopes}
-        if ProviderStatus.FAILED in statuses or any(f.action == "failed" for f in self.findings):
+        if self.journal_error or ProviderStatus.FAILED in statuses or any(f.action == "failed" for f in self.findings):
             return 4
         if statuses & {ProviderStatus.CAPPED, ProviderStatus.NOT_MEASURED}:
             return 3
@@ -280,21 +281,39 @@ class Sweep:
             return
         assert self.journal is not None
         advance = self.progress.acting(f"{res.provider} {res.scope}", len(targets))
-        batches = [targets[i:i + adapter.batch_size] for i in range(0, len(targets), adapter.batch_size)]
+        # A local journal records one adapter batch at a time and runs batches side by side; a remote
+        # one records a larger group per write (one round trip) and runs that group's batches side by side.
+        size = max(adapter.batch_size, self.journal.group_size)
+        groups = [targets[i:i + size] for i in range(0, len(targets), size)]
 
-        def act(batch: list[Finding]) -> None:
-            items = [(f.ref, before_state(f.credential), f.credential.irreversible) for f in batch]
-            for finding, (ok, detail) in zip(batch, apply_batch(adapter, self.journal, self.run_id,
-                                                                Action.DISABLE, items)):
+        halted = threading.Event()  # the journal failed: nothing more is acted on in this scope
+
+        def act(group: list[Finding]) -> None:
+            if halted.is_set():
+                for finding in group:
+                    finding.action = "none"
+                    finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; not attempted: "
+                                                                        "the journal could not record intents")
+                return
+            items = [(f.ref, before_state(f.credential), f.credential.irreversible) for f in group]
+            try:
+                answers = apply_batch(adapter, self.journal, self.run_id, Action.DISABLE, items)
+            except JournalError:
+                halted.set()
+                for finding in group:
+                    finding.action = "none"
+                raise
+            for finding, (ok, detail) in zip(group, answers):
                 finding.action = "disabled" if ok else "failed"
                 if ok and detail:
                     finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; {detail}")
                 elif not ok:
                     finding.error = detail
-            advance(len(batch))
+            advance(len(group))
 
-        with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="apply") as pool:
-            list(pool.map(act, batches))
+        parallel = adapter.max_parallel if size == adapter.batch_size else 1
+        with ThreadPoolExecutor(max(1, parallel), thread_name_prefix="apply") as pool:
+            list(pool.map(act, groups))
 
 
 def before_state(credential: Credential) -> dict:
@@ -305,23 +324,38 @@ def before_state(credential: Credential) -> dict:
 
 def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,
                 items: Sequence[tuple[CredentialRef, dict, bool]]) -> list[tuple[bool, str | None]]:
-    """Intent → API call → done/failed, for one batch.
+    """Intent → API calls → done/failed, for one group of items (one journal write each way).
 
+    The group is split into the adapter's batches, called side by side when there are several.
     Returns (ok, detail) per item, in order: the error when it failed, the adapter's note (e.g.
-    "already removed") when it worked. The journal keeps the detail either way.
+    "already removed") when it worked. The journal keeps the detail either way. If the intents
+    cannot be recorded, this raises and nothing is called.
     """
     ids = journal.intend(run_id, action, items)
     refs = [ref for ref, _, _ in items]
-    try:
-        outcomes = {o.ref.key: o for o in adapter.apply(action, refs)}
-    except Exception as err:  # noqa: BLE001 - the whole batch failed; recorded, not raised
-        message = describe_failure(err)
-        journal.settle([(i, "failed", message) for i in ids])
-        return [(False, message)] * len(refs)
-    results = []
-    for ref in refs:
-        o = outcomes.get(ref.key)
-        results.append((o.ok, o.note if o.ok else o.error) if o else (False, "no answer for this item"))
+    size = max(1, adapter.batch_size)
+    batches = [refs[i:i + size] for i in range(0, len(refs), size)]
+
+    def call(batch: list[CredentialRef]) -> dict[tuple, tuple[bool, str | None]]:
+        try:
+            outcomes = {o.ref.key: o for o in adapter.apply(action, batch)}
+        except Exception as err:  # noqa: BLE001 - the whole batch failed; recorded, not raised
+            message = describe_failure(err)
+            return {ref.key: (False, message) for ref in batch}
+        answers = {}
+        for ref in batch:
+            o = outcomes.get(ref.key)
+            answers[ref.key] = (o.ok, o.note if o.ok else o.error) if o else (False, "no answer for this item")
+        return answers
+
+    if len(batches) == 1:
+        answers = call(batches[0])
+    else:
+        answers = {}
+        with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="apply-batch") as pool:
+            for part in pool.map(call, batches):
+                answers.update(part)
+    results = [answers[ref.key] for ref in refs]
     journal.settle([(i, "done" if ok else "failed", msg) for i, (ok, msg) in zip(ids, results)])
     return results
 

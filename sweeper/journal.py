@@ -8,8 +8,10 @@ reconciles by asking the provider for the credential's current state. Timestamps
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -60,6 +62,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX actions_run ON actions(run_id);
         CREATE INDEX actions_state ON actions(state);
     """),
+    # uid names an action across machines (the remote journal's log refers to it); host names the runner
+    ("0002_action_uid_and_run_host", """
+        ALTER TABLE actions ADD COLUMN uid TEXT;
+        ALTER TABLE runs ADD COLUMN host TEXT;
+        CREATE INDEX actions_uid ON actions(uid);
+    """),
 ]
 
 
@@ -96,12 +104,19 @@ class RunRow:
 
 
 class Journal:
-    """One SQLite file (mode 0600, WAL). Safe to share between threads of one process."""
+    """One SQLite file (mode 0600, WAL). Safe to share between threads of one process.
+
+    `group_size` is how many actions the engine records as intents in one write before acting on
+    them: 0 for this local file (one adapter batch at a time, as cheap as it gets); remote journals
+    group more, since each write is a round trip.
+    """
+
+    group_size = 0
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+        self.path: Path | str = Path(path)
         self._lock = threading.Lock()
-        self._lockfile: int | None = None
+        self._uids = itertools.count(1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
@@ -111,6 +126,14 @@ class Journal:
             _patiently(self._setup)
         except (OSError, sqlite3.Error) as err:
             raise JournalError(f"{self.path}: cannot open the journal: {err}") from None
+
+    def _open_cache(self, name: str) -> None:
+        """An in-memory database (for a remote journal's local copy); `name` is shown in messages."""
+        self.path = name
+        self._lock = threading.Lock()
+        self._uids = itertools.count(1)
+        self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._migrate()
 
     def _setup(self) -> None:
         # Switching a new file to WAL takes an exclusive lock and SQLite may answer "locked" at once,
@@ -167,17 +190,20 @@ class Journal:
 
     # runs
 
-    def start_run(self, run_id: str, mode: str, as_of: datetime | None, config_digest: str = "",
-                  restores: str | None = None) -> None:
+    def start_run(self, run_id: str, mode: str, as_of: datetime | str | None, config_digest: str = "",
+                  restores: str | None = None, *, started: str | None = None, host: str | None = None,
+                  pid: int | None = None) -> None:
+        when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
         with self._tx() as db:
-            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores) "
-                       "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-                       (run_id, mode, _now(), as_of.isoformat() if as_of else None, config_digest,
-                        os.getpid(), restores))
+            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host) "
+                       "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                       (run_id, mode, started or _now(), when, config_digest,
+                        os.getpid() if pid is None else pid, restores, host or socket.gethostname()))
 
-    def finish_run(self, run_id: str, status: str) -> None:
+    def finish_run(self, run_id: str, status: str, *, finished: str | None = None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (_now(), status, run_id))
+            db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?",
+                       (finished or _now(), status, run_id))
 
     def runs(self, run_id: str | None = None) -> list[RunRow]:
         """Runs, newest first, with their action counts."""
@@ -192,25 +218,31 @@ class Journal:
 
     # actions
 
-    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict, bool]]) -> list[int]:
+    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict, bool]], *,
+               created: str | None = None, uids: Sequence[str] | None = None) -> list[int]:
         """Commit `intent` rows (ref, state before, irreversible) before the API call; returns their ids."""
-        now = _now()
+        now = created or _now()
+        uids = uids or [self.new_uid(run_id) for _ in items]
         ids = []
         with self._tx() as db:
-            for ref, before, irreversible in items:
+            for (ref, before, irreversible), uid in zip(items, uids):
                 cur = db.execute(
                     "INSERT INTO actions (run_id, provider, scope, identity_id, login, kind, credential_id, "
-                    "action, state, before, irreversible, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?)",
+                    "action, state, before, irreversible, created, updated, uid) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?, ?)",
                     (run_id, ref.provider, ref.scope, ref.identity_id, ref.login, ref.kind.value,
                      ref.credential_id, action.value, json.dumps(before, sort_keys=True), int(irreversible),
-                     now, now))
+                     now, now, uid))
                 ids.append(cur.lastrowid)
         return ids
 
-    def settle(self, results: Sequence[tuple[int, str, str | None]]) -> None:
+    def new_uid(self, run_id: str) -> str:
+        """A name for one action that stays the same on every machine: the run id and a counter."""
+        return f"{run_id}/{next(self._uids)}"
+
+    def settle(self, results: Sequence[tuple[int, str, str | None]], *, updated: str | None = None) -> None:
         """Mark actions (id, state done|failed, error) after the API call."""
-        now = _now()
+        now = updated or _now()
         with self._tx() as db:
             db.executemany("UPDATE actions SET state = ?, error = ?, updated = ? WHERE id = ?",
                            [(state, error, now, action_id) for action_id, state, error in results])

@@ -55,7 +55,7 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
             provider_rows, skipped = _landed(adapter, journal, provider_rows)
             items += skipped
             failed |= any(i.result == "failed" for i in skipped)
-            size = max(1, adapter.batch_size)
+            size = max(1, adapter.batch_size, journal.group_size)
             for i in range(0, len(provider_rows), size):
                 batch = provider_rows[i:i + size]
                 results = apply_batch(adapter, journal, restore_id, Action.ENABLE,

@@ -117,6 +117,31 @@ class ObjectStore(Protocol):
     def close(self) -> None: ...
 
 
+PERMISSIONS = {
+    "s3": """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "JournalRead", "Effect": "Allow", "Action": ["s3:ListBucket"],
+     "Resource": "arn:aws:s3:::BUCKET", "Condition": {"StringLike": {"s3:prefix": ["PREFIX/*"]}}},
+    {"Sid": "JournalReadWrite", "Effect": "Allow",
+     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+     "Resource": "arn:aws:s3:::BUCKET/PREFIX/*"}
+  ]
+}
+history: s3:ListBucket, s3:GetObject; plan: + s3:PutObject (without it the plan is not recorded, with a
+warning); apply and restore: + s3:PutObject and s3:DeleteObject (the lease). Reports (-o s3://...):
+s3:PutObject on their prefix.""",
+    "gs": """history: storage.objects.get, storage.objects.list (roles/storage.objectViewer on the bucket);
+plan: + storage.objects.create (the journal only ever creates new objects for a plan); apply and restore:
++ storage.objects.create, storage.objects.delete (GCS counts replacing the lease as a delete)
+(roles/storage.objectUser, or a custom role with these four permissions, on the bucket). Reports
+(-o gs://...) overwriting an object also need storage.objects.delete.""",
+    "az": """history: Storage Blob Data Reader on the container; plan, apply and restore: Storage Blob Data
+Contributor on the container (read, write and delete blobs: the lease is a blob created, replaced and
+deleted with If-None-Match / If-Match).""",
+}
+
+
 def open_store(url: str, settings: Any = None) -> ObjectStore:
     """The backend for `url`'s scheme, imported lazily, built with the `[journal]` settings."""
     from sweeper import registry

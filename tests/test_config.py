@@ -32,6 +32,8 @@ def test_example_config_loads_and_documents_every_key():
                     assert f"{sub} =" in text, f"config.example.toml lacks providers.{name}.{key}.{sub}"
     for key in cfgmod.PolicySettings.model_fields:
         assert f"{key} =" in text, f"config.example.toml lacks policy.{key}"
+    for key in cfgmod.JournalSettings.model_fields:
+        assert f"{key} =" in text, f"config.example.toml lacks journal.{key}"
 
 
 def test_defaults_and_digest():

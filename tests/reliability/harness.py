@@ -90,7 +90,7 @@ class Endpoints:
                             **extra})
 
     def config(self, folder: Path, name: str = "sweeper.toml", journal: str = "sweeper.db",
-               policy: str = "", **sections: dict[str, Any]) -> Path:
+               policy: str = "", journal_keys: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Path:
         """Write a config for these emulators. `sections` adds or overrides keys per provider;
         a provider given as None is left out."""
         base = {
@@ -103,7 +103,8 @@ class Endpoints:
         }
         lines = ["[policy]", "inactive_days = 90", "warn_days = 14", "max_disable = 25",
                  "max_disable_percent = 50", 'exclude = ["breakglass-*"]', policy, "",
-                 "[journal]", f'path = "{journal}"', ""]
+                 "[journal]", f'path = "{journal}"',
+                 *(f"{k} = {toml(v)}" for k, v in (journal_keys or {}).items()), ""]
         for provider, keys in base.items():
             if provider in sections and sections[provider] is None:
                 continue
