@@ -15,28 +15,22 @@ sys.path.insert(0, str(ROOT))
 
 from sweeper import registry  # noqa: E402
 
-TITLES = {"aws": "AWS IAM", "entra": "Microsoft Entra ID", "google_workspace": "Google Workspace"}
-INTRO = {
-    "aws": "The sweeper reads one credential report and the authorization details of each account, "
-           "then re-reads only the candidates live. Attach this policy to the identity it runs as (and, "
-           "for an organization, to the role it assumes in each member account).",
-    "entra": "The sweeper reads users with their sign-in activity through Microsoft Graph and disables "
-             "them with `$batch` requests. Grant these application permissions and admin consent.",
-    "google_workspace": "The sweeper reads users through the Admin SDK Directory API and suspends them "
-                        "with batch requests, as an admin through domain-wide delegation.",
-}
-
-
 def page(name: str) -> str:
+    info = registry.info(name)
     text = registry.adapter_class(name).permissions().rstrip("\n")
     fence = "json" if text.lstrip().startswith("{") else "text"
-    return (f"# {TITLES[name]}: permissions\n\n{INTRO[name]}\n\n"
+    return (f"# {info.display}: permissions\n\n{info.docs_intro}\n\n"
             f"Generated from `sweeper permissions -p {name}` by `scripts/gen_docs.py`; do not edit by hand.\n\n"
             f"```{fence}\n{text}\n```\n")
 
 
+def documented() -> list[str]:
+    """Every registered provider that wants a permissions page (not the tests' in-process fakes)."""
+    return [i.name for i in registry.infos() if i.in_docs]
+
+
 def main() -> int:
-    for name in TITLES:
+    for name in documented():
         (ROOT / "docs" / f"{name}.md").write_text(page(name), encoding="utf-8")
     return 0
 

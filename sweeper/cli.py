@@ -28,11 +28,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err_console = Console(stderr=True, highlight=False)
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
+# table, then every registered renderer (json, csv, markdown and any plug-in's)
+Format = Enum("Format", {name: name for name in ("table", *registry.renderer_names())}, type=str)  # type: ignore[misc]
 
 
 class HistoryFormat(str, Enum):
@@ -41,7 +38,8 @@ class HistoryFormat(str, Enum):
 
 
 ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SWEEPER_CONFIG, then ./sweeper.toml).")
-ProviderOpt = typer.Option(None, "-p", "--provider", help="Only this provider (aws, entra, google_workspace); repeatable.")
+ProviderOpt = typer.Option(None, "-p", "--provider",
+                           help=f"Only this provider ({', '.join(registry.names())}); repeatable.")
 AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
 FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
@@ -162,7 +160,8 @@ def _report(result, fmt: Format, outputs: list[str] | None, config: Config | Non
             emit(report.render(result, fmt.value), None)
     for raw in outputs or []:
         where, suffix = output_target(raw, result.run_id, config)
-        text = report.render(result, SUFFIX_FORMATS.get(suffix, fmt.value))
+        named = suffix[1:] if suffix[1:] in registry.renderer_names() else None
+        text = report.render(result, SUFFIX_FORMATS.get(suffix) or named or fmt.value)
         if is_remote(where):
             emit_remote(text, where, config)
         else:

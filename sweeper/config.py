@@ -179,8 +179,8 @@ def parse(text: str, path: str = "<config>") -> Config:
         if settings.enabled:
             providers[name] = settings
     if not providers:
-        raise ConfigError("no provider configured: add a [providers.aws], [providers.entra] "
-                          "or [providers.google_workspace] section", path=path)
+        sections = ", ".join(f"[providers.{n}]" for n in registry.names() if registry.info(n).in_docs)
+        raise ConfigError(f"no provider configured: add a section such as {sections}", path=path)
     canonical = json.dumps({"policy": policy.model_dump(), "providers": {
         n: s.model_dump() for n, s in sorted(providers.items())}}, sort_keys=True, default=str)
     return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest())

@@ -134,7 +134,7 @@ class Sweep:
             close_quietly(adapter)
             status = ProviderStatus.NOT_MEASURED if isinstance(err, NotMeasured) else ProviderStatus.FAILED
             return [ScopeResult(name, "", status, message=describe_failure(err))]
-        thresholds = Thresholds.resolve(self.config.policy, settings)
+        thresholds = Thresholds.resolve(self.config.policy, settings, registry.info(name))
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:

@@ -8,16 +8,14 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Any, Mapping
 
 from sweeper.config import PolicySettings, ProviderSettings
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
 
-_CONTROLS: dict[CredentialKind, tuple[str, ...]] = {
-    CredentialKind.ACCESS_KEY: ("CIS AWS 1.12", "NIST 800-53 AC-2(3)", "SOC 2 CC6.2"),
-    CredentialKind.CONSOLE_PASSWORD: ("CIS AWS 1.12", "NIST 800-53 AC-2(3)", "SOC 2 CC6.2"),
-    CredentialKind.ACCOUNT: ("NIST 800-53 AC-2(3)", "SOC 2 CC6.2", "ISO 27001 A.5.18"),
-}
+# Controls every inactivity finding satisfies when the provider names none of its own (its
+# `ProviderInfo.controls`, passed in through `Thresholds.resolve`).
+GENERIC_CONTROLS = ("NIST 800-53 AC-2(3)", "SOC 2 CC6.2", "ISO 27001 A.5.18")
 _NOUNS = {
     CredentialKind.ACCESS_KEY: "access keys",
     CredentialKind.CONSOLE_PASSWORD: "console passwords",
@@ -36,9 +34,16 @@ class Thresholds:
     exclude: tuple[str, ...] = ()
     max_disable: int = 25
     max_disable_percent: float = 10.0
+    controls: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
+    root_protection: str = "the provider's root account is never touched"
+
+    def controls_for(self, kind: CredentialKind) -> tuple[str, ...]:
+        return self.controls.get(kind) or GENERIC_CONTROLS
 
     @classmethod
-    def resolve(cls, policy: PolicySettings, provider: ProviderSettings) -> "Thresholds":
+    def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None) -> "Thresholds":
+        """`[policy]` with the provider section's overrides; `info` (its `ProviderInfo`) adds the
+        controls it names per credential kind and how it words root protection."""
         def pick(name: str):  # the provider's value when set, else [policy]'s
             value = getattr(provider, name)
             return getattr(policy, name) if value is None else value
@@ -51,6 +56,9 @@ class Thresholds:
             exclude=tuple(policy.exclude) + tuple(provider.exclude),
             max_disable=pick("max_disable"),
             max_disable_percent=pick("max_disable_percent"),
+            **({} if info is None else {
+                "controls": {kind: info.control_ids(kind) for kind in CredentialKind},
+                "root_protection": info.root_protection}),
         )
 
     def threshold(self, identity: Identity, credential: Credential) -> tuple[int, str]:
@@ -151,7 +159,7 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     credential = since_creation(credential)
     if not credential.enabled or not identity.enabled:
         return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", threshold)
-    controls = _CONTROLS[credential.kind]
+    controls = t.controls_for(credential.kind)
     reference = _reference(credential, threshold, t)
     if reference is None:
         return Decision(DecisionKind.UNKNOWN, _unknown_reason(credential), threshold, None,
@@ -163,7 +171,7 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
-    shield = ("the AWS root account is never touched" if identity.kind is IdentityKind.ROOT
+    shield = (t.root_protection if identity.kind is IdentityKind.ROOT
               else credential.protected_by or identity.protected_by)
     if shield:
         return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", window, days, risk, controls)

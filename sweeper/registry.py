@@ -1,67 +1,99 @@
-"""Provider names mapped to their settings and adapter classes, imported lazily.
+"""What the core can use, found by name: providers, journal stores and report renderers.
 
-`sweeper --help` and config validation never import a cloud SDK: settings modules are plain
-pydantic, and adapter modules are imported only when a provider is actually used.
+Each kind is an entry-point group, so a separate package adds one by declaring it in its own
+pyproject.toml, with no edit here:
+
+    [project.entry-points."identity_sweeper.providers"]
+    okta = "sweeper_okta:PROVIDER"            # a `ProviderInfo` (module imports no SDK)
+    [project.entry-points."identity_sweeper.stores"]
+    minio = "sweeper_minio.store:MinioStore"  # an `ObjectStore` class, by URL scheme
+    [project.entry-points."identity_sweeper.renderers"]
+    sarif = "sweeper_sarif:render"            # (RunResult) -> str, by format name
+
+Loading is lazy: `names()` reads only the entry points' names; a provider's `ProviderInfo` is loaded
+when it is asked for (its module must stay SDK-free, so `sweeper --help` and config validation never
+import a cloud SDK), its settings and adapter classes only when a provider is actually used, a
+store's class only when its URL scheme is used. The in-tree providers, stores and renderers are
+also listed here, so a source checkout that is not installed still finds them.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Any
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, Mapping
 
-from sweeper.errors import ConfigError, SweeperError
+from sweeper.errors import ConfigError, ProviderError, SweeperError
+from sweeper.model import Action, CredentialKind, Outcome
+
+GROUPS = {"providers": "identity_sweeper.providers", "stores": "identity_sweeper.stores",
+          "renderers": "identity_sweeper.renderers"}
+_BUILTIN = {
+    "providers": {"aws": "providers.aws_iam:PROVIDER", "entra": "providers.entra:PROVIDER",
+                  "google_workspace": "providers.google_workspace:PROVIDER"},
+    "stores": {"s3": "stores.s3:S3Store", "gs": "stores.gcs:GcsStore", "az": "stores.azure_blob:AzureBlobStore",
+               "memory": "stores.memory:MemoryStore"},
+    "renderers": {"json": "sweeper.report:render_json", "csv": "sweeper.report:render_csv",
+                  "markdown": "sweeper.report:render_markdown"},
+}
+_STORE_HINTS = {"s3": "pip install boto3", "gs": "pip install 'identity-sweeper[gcs]'",
+                "az": "pip install 'identity-sweeper[azure]'"}
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    settings: str  # "module:Class" of the provider's settings model (no SDK imports)
-    adapter: str  # "module:Class" of the adapter
-    install_hint: str
+class Control:
+    """A control a finding satisfies, and the benchmark (with its version) that names it."""
+
+    id: str  # as reports show it, e.g. "CIS AWS 1.12"
+    benchmark: str = ""  # e.g. "CIS Amazon Web Services Foundations Benchmark v3.0.0"
 
 
-_REGISTRY: dict[str, Entry] = {
-    "aws": Entry("providers.aws_iam.settings:AwsSettings", "providers.aws_iam.adapter:AwsIamAdapter",
-                 "pip install boto3"),
-    "entra": Entry("providers.entra.settings:EntraSettings", "providers.entra.adapter:EntraAdapter",
-                   "pip install msgraph-sdk azure-identity"),
-    "google_workspace": Entry("providers.google_workspace.settings:GoogleSettings",
-                              "providers.google_workspace.adapter:GoogleWorkspaceAdapter",
-                              "pip install google-api-python-client google-auth"),
-}
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """What the core, the reports, the CLI and the docs need to know about one provider.
+
+    `settings` and `adapter` are "module:Class" paths, imported only when the provider is used.
+    `irreversible` says, per credential kind, what cannot be undone and how to recover instead.
+    """
+
+    name: str
+    display: str
+    settings: str
+    adapter: str
+    install_hint: str = ""
+    credential_kinds: tuple[CredentialKind, ...] = (CredentialKind.ACCOUNT,)
+    controls: Mapping[CredentialKind, tuple[Control, ...]] = field(default_factory=dict)
+    irreversible: Mapping[CredentialKind, str] = field(default_factory=dict)
+    root_protection: str = "the provider's root account is never touched"
+    docs_intro: str = ""
+    in_docs: bool = True  # gets a docs/<name>.md permissions page
+
+    def control_ids(self, kind: CredentialKind) -> tuple[str, ...]:
+        from sweeper.policy import GENERIC_CONTROLS
+
+        found = self.controls.get(kind)
+        return tuple(c.id for c in found) if found else GENERIC_CONTROLS
 
 
-# Object-storage backends for the journal and reports, by URL scheme (see sweeper.store).
-_STORES: dict[str, Entry] = {
-    "s3": Entry("", "stores.s3:S3Store", "pip install boto3"),
-    "gs": Entry("", "stores.gcs:GcsStore", "pip install 'identity-sweeper[gcs]'"),
-    "az": Entry("", "stores.azure_blob:AzureBlobStore", "pip install 'identity-sweeper[azure]'"),
-    "memory": Entry("", "stores.memory:MemoryStore", ""),
-}
+_lock = threading.Lock()
+_found: dict[str, dict[str, str]] = {}  # kind -> name -> "module:attr", entry points over built-ins
+_extra: dict[str, dict[str, Any]] = {"providers": {}, "stores": {}, "renderers": {}}  # register()ed objects
+_loaded: dict[tuple[str, str], Any] = {}
 
 
-def store_class(scheme: str) -> type:
-    """The ObjectStore class for a URL scheme, imported now; a missing SDK names its extra."""
-    entry = _STORES.get(scheme)
-    if entry is None:
-        raise ConfigError(f"unknown storage scheme {scheme!r} (known: {', '.join(_STORES)})")
-    return _load(entry.adapter, entry.install_hint)
+def _table(kind: str) -> dict[str, str]:
+    with _lock:
+        if kind not in _found:
+            table = dict(_BUILTIN[kind])
+            for ep in entry_points(group=GROUPS[kind]):
+                table[ep.name] = ep.value
+            _found[kind] = table
+        return _found[kind]
 
 
-def names() -> list[str]:
-    return list(_REGISTRY)
-
-
-def register(name: str, settings: str, adapter: str, install_hint: str = "") -> None:
-    """Add a provider (used for in-tree fakes and plug-ins)."""
-    _REGISTRY[name] = Entry(settings, adapter, install_hint)
-
-
-def unregister(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def _load(path: str, hint: str) -> Any:
+def _import(path: str, hint: str) -> Any:
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -70,27 +102,114 @@ def _load(path: str, hint: str) -> Any:
             extra = hint.partition("[")[2].partition("]")[0]
             raise SweeperError(f"this needs the optional {extra} support: install identity-sweeper[{extra}] "
                                f"({hint}); {err}") from err
-        raise SweeperError(f"cannot import {module_name} ({err}); install it with: {hint}") from err
-    return getattr(module, attr)
-
-
-def entry(name: str) -> Entry:
+        raise SweeperError(f"cannot import {module_name} ({err}); install it with: {hint or 'pip install'}") from err
     try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown provider {name!r} (known: {', '.join(_REGISTRY)})") from None
+        return getattr(module, attr)
+    except AttributeError:
+        raise SweeperError(f"{module_name} has no {attr} (a broken plug-in registration)") from None
+
+
+def _get(kind: str, name: str, hint: str = "") -> Any:
+    if name in _extra[kind]:
+        return _extra[kind][name]
+    key = (kind, name)
+    if key not in _loaded:
+        path = _table(kind).get(name)
+        if path is None:
+            return None
+        _loaded[key] = _import(path, hint)
+    return _loaded[key]
+
+
+# -- providers --------------------------------------------------------------------------------
+
+def names() -> list[str]:
+    """Provider names: the registered ones (tests, plug-ins added at run time), then the found ones."""
+    return list(dict.fromkeys([*_table("providers"), *_extra["providers"]]))
+
+
+def info(name: str) -> ProviderInfo:
+    found = _get("providers", name)
+    if found is None:
+        raise ConfigError(f"unknown provider {name!r} (known: {', '.join(names())})")
+    if not isinstance(found, ProviderInfo):
+        raise SweeperError(f"provider {name!r}: its entry point is not a sweeper.registry.ProviderInfo")
+    return found
+
+
+def infos() -> list[ProviderInfo]:
+    return [info(n) for n in names()]
+
+
+def register(name: str, settings: str, adapter: str, install_hint: str = "", **metadata: Any) -> None:
+    """Add a provider at run time (the in-process fakes of the tests); plug-ins use entry points."""
+    _extra["providers"][name] = ProviderInfo(name, metadata.pop("display", name), settings, adapter,
+                                             install_hint, in_docs=False, **metadata)
+
+
+def unregister(name: str) -> None:
+    _extra["providers"].pop(name, None)
 
 
 def settings_class(name: str) -> type:
-    e = entry(name)
-    return _load(e.settings, e.install_hint)
+    entry = info(name)
+    return _import(entry.settings, entry.install_hint)
 
 
 def adapter_class(name: str) -> type:
-    e = entry(name)
-    return _load(e.adapter, e.install_hint)
+    entry = info(name)
+    return _import(entry.adapter, entry.install_hint)
 
 
 def create(name: str, settings: Any, *, write: bool) -> Any:
-    """Build the adapter for `name` with its validated settings."""
-    return adapter_class(name)(settings, write=write)
+    """Build the adapter for `name`. Opened for reading (plan, check, notify), it cannot act: the core
+    wraps it so that `apply` is refused whatever the adapter itself would do."""
+    adapter = adapter_class(name)(settings, write=write)
+    return adapter if write else ReadOnly(adapter)
+
+
+class ReadOnly:
+    """An adapter opened for reading: every read passes through; `apply` is refused, never forwarded."""
+
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
+
+    def apply(self, action: Action, refs: Any) -> list[Outcome]:
+        raise ProviderError(getattr(self._adapter, "name", "?"), f"{action} credentials",
+                            "this adapter was opened read-only (plan, check); nothing was changed")
+
+    @property
+    def wrapped(self) -> Any:
+        return self._adapter
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._adapter, attr)
+
+
+# -- stores and renderers ---------------------------------------------------------------------
+
+def store_names() -> list[str]:
+    return list(dict.fromkeys([*_table("stores"), *_extra["stores"]]))
+
+
+def store_class(scheme: str) -> type:
+    """The ObjectStore class for a URL scheme, imported now; a missing SDK names its extra."""
+    found = _get("stores", scheme, _STORE_HINTS.get(scheme, ""))
+    if found is None:
+        raise ConfigError(f"unknown storage scheme {scheme!r} (known: {', '.join(store_names())})")
+    return found
+
+
+def renderer_names() -> list[str]:
+    return list(dict.fromkeys([*_table("renderers"), *_extra["renderers"]]))
+
+
+def renderer(name: str) -> Callable[[Any], str]:
+    found = _get("renderers", name)
+    if found is None:
+        raise ConfigError(f"unknown report format {name!r} (known: table, {', '.join(renderer_names())})")
+    return found
+
+
+def register_renderer(name: str, render: Callable[[Any], str]) -> None:
+    _extra["renderers"][name] = render

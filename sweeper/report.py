@@ -14,8 +14,16 @@ from rich.table import Table
 from sweeper.engine import Finding, RunResult
 from sweeper.model import DecisionKind
 
-FORMATS = ("table", "json", "csv", "markdown")
-PROVIDER_NAMES = {"aws": "AWS IAM", "entra": "Microsoft Entra ID", "google_workspace": "Google Workspace"}
+
+
+def display_name(provider: str) -> str:
+    """The provider's name for people (its registry metadata), or its key when it has none."""
+    from sweeper import registry
+
+    try:
+        return registry.info(provider).display
+    except Exception:  # noqa: BLE001 - a report never fails over a label
+        return provider
 
 
 def rfc3339(when: datetime | None) -> str | None:
@@ -97,7 +105,7 @@ def to_markdown(result: RunResult) -> str:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for sc in result.scopes:
         c = Counter(f.decision.kind for f in sc.findings)
-        lines.append(f"| {PROVIDER_NAMES.get(sc.provider, sc.provider)} | {_md(sc.scope)} | {sc.status.value} | "
+        lines.append(f"| {display_name(sc.provider)} | {_md(sc.scope)} | {sc.status.value} | "
                      f"{sc.identities} | {c[DecisionKind.DISABLE]} | {c[DecisionKind.WARN]} | "
                      f"{c[DecisionKind.UNKNOWN]} | {_md(sc.message)} |")
     findings = _ordered(result)
@@ -139,14 +147,25 @@ def to_table(result: RunResult, console: Console) -> None:
                   + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else ""))
 
 
+def render_json(result: RunResult) -> str:
+    return json.dumps(to_json(result), indent=2) + "\n"
+
+
+def render_csv(result: RunResult) -> str:
+    return to_csv(result)
+
+
+def render_markdown(result: RunResult) -> str:
+    return to_markdown(result)
+
+
 def render(result: RunResult, fmt: str, width: int | None = None) -> str:
-    """The report as text in `fmt` (table renders without colour for files)."""
-    if fmt == "json":
-        return json.dumps(to_json(result), indent=2) + "\n"
-    if fmt == "csv":
-        return to_csv(result)
-    if fmt == "markdown":
-        return to_markdown(result)
+    """The report as text in `fmt`: a registered renderer (json, csv, markdown, or a plug-in's), or
+    the table (without colour, for files)."""
+    if fmt != "table":
+        from sweeper import registry
+
+        return registry.renderer(fmt)(result)
     buf = io.StringIO()
     to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False))
     return buf.getvalue()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sweeper import registry
 from sweeper.config import Config
 from sweeper.engine import apply_batch, describe_failure, new_run_id, close_quietly
-from sweeper.errors import UsageError
+from sweeper.errors import SweeperError, UsageError
 from sweeper.journal import ActionRow, Journal
 from sweeper.model import Action
 
@@ -30,8 +30,7 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     todo: dict[str, list[ActionRow]] = {}
     for row in rows:
         if row.irreversible:
-            items.append(RestoreItem(row, "cannot restore",
-                                     "the console password was deleted; set a new one (CreateLoginProfile)"))
+            items.append(RestoreItem(row, "cannot restore", _irreversible(row)))
         elif row.ref.provider not in config.providers:
             items.append(RestoreItem(row, "failed", f"provider {row.ref.provider} is not in this config"))
         elif dry_run:
@@ -67,6 +66,15 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
             close_quietly(adapter)
     journal.finish_run(restore_id, "partial" if failed else "done")
     return restore_id, items
+
+
+def _irreversible(row: ActionRow) -> str:
+    """What the provider says cannot be undone for this kind of credential, and what to do instead."""
+    try:
+        said = registry.info(row.ref.provider).irreversible.get(row.ref.kind)
+    except SweeperError:
+        said = None
+    return said or f"{row.ref.kind.value.replace('_', ' ')} was removed irreversibly"
 
 
 def _landed(adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:

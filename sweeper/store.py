@@ -2,7 +2,7 @@
 
 The core never imports a storage SDK. `open_store("s3://bucket/prefix", settings)` looks the scheme
 up in `sweeper.registry`, imports the backend lazily (`stores.s3`, `stores.gcs`, `stores.azure_blob`,
-`stores.memory`) and returns an `ObjectStore` rooted at the URL's prefix.
+`stores.memory`, or a plug-in's) and returns an `ObjectStore` rooted at the URL's prefix.
 
 Every write the journal makes is conditional: `create` succeeds only if the key does not exist,
 `replace` and `delete` only if the object is still at the version that was read. A backend maps its
@@ -17,7 +17,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from sweeper.errors import JournalError
 
-SCHEMES = ("s3", "gs", "az", "memory")
 
 
 class StoreError(JournalError):
@@ -65,14 +64,18 @@ class Location:
 
 def is_remote(path: str) -> bool:
     """Whether `path` names object storage (`s3://`, `gs://`, `az://`, `memory://`) rather than a file."""
+    from sweeper import registry
+
     scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme in SCHEMES
+    return bool(sep) and scheme in registry.store_names()
 
 
 def parse_url(url: str) -> Location:
     """Split an object-storage URL; raises JournalError naming what is wrong with it."""
+    from sweeper import registry
+
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in SCHEMES:
+    if not sep or scheme not in registry.store_names():
         raise JournalError(f"{url}: not an object-storage URL (use s3://, gs:// or az://)")
     bucket, _, prefix = rest.partition("/")
     if not bucket:

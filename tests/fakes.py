@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 from sweeper.config import ProviderSettings
-from sweeper.errors import NotMeasured, ProviderError
+from sweeper.errors import AuthError, NotMeasured, ProviderError
 from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
 
@@ -47,6 +47,7 @@ class FakeCloud:
     crash_after_change: set[str] = field(default_factory=set)  # crash once the change is made
     crash_before_change: set[str] = field(default_factory=set)
     refresh_override: dict[str, datetime] = field(default_factory=dict)  # live last use differs
+    reject_auth: bool = False  # every call answers 401, as a provider does for revoked credentials
     listed_twice: set[str] = field(default_factory=set)  # logins whose account credential is listed twice
     disabled_keys: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,6 +102,8 @@ class FakeAdapter:
                         excluded_by=user.excluded_by)
 
     def list_identities(self, scope: str) -> Iterator[Identity]:
+        if self.cloud.reject_auth:
+            raise AuthError("fake", "list users", "401: the token was rejected")
         if self.cloud.not_measured:
             raise NotMeasured("fake", "list users", "activity data needs a licence")
         for n, user in enumerate(list(self.cloud.users.values())):
@@ -116,7 +119,8 @@ class FakeAdapter:
         return self._credential(user, self.cloud.refresh_override.get(user.login), key)
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
-        assert self.write, "apply on a read-only adapter"
+        if not self.write:
+            raise ProviderError("fake", f"{action} users", "this adapter was opened read-only")
         out = []
         for ref in refs:
             user = self.cloud.users.get(ref.identity_id)

@@ -329,9 +329,10 @@ def test_every_command_has_help_with_an_example():
     assert set(commands) == {"plan", "apply", "restore", "history", "check", "permissions", "demo"}
     for name, command in commands.items():
         r = run(name, "--help")
-        assert r.exit_code == 0 and "Example: sweeper " + name in r.stdout.replace("\n", " ").replace("│", " ") \
-            or "Example:" in (command.help or ""), name
-        assert "Example: sweeper" in (command.help or ""), name
+        assert r.exit_code == 0, (name, r.output)
+        shown = " ".join(r.stdout.replace("│", " ").split())
+        assert "Example: sweeper " + name in shown, (name, shown)
+        assert f"Example: sweeper {name}" in (command.help or ""), name
 
 
 def test_check_and_permissions(cfg):

@@ -169,11 +169,18 @@ class TestExclusionAndProtection:
 
 class TestDecisionDetail:
     def test_controls_and_risk(self):
-        key = judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY))
+        """Controls come from the provider's metadata (the core names no benchmark of its own)."""
+        from sweeper import registry
+
+        aws = Thresholds.resolve(PolicySettings(), ProviderSettings(), registry.info("aws"))
+        key = judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY), t=aws)
         assert "CIS AWS 1.12" in key.controls and "NIST 800-53 AC-2(3)" in key.controls
         assert key.risk == "high"
+        assert "CIS AWS 1.12" not in judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY)).controls
         account = judge(cred(days_ago(200)))
         assert "SOC 2 CC6.2" in account.controls and account.risk == "medium"
+        root = ident(cred(days_ago(200)), kind=IdentityKind.ROOT)
+        assert "the AWS root account is never touched" in judge(root.credentials[0], root, aws).reason
 
     def test_irreversible_is_said(self):
         d = judge(cred(days_ago(200), kind=CredentialKind.CONSOLE_PASSWORD, irreversible=True))

@@ -1,1 +1,17 @@
-"""Microsoft Entra ID users through Microsoft Graph."""
+"""Microsoft Entra ID users through Microsoft Graph.
+
+`PROVIDER` is what the core knows about this provider (entry point `identity_sweeper.providers`:
+`entra`); this module imports no SDK.
+"""
+
+from sweeper.registry import ProviderInfo
+
+PROVIDER = ProviderInfo(
+    name="entra",
+    display="Microsoft Entra ID",
+    settings="providers.entra.settings:EntraSettings",
+    adapter="providers.entra.adapter:EntraAdapter",
+    install_hint="pip install msgraph-sdk azure-identity",
+    docs_intro="The sweeper reads users with their sign-in activity through Microsoft Graph and disables "
+               "them with `$batch` requests. Grant these application permissions and admin consent.",
+)

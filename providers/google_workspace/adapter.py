@@ -97,6 +97,8 @@ class GoogleWorkspaceAdapter:
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
         """Suspend (DISABLE) or unsuspend (ENABLE) in multipart batches. Throttled items are sent
         again in a later batch, within `num_retries` rounds and `retry_budget_seconds`."""
+        if not self.write:  # opened for plan/check: refuse rather than change anything
+            raise ProviderError(PROVIDER, f"{action} users", "this adapter was opened read-only")
         if len(refs) > self.batch_size:
             return [o for start in range(0, len(refs), self.batch_size)
                     for o in self.apply(action, refs[start:start + self.batch_size])]

@@ -102,7 +102,8 @@ class TestContract(AdapterContract):
             identity_count=users + 1,  # + the root row
             target_login="key-never-old", target_kind=CredentialKind.ACCESS_KEY,
             break_listing=lambda: emu.inject("GetAccountAuthorizationDetails", "ServiceUnavailable"),
-            bad_auth=lambda: AwsIamAdapter(settings.model_copy(update={"profile": "revoked"}), write=True))
+            bad_auth=lambda: AwsIamAdapter(settings.model_copy(update={"profile": "revoked"}), write=True),
+            read_only=lambda: AwsIamAdapter(settings, write=False))
 
 
 # -- listing ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ T0 = datetime(2020, 1, 1, tzinfo=UTC)
 def contract(monkeypatch: pytest.MonkeyPatch):
     scn = generate(700, seed=3)
     scn["users"].append(user("target@example.test", created=T0, success=datetime(2021, 1, 1, tzinfo=UTC)))
+    scn["users"].append(user("garbled@example.test", created=T0, success="not-a-date"))
     with running(scn, monkeypatch, max_retries=1) as (emu, adapter):
         def break_listing() -> None:
             emu.server.set_faults(Faults(fail_after=1, fail_status=500, only=("GET /v1.0/users",)))
@@ -34,9 +35,14 @@ def contract(monkeypatch: pytest.MonkeyPatch):
             opened.append(bad)
             return bad
 
+        def read_only() -> EntraAdapter:
+            reader = EntraAdapter(settings(emu), write=False)
+            opened.append(reader)
+            return reader
+
         opened: list[EntraAdapter] = []
         yield ContractSetup(adapter, len(scn["users"]), "target@example.test", CredentialKind.ACCOUNT,
-                            break_listing, bad_auth)
+                            break_listing, bad_auth, read_only=read_only, garbled_login="garbled@example.test")
         for a in opened:
             a.close()
 

@@ -93,7 +93,8 @@ class TestContract(AdapterContract):
             monkeypatch.setenv("SWEEPER_TEST_BAD_TOKEN", "not-the-token")
             return make(None, token_env="SWEEPER_TEST_BAD_TOKEN")[1]
 
-        return ContractSetup(adapter, 1200, "user00020@x.test", CredentialKind.ACCOUNT, break_listing, bad_auth)
+        return ContractSetup(adapter, 1200, "user00020@x.test", CredentialKind.ACCOUNT, break_listing, bad_auth,
+                             read_only=lambda: make(None, write=False)[1], garbled_login="user00009@x.test")
 
 
 def test_pages_of_500_and_the_customer_is_resolved(make) -> None:
