@@ -4,8 +4,9 @@ The credential report names key slots (`access_key_1`, `access_key_2`) and trunc
 seconds; ListAccessKeys names keys by id with their full creation time. `place()` maps a user's
 slots to its keys one-to-one: a slot may never take a key its sibling already holds, and a key is
 a candidate for a slot only when the report's time is its creation time truncated
-(0 <= CreateDate - last_rotated < 1 s). Ties are broken by each key's own live last use; whatever
-remains undecided is still one-to-one, and each key is then judged on its own live data.
+(0 <= CreateDate - last_rotated < 1 s). Ties are broken by what else the report says of each slot:
+its status (active or not) and its last use, against each key's own live ones; whatever remains
+undecided is still one-to-one, and each key is then judged on its own live data.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def place(slots: Sequence[KeySlot], keys: Sequence[LiveKey]) -> Placement:
     """Map slots to keys one-to-one (pure; `keys` carry last_used where creation times contest).
 
     Among all one-to-one assignments of fitting pairs, the best places the most slots, then agrees
-    with the report's last use on the most slots, then keeps the report's order (slot 1 is the older
-    key). Slots whose key the report's data does not decide (only that order) are `tied`.
+    with the report's status and last use most often, then keeps the report's order (slot 1 is the
+    older key). Slots whose key the report's data does not decide (only that order) are `tied`.
     """
     if not slots:
         return Placement({})
@@ -90,10 +91,13 @@ def place(slots: Sequence[KeySlot], keys: Sequence[LiveKey]) -> Placement:
     return Placement(chosen, tied)
 
 
-def _agrees(slot: KeySlot, key: LiveKey) -> bool:
-    if key.last_used is _MISSING:
-        return False
-    return _second(key.last_used) == _second(slot.last_used)
+def _agrees(slot: KeySlot, key: LiveKey) -> int:
+    """How many of the slot's facts besides its creation time the live key shares: its status, and its
+    last use to the second (when read). Two keys made in the same second, one of them deactivated,
+    are told apart by their status even when neither was ever used (issue #29)."""
+    status = slot.active is not None and slot.active == (key.status == "Active")
+    used = key.last_used is not _MISSING and _second(key.last_used) == _second(slot.last_used)
+    return status + used
 
 
 def _in_order(pairs: dict[int, LiveKey], ordered: list[LiveKey]) -> int:

@@ -51,6 +51,7 @@ class KeySlot:
     slot: int
     last_rotated: datetime | None
     last_used: datetime | None
+    active: bool | None = None  # access_key_N_active; None when the report's value is unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,7 @@ def _key(fields: list[str], ix: dict[str, int], n: int) -> tuple[Credential | No
         used = parse_when(raw_used)
     except Unreadable as err:
         return _unknown(kind, cred_id, f"unreadable access key {n} date {err}"), KeySlot(n, None, None)
-    slot = KeySlot(n, rotated, used)
+    slot = KeySlot(n, rotated, used, {"true": True, "false": False}.get(active))
     if active not in ("true", "false"):
         return _unknown(kind, cred_id, f"unreadable access_key_{n}_active value {active!r}",
                         created=rotated), slot
