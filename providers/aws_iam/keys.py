@@ -17,7 +17,8 @@ from itertools import permutations
 from typing import Any, Callable, Sequence
 
 from providers.aws_iam.errors import BOTO_ERRORS, code_of, translate
-from providers.aws_iam.report import KEY_TRACKING_SINCE, KeySlot, password
+from providers.aws_iam.report import ABSENT, KEY_TRACKING_SINCE, KeySlot, password
+from sweeper.kit.times import parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, CredentialRef
 
 _TRUNCATION = timedelta(seconds=1)  # the report writes times to the whole second, cut down
@@ -123,7 +124,7 @@ def list_keys(iam: Any, ref: CredentialRef) -> list[LiveKey] | None:
                        UserName=ref.login)
     except _Gone:
         return None
-    return [LiveKey(k["AccessKeyId"], _utc(k.get("CreateDate")), k.get("Status", ""))
+    return [LiveKey(k["AccessKeyId"], parse_utc(k.get("CreateDate"), ABSENT), k.get("Status", ""))
             for k in answer.get("AccessKeyMetadata") or ()]
 
 
@@ -176,7 +177,7 @@ def key_now(iam: Any, ref: CredentialRef, key_id: str, keys: list[LiveKey] | Non
 def _last_used(iam: Any, ref: CredentialRef, key_id: str) -> datetime | None:
     answer = _call(f"last use of {ref.login} {key_id}", "iam:GetAccessKeyLastUsed",
                    iam.get_access_key_last_used, AccessKeyId=key_id)
-    return _utc(answer.get("AccessKeyLastUsed", {}).get("LastUsedDate"))
+    return parse_utc(answer.get("AccessKeyLastUsed", {}).get("LastUsedDate"), ABSENT)
 
 
 def _key_credential(key: LiveKey, note: str | None) -> Credential:
@@ -202,13 +203,13 @@ def password_now(iam: Any, ref: CredentialRef, irreversible: bool,
         return None
     if ref.identity_id not in (user.get("UserId"), ref.login):
         return None  # deleted and re-created under the same name: not the credential we judged
-    used = _utc(user.get("PasswordLastUsed"))
+    used = parse_utc(user.get("PasswordLastUsed"), ABSENT)
     try:
         profile = _call(f"get login profile of {ref.login}", "iam:GetLoginProfile",
                         iam.get_login_profile, UserName=ref.login)["LoginProfile"]
     except _Gone:
         return password(ref.credential_id, False, None, used, irreversible)
-    created = _utc(profile.get("CreateDate"))
+    created = parse_utc(profile.get("CreateDate"), ABSENT)
     if set_hint is not None and (created is None or set_hint > created):
         created = set_hint  # changed since the login profile was created
     return password(ref.credential_id, True, created, used, irreversible)
@@ -216,9 +217,3 @@ def password_now(iam: Any, ref: CredentialRef, irreversible: bool,
 
 def _second(value: datetime | None) -> datetime | None:
     return value.replace(microsecond=0) if value is not None else None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

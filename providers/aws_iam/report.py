@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from sweeper.kit.times import Unreadable, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind
 
 ROOT_LOGIN = "<root_account>"
@@ -24,24 +25,15 @@ REQUIRED = ("user", "arn", "user_creation_time", "password_enabled", "password_l
             "password_last_changed", "access_key_1_active", "access_key_1_last_rotated",
             "access_key_1_last_used_date", "access_key_2_active", "access_key_2_last_rotated",
             "access_key_2_last_used_date")
-_NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))
-
-
-class Unreadable(ValueError):
-    """A report value that is neither a date nor one of the report's placeholder words."""
+NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))  # the report's "no such time"
+ABSENT = (None,)  # an API answer without the field (botocore hands over aware datetimes)
 
 
 def parse_when(value: str) -> datetime | None:
-    """An ISO 8601 report date as aware UTC; None for N/A, no_information, not_supported, ""."""
-    if value in _NO_VALUE:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise Unreadable(value) from None
-    if parsed.tzinfo is None:  # the report always carries +00:00; a bare time is not guessed at
-        raise Unreadable(value)
-    return parsed.astimezone(timezone.utc)
+    """An ISO 8601 report date as aware UTC; None for N/A, no_information, not_supported, "".
+
+    Raises Unreadable (sweeper.kit.times.BadTime) for anything else, a time without a zone included."""
+    return parse_utc(value, NO_VALUE)
 
 
 @dataclass(frozen=True, slots=True)
