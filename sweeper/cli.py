@@ -183,12 +183,13 @@ def _progress():
 
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
            plan_targets=None, max_disable=None):
-    from sweeper.engine import Sweep
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
+    from sweeper.sweep import Sweep
 
     with _progress() as progress:
-        sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress)
+        sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
+                      open_adapter=registry.create, describe=registry.info)
         if journal:
             try:
                 journal.start_run(sweep.run_id, mode, as_of, config.digest)
@@ -199,13 +200,20 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 journal = sweep.journal = None
         result = sweep.run()
     if journal:
-        code = result.exit_code()
         try:
-            journal.finish_run(result.run_id, {0: "done", 3: "stopped", 4: "partial"}.get(code, "done"))
+            journal.finish_run(result.run_id, result.run_status())
         except JournalError as err:  # what was done is recorded action by action; the report still matters
             err_console.print(f"warning: cannot record the end of run {result.run_id}: {err}", soft_wrap=True)
             result.journal_error = str(err)
     return result
+
+
+def irreversible_text(provider: str, kind) -> str | None:
+    """What a provider says cannot be undone for a credential kind (its registry metadata)."""
+    try:
+        return registry.info(provider).irreversible.get(kind)
+    except SweeperError:
+        return None
 
 
 def _journal(config: Config, override: str | None = None):
@@ -261,7 +269,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     Example: sweeper apply plan.json -c sweeper.toml --yes
     """
     from sweeper import planfile
-    from sweeper.engine import reconcile
+    from sweeper.reconcile import reconcile
 
     cfg = load(config)
     providers = select(cfg, provider)
@@ -276,7 +284,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at)
     with journal.exclusive():
-        for message in reconcile(cfg, journal, "", providers):
+        for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             err_console.print(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable)
     _report(result, fmt, output, cfg)
@@ -298,16 +306,17 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
     """
     from rich.table import Table
 
-    from sweeper.engine import reconcile
+    from sweeper.reconcile import reconcile
     from sweeper.restore import restore as do_restore
 
     cfg = load(config)
     provider = known(provider) if provider else None
     journal = _journal(cfg, journal_at)
     with journal.exclusive():
-        for message in reconcile(cfg, journal, "", provider):
+        for message in reconcile(cfg, journal, "", provider, open_adapter=registry.create):
             err_console.print(message)
-        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run)
+        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, open_adapter=registry.create,
+                                       irreversible=irreversible_text)
     table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
                   + (" — dry run" if dry_run else ""), title_justify="left")
     for col in ("provider", "scope", "identity", "credential", "result", "detail"):
@@ -373,7 +382,7 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
     """
     from rich.table import Table
 
-    from sweeper.engine import close_quietly, describe_failure
+    from sweeper.actions import close_quietly, describe_failure
 
     cfg = load(config)
     err_console.print(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
