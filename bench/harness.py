@@ -23,7 +23,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
-SECTIONS = {"graph": "entra", "google": "google_workspace", "aws": "aws"}
 
 
 class Emulator:
@@ -40,6 +39,7 @@ class Emulator:
             self.proc.kill()
             raise RuntimeError(f"emulator {provider} {n} did not start (exit {self.proc.wait()})")
         hello = json.loads(line)
+        self.section: str = hello["section"]  # the [providers.x] section the emulator serves
         self.config: dict[str, Any] = hello["config"]
         self.env: dict[str, str] = hello["env"]
         self.seed_s: float = hello["seed_s"]
@@ -120,7 +120,7 @@ def write_config(folder: Path, emulators: list[Emulator]) -> Path:
                               "max_disable_percent": 100})
     lines += ["", *_table("journal", {"path": str(folder / "sweeper.db")})]
     for emu in emulators:
-        lines += ["", *_table(f"providers.{SECTIONS[emu.provider]}", emu.config)]
+        lines += ["", *_table(f"providers.{emu.section}", emu.config)]
     path = folder / "sweeper.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -3,9 +3,10 @@
     python bench/serve.py PROVIDER N [--accounts A] [--stale-every K] [--latency-ms L]
 
 PROVIDER is graph, google or aws (for aws, N is users per account). Once serving, it prints one JSON
-line: {"provider", "config": the [providers.x] keys a user would write, "env": the variables holding
-the token or AWS credentials, "seed_s"}. Then it answers one JSON line per command read from stdin:
-`counts` (requests served, by kind), `reset` (zero the counters), `latency MS`, `quit`.
+line: {"provider", "section": the config section it serves, "config": the [providers.x] keys a user
+would write, "env": the variables holding the token or AWS credentials, "seed_s"}. Then it answers one
+JSON line per command read from stdin: `counts` (requests served, by kind), `reset` (zero the
+counters), `latency MS`, `quit`.
 Keeping the emulators out of the measured process makes the sweeper's CPU time and peak RSS its own.
 """
 
@@ -23,29 +24,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import scenarios  # noqa: E402
 from bench.harness import workload_arguments  # noqa: E402
-from providers.emulator import Faults  # noqa: E402
-
-GRAPH_ENV = "SWEEPER_BENCH_ENTRA_TOKEN"
-GOOGLE_ENV = "SWEEPER_BENCH_GOOGLE_TOKEN"
+from providers import emulator  # noqa: E402
+from providers.emulator import Emulator, Faults  # noqa: E402
 
 
 class Served:
-    """What the harness may ask of a running emulator."""
+    """One running emulator, through the `Emulator` interface; subclasses say how to count its work."""
+
+    provider = ""
+
+    def __init__(self, scenario: dict[str, Any], latency_ms: float) -> None:
+        self.emu: Emulator = emulator.start(self.provider, scenario, Faults(latency_ms=latency_ms))
 
     def hello(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {"section": self.emu.provider, "config": self.emu.config(), "env": self.emu.env()}
 
     def counts(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def reset(self) -> None:
-        raise NotImplementedError
+        self.emu.reset_counts()
 
     def latency(self, ms: float) -> None:
-        raise NotImplementedError
+        self.emu.faults = Faults(latency_ms=ms)
 
 
-def _by_route(counts: Counter[str], prefix: str) -> dict[str, int]:
+def _by_route(counts: dict[str, int], prefix: str) -> dict[str, int]:
     """Collapse `GET /users/<key>` paths into one route so the answer stays small."""
     out: Counter[str] = Counter()
     for key, n in counts.items():
@@ -57,20 +61,13 @@ def _by_route(counts: Counter[str], prefix: str) -> dict[str, int]:
 
 
 class Graph(Served):
+    provider = "entra"
+
     def __init__(self, n: int, stale_every: int, latency_ms: float) -> None:
-        from providers.entra import emulator
-
-        self.emu = emulator.start(scenarios.graph(n, stale_every), latency_ms=latency_ms)
-
-    def hello(self) -> dict[str, Any]:
-        return {"config": {"endpoint": self.emu.endpoint, "auth": "access_token", "token_env": GRAPH_ENV,
-                           "tenant_id": self.emu.tenant_id},
-                "env": {GRAPH_ENV: self.emu.token}}
+        super().__init__(scenarios.graph(n, stale_every), latency_ms)
 
     def counts(self) -> dict[str, Any]:
-        s = self.emu.server
-        with s._lock:
-            routes = _by_route(s.counts, "/v1.0/users")
+        routes = _by_route(self.emu.request_counts(), "/v1.0/users")
         with self.emu.state.lock:
             patches = sum(self.emu.state.patches.values())
         return {"total": sum(routes.values()), "list": routes.get("GET /v1.0/users", 0),
@@ -78,31 +75,26 @@ class Graph(Served):
                 "items_written": patches, "routes": routes}
 
     def reset(self) -> None:
-        self.emu.server.reset_counts()
+        super().reset()
         with self.emu.state.lock:
             self.emu.state.patches.clear()
 
-    def latency(self, ms: float) -> None:
-        self.emu.server.set_faults(Faults(latency_ms=ms))
-
 
 class Google(Served):
+    provider = "google_workspace"
     USERS = "/admin/directory/v1/users"
 
     def __init__(self, n: int, stale_every: int, latency_ms: float) -> None:
-        from providers.google_workspace import emulator
-
-        self.emu = emulator.start(scenarios.google(n, stale_every), latency_ms=latency_ms)
+        super().__init__(scenarios.google(n, stale_every), latency_ms)
 
     def hello(self) -> dict[str, Any]:
-        return {"config": {"endpoint": self.emu.endpoint, "auth": "access_token", "token_env": GOOGLE_ENV,
-                           "customer": scenarios.GOOGLE_CUSTOMER},
-                "env": {GOOGLE_ENV: scenarios.GOOGLE_TOKEN}}
+        hello = super().hello()
+        hello["config"]["customer"] = self.emu.customer_id  # a customer id, not my_customer: no probe request
+        return hello
 
     def counts(self) -> dict[str, Any]:
-        s = self.emu.server
-        with s._lock:
-            routes = _by_route(s.counts, self.USERS)
+        routes = _by_route(self.emu.request_counts(), self.USERS)
+        with self.emu.server._lock:
             parts = dict(self.emu.part_counts)
         return {"total": sum(routes.values()), "list": routes.get(f"GET {self.USERS}", 0),
                 "get": routes.get(f"GET {self.USERS}/{{id}}", 0),
@@ -110,36 +102,30 @@ class Google(Served):
                 "items_written": sum(self.emu.directory.writes.values()), "routes": routes, "batch_parts": parts}
 
     def reset(self) -> None:
-        s = self.emu.server
-        s.reset_counts()
-        with s._lock:
-            self.emu.part_counts.clear()
+        super().reset()  # requests and batch parts
         with self.emu.directory.lock:
             self.emu.directory.writes.clear()
 
-    def latency(self, ms: float) -> None:
-        self.emu.server.set_faults(Faults(latency_ms=ms))
-
 
 class Aws(Served):
+    provider = "aws"
     LIST = ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails")
     WRITE = ("UpdateAccessKey", "DeleteLoginProfile")
 
     def __init__(self, n: int, accounts: int, stale_every: int, latency_ms: float) -> None:
-        from providers.aws_iam import emulator
-
         self.accounts = accounts
-        self.emu = emulator.start(scenarios.aws(n, accounts, stale_every), Faults(latency_ms=latency_ms))
+        super().__init__(scenarios.aws(n, accounts, stale_every), latency_ms)
         # A report younger than 4 h exists, as after any earlier run: GenerateCredentialReport answers
         # COMPLETE at once. A real account's report takes seconds to generate; that wait is AWS's.
         for k in range(accounts):
             self.emu.backend(scenarios.account_id(k)).generate_report()
 
     def hello(self) -> dict[str, Any]:
-        config: dict[str, Any] = {**self.emu.config(), "report_poll_seconds": 0.2}
+        hello = super().hello()
+        hello["config"]["report_poll_seconds"] = 0.2
         if self.accounts > 1:
-            config["organization"] = {"role_name": "SweeperAudit"}
-        return {"config": config, "env": self.emu.caller_env()}
+            hello["config"]["organization"] = {"role_name": "SweeperAudit"}
+        return hello
 
     def counts(self) -> dict[str, Any]:
         with self.emu._lock:
@@ -153,13 +139,6 @@ class Aws(Served):
                 + actions.get("GetLoginProfile", 0) + actions.get("GetUser", 0),
                 "write": sum(actions.get(a, 0) for a in self.WRITE), "routes": actions,
                 "list_per_account": dict(per_account)}
-
-    def reset(self) -> None:
-        self.emu.reset_counts()
-
-    def latency(self, ms: float) -> None:
-        with self.emu._lock:
-            self.emu.faults = Faults(latency_ms=ms)
 
 
 def main(argv: list[str]) -> int:

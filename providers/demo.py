@@ -4,6 +4,7 @@ Each covers the rules a newcomer should see: stale and fresh keys on one user, n
 new credentials, a stale console password, a sprayed dormant Entra account, a pending guest, a synced
 user, a role holder, a Google super admin, a service-account org unit, a break-glass account excluded
 by config, and an unreadable date. Ordinary active users fill each tenant out to a few dozen.
+`organisation(now)` is what `sweeper demo` loops over.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ GOOGLE_TOKEN = "demo-google-token"
 TENANT = "5f1c2a9e-0d4b-4c1e-9a53-6d2f8b7e1c40"
 ROLE_ADMIN = "62e90394-69f5-4237-9190-012177145e10"  # Global Administrator's role definition id
 FILLER = 24
+
+
+def organisation(now: datetime) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Per provider: its emulator's scenario, and the demo's settings for it beyond the emulator's own."""
+    return {
+        "aws": (aws(now), {"console_inactive_days": 45, "exclude_tags": {"sweeper:exempt": "true"}}),
+        "entra": (entra(now), {"guest_inactive_days": 30}),
+        "google_workspace": (google_workspace(now), {"exclude_org_units": ["/Service Accounts"]}),
+    }
 
 
 def aws(now: datetime) -> dict[str, Any]:

@@ -1,22 +1,34 @@
-"""A small threaded HTTP server that the Graph and Directory emulators build on.
+"""What every provider's local emulator offers (`Emulator`), and the HTTP server Graph's and the
+Directory API's emulators build on.
 
-It adds what both need and neither API defines: a free loopback port, per-request latency, fault
-injection (429 with Retry-After, 503, dropped connections, malformed bodies), and request counters
-for tests and benchmarks. An emulator is a function from `Request` to `Response`.
+`Emulator` is the interface the demo, the tests, the reliability server and the benchmarks loop over:
+start and stop on loopback (also as a context manager), seeded from a scenario given to the
+constructor, fault injection (`Faults`), request counters, and the configuration a user would write
+to reach it (`config()`, `config_toml()`) with the environment a sweeper process needs (`env()`).
+A provider's emulator lives in the `emulator` module beside its adapter, as `EMULATOR`.
+
+`EmulatorServer` adds what the HTTP emulators need and neither API defines: a free loopback port,
+per-request latency, fault injection (429 with Retry-After, 503, dropped connections, malformed
+bodies), and request counters. An HTTP emulator is a function from `Request` to `Response`.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Self
 from urllib.parse import parse_qs, urlsplit
+
+Scenario = dict[str, Any]
 
 
 @dataclass
@@ -99,6 +111,105 @@ class FaultDice:
             return None
 
 
+class Emulator(ABC):
+    """A provider's local emulator, seeded from a scenario given to the constructor (the provider's
+    own shape); it serves nothing until `start()`. `provider` names the config section it stands in for."""
+
+    provider = ""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Serve on a free 127.0.0.1 port in a daemon thread; returns self."""
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def running(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def faults(self) -> Faults:
+        """The faults injected from now on (assign a new `Faults` to change them)."""
+
+    @faults.setter
+    @abstractmethod
+    def faults(self, faults: Faults) -> None: ...
+
+    @abstractmethod
+    def request_counts(self) -> dict[str, int]:
+        """Requests served since the last reset, by kind ("METHOD /path" for HTTP, the Action for AWS)."""
+
+    @abstractmethod
+    def reset_counts(self) -> None: ...
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """The keys of the provider's config section that point the adapter here, as a user writes them."""
+
+    @abstractmethod
+    def env(self) -> dict[str, str]:
+        """The environment a sweeper process needs to authenticate here (a token variable, AWS keys)."""
+
+    @classmethod
+    def seeded(cls, scenario: Scenario | str | Path, faults: Faults | None = None) -> Self:
+        """Seed from a scenario dict or a JSON file, and start."""
+        return cls(load_scenario(scenario), faults).start()  # type: ignore[call-arg]
+
+    def __enter__(self) -> Self:
+        """Starts the emulator unless it is already running."""
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def config_toml(self, **extra: Any) -> str:
+        """`config()` with `extra` keys as a `[providers.NAME]` TOML section."""
+        return toml_section(f"providers.{self.provider}", {**self.config(), **extra})
+
+
+def load_scenario(scenario: Scenario | str | Path) -> Scenario:
+    """A scenario as given, or read from a JSON file."""
+    if isinstance(scenario, dict):
+        return scenario
+    loaded: Scenario = json.loads(Path(scenario).read_text(encoding="utf-8"))
+    return loaded
+
+
+def emulator_class(provider: str) -> type[Emulator]:
+    """The emulator of a registered provider: `EMULATOR` in the `emulator` module of its package
+    (the package that holds its settings, which imports no SDK)."""
+    from sweeper import registry
+
+    package = registry.settings_class(provider).__module__.rpartition(".")[0]
+    return importlib.import_module(f"{package}.emulator").EMULATOR  # type: ignore[no-any-return]
+
+
+def start(provider: str, scenario: Scenario | str | Path, faults: Faults | None = None) -> Emulator:
+    """Seed and start the emulator of `provider` (a registry name such as "aws")."""
+    return emulator_class(provider).seeded(scenario, faults)
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value; a dict becomes an inline table."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def toml_section(name: str, values: dict[str, Any]) -> str:
+    return "".join([f"[{name}]\n", *(f"{k} = {toml_value(v)}\n" for k, v in values.items())])
+
+
 ErrorBody = Callable[[int, str], Response]
 
 
@@ -139,6 +250,11 @@ class EmulatorServer:
         with self._lock:
             return sum(self.counts.values())
 
+    def request_counts(self) -> dict[str, int]:
+        """A copy of `counts`: requests by "METHOD /path"."""
+        with self._lock:
+            return dict(self.counts)
+
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear()
@@ -148,6 +264,10 @@ class EmulatorServer:
         with self._lock:
             self.faults = faults
             self._dice = FaultDice(faults)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> "EmulatorServer":
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -1,8 +1,9 @@
 """`sweeper demo`: a full sweep against the bundled local emulators, no cloud account needed.
 
-It starts moto's server for AWS and the project's Graph and Directory emulators on free loopback ports,
-seeds the demo organisation (providers/demo.py), writes a config for them, and runs the real commands
-through the real adapters. Everything lives in a temporary folder unless `--keep DIR`.
+It starts each provider's emulator (providers/emulator.py: moto's server for AWS, the project's Graph
+and Directory emulators) on free loopback ports, seeds the demo organisation (providers/demo.py),
+writes a config from what the emulators say reaches them, and runs the real commands through the
+real adapters. Everything lives in a temporary folder unless `--keep DIR`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.console import Console
 
 from sweeper.errors import SweeperError
 
-CONFIG = """\
+POLICY = """\
 # Written by `sweeper demo`: the emulators below live only while the demo runs.
 [policy]
 inactive_days = 90
@@ -29,26 +30,6 @@ exclude = ["breakglass-*"]
 
 [journal]
 path = "sweeper.db"
-
-[providers.aws]
-endpoint_url = "{aws}"
-region = "us-east-1"
-console_inactive_days = 45
-exclude_tags = {{ "sweeper:exempt" = "true" }}
-
-[providers.entra]
-tenant_id = "{tenant}"
-endpoint = "{entra}"
-auth = "access_token"
-token_env = "SWEEPER_ENTRA_TOKEN"
-guest_inactive_days = 30
-
-[providers.google_workspace]
-customer = "my_customer"
-endpoint = "{google}"
-auth = "access_token"
-token_env = "SWEEPER_GOOGLE_TOKEN"
-exclude_org_units = ["/Service Accounts"]
 """
 
 
@@ -62,35 +43,35 @@ def _run(console: Console, title: str, args: list[str]) -> int:
     return int(code or 0)
 
 
-def _start(stack: ExitStack, now: datetime) -> dict[str, str]:
-    try:
-        import moto  # noqa: F401  (the AWS emulator is moto's server)
-    except ImportError:
-        raise SweeperError("the demo needs moto's server: pip install 'identity-sweeper[demo]'") from None
-    from providers import demo
-    from providers.aws_iam import emulator as aws_emulator
-    from providers.entra import emulator as graph_emulator
-    from providers.google_workspace import emulator as directory_emulator
+def _start(stack: ExitStack, now: datetime) -> tuple[str, dict[str, str]]:
+    """Start every provider's emulator: the config that reaches them, and the environment they need."""
+    from providers import demo, emulator
 
-    aws = aws_emulator.start(demo.aws(now))
-    stack.callback(aws.stop)
-    graph = graph_emulator.start(demo.entra(now))
-    stack.callback(graph.stop)
-    directory = directory_emulator.start(demo.google_workspace(now))
-    stack.callback(directory.stop)
-    env = {**aws.caller_env(), "SWEEPER_ENTRA_TOKEN": demo.ENTRA_TOKEN, "SWEEPER_GOOGLE_TOKEN": demo.GOOGLE_TOKEN}
-    return {"aws": aws.endpoint_url, "entra": graph.endpoint, "google": directory.endpoint,
-            "tenant": demo.TENANT, **{f"env:{k}": v for k, v in env.items()}}
+    sections, env = [POLICY], {}
+    for provider, (scenario, settings) in demo.organisation(now).items():
+        try:
+            emu = stack.enter_context(emulator.start(provider, scenario))
+        except ImportError as err:  # moto's server is an optional dependency
+            raise SweeperError(f"the demo needs {err.name or 'an emulator dependency'} for {provider}: "
+                               "pip install 'identity-sweeper[demo]'") from None
+        sections.append(emu.config_toml(**settings))
+        env.update(emu.env())
+    return "\n".join(sections), env
 
 
-def _environment(stack: ExitStack, values: dict[str, str]) -> None:
+def _environment(stack: ExitStack, env: dict[str, str]) -> None:
     """Point this process's credential chains at the emulators, and put everything back afterwards."""
     saved = dict(os.environ)
-    stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
+
+    def restore() -> None:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    stack.callback(restore)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                  "SWEEPER_CONFIG", "GITHUB_STEP_SUMMARY"):
         os.environ.pop(name, None)
-    os.environ.update({k[4:]: v for k, v in values.items() if k.startswith("env:")})
+    os.environ.update(env)
 
 
 def run_demo(apply: bool, keep: Path | None) -> int:
@@ -105,10 +86,10 @@ def run_demo(apply: bool, keep: Path | None) -> int:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
         console.print("[bold]identity-sweeper demo[/]: starting local emulators of AWS IAM (moto), "
                       "Microsoft Graph and the Google Directory API on 127.0.0.1 ...")
-        endpoints = _start(stack, now)
-        _environment(stack, endpoints)
+        text, env = _start(stack, now)
+        _environment(stack, env)
         config = folder / "sweeper.toml"
-        config.write_text(CONFIG.format(**{k: v for k, v in endpoints.items() if not k.startswith("env:")}))
+        config.write_text(text)
         cfg = ["-c", str(config)]
         code = _run(console, "the dry run: what would be disabled, and why", ["plan", *cfg])
         if code not in (0, 10):

@@ -1,11 +1,13 @@
 """AWS emulator: moto's server on 127.0.0.1, seeded through its backend from a scenario.
 
-The adapter reaches it only through `endpoint_url` and ordinary AWS credentials (`caller_env()`).
+The adapter reaches it only through `endpoint_url` and ordinary AWS credentials (`env()`).
 A thin WSGI layer in front of moto counts requests by Action (and by account), answers
 `InvalidClientTokenId` for access keys moto does not know (as AWS would), injects scripted errors,
 latency and random faults (`providers.emulator.Faults`: rate_429 as Throttling, rate_503,
 rate_malformed as a truncated body; `only` matches Action names), and can hold the credential report
-"in progress". Moto's state is process-global: run one emulator per process at a time.
+"in progress". Behind it, IAM requests go to the emulator's own handler (`emulator_fidelity`), which
+answers where AWS and moto differ; moto's classes are left as they are. Moto's state is
+process-global: run one AWS emulator per process at a time.
 
 Scenario (JSON-able dict or a path to a JSON file):
 
@@ -32,8 +34,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from providers.aws_iam import emulator_patches
-from providers.emulator import FaultDice, Faults
+from providers.aws_iam import emulator_fidelity
+from providers.emulator import Emulator, FaultDice, Faults, Scenario
 
 REGION = "us-east-1"
 _IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -84,10 +86,12 @@ def _json_error(code: str, message: str) -> tuple[int, bytes, str]:
     return _STATUS.get(code, 400), body.encode(), "application/x-amz-json-1.1"
 
 
-class AwsEmulator:
-    """A running moto server with counters and fault hooks. Build it with `start(scenario)`."""
+class AwsEmulator(Emulator):
+    """A moto server with counters and fault hooks, seeded when it starts. Build it with `start(scenario)`."""
 
-    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+    provider = "aws"
+
+    def __init__(self, scenario: Scenario, faults: Faults | None = None) -> None:
         self.scenario = scenario
         self._dice = FaultDice(faults or Faults())
         self.counts: Counter[str] = Counter()  # by Action
@@ -97,6 +101,7 @@ class AwsEmulator:
         self.assumed: list[dict[str, str]] = []  # AssumeRole parameters, in order (RoleArn, ExternalId)
         self.caller: dict[str, str] = {}
         self.strict_auth = False
+        self.report_hook: Callable[[str], str] | None = None  # rewrites each credential report's CSV
         self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
         self._lock = threading.Lock()
         self._server: Any = None
@@ -112,17 +117,16 @@ class AwsEmulator:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> AwsEmulator:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.server import DomainDispatcherApplication
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class Quiet(WSGIRequestHandler):  # tests read counters, not access logs
             def log(self, *args: object) -> None:
                 pass
 
-        emulator_patches.apply()
         _reset_moto()
         _seed(self, self.scenario)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = DomainDispatcherApplication(emulator_fidelity.backend_app(lambda: self.report_hook))
         self._server = make_server("127.0.0.1", 0, self._middleware(app), threaded=True,
                                    request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="moto",
@@ -136,11 +140,9 @@ class AwsEmulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> AwsEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def running(self) -> bool:
+        return self._server is not None
 
     @property
     def endpoint_url(self) -> str:
@@ -150,9 +152,8 @@ class AwsEmulator:
         """The `[providers.aws]` keys that point the adapter here."""
         return {"endpoint_url": self.endpoint_url, "region": REGION}
 
-    def config_toml(self) -> str:
-        """The same as a TOML section, for a sweeper.toml."""
-        return f'[providers.aws]\nendpoint_url = "{self.endpoint_url}"\nregion = "{REGION}"\n'
+    def env(self) -> dict[str, str]:
+        return self.caller_env()
 
     def caller_env(self) -> dict[str, str]:
         """Environment variables for the default credential chain: the scenario's caller key."""
@@ -171,6 +172,10 @@ class AwsEmulator:
             self.counts.clear()
             self.account_counts.clear()
 
+    def request_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
     def calls(self, account: str | None = None) -> int:
         """Requests served in total, or for one account."""
         with self._lock:
@@ -182,7 +187,7 @@ class AwsEmulator:
         """Moto's IAM backend of `account` (for tests that inspect state)."""
         from moto.iam.models import iam_backends
 
-        return iam_backends[account]["global"]
+        return emulator_fidelity.stamp_passwords(iam_backends[account]["global"])
 
     # -- the WSGI layer ----------------------------------------------------------------------
     def _middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -281,7 +286,7 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
     from moto.iam.models import AccessKeyLastUsed, iam_backends
 
     for account_id, account in scenario.get("accounts", {}).items():
-        backend = iam_backends[account_id]["global"]
+        backend = emulator_fidelity.stamp_passwords(iam_backends[account_id]["global"])
         backend.sweeper_root = account.get("root") or {}
         for spec in account.get("users", []):
             tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
@@ -321,8 +326,9 @@ def _seed_organization(org: dict[str, Any]) -> None:
         backend.accounts.append(account)
 
 
-def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None) -> AwsEmulator:
+EMULATOR = AwsEmulator
+
+
+def start(scenario: Scenario | str | Path, faults: Faults | None = None) -> AwsEmulator:
     """Seed and start an emulator from a scenario dict or a JSON file path."""
-    if not isinstance(scenario, dict):
-        scenario = json.loads(Path(scenario).read_text())
-    return AwsEmulator(scenario, faults).start()
+    return AwsEmulator.seeded(scenario, faults)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from providers.emulator import EmulatorServer, Faults, Request, Response, bearer_token
+from providers.emulator import Emulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
+from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 MAX_TOP = 999
@@ -373,14 +374,50 @@ class GraphApp:
         return status
 
 
-class GraphEmulator:
-    """A running emulator: `.endpoint` for the adapter's config, `.server` for counters and faults."""
+class GraphEmulator(Emulator):
+    """The emulator: `.endpoint` for the adapter's config, `.server` for counters and faults."""
 
-    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+    provider = "entra"
+    token_env = "SWEEPER_ENTRA_TOKEN"  # the variable `config()` names and `env()` sets
+
+    def __init__(self, scenario: Scenario, faults: Faults | None = None) -> None:
         self.state = GraphState(scenario)
         self.app = GraphApp(self.state)
         self.server = EmulatorServer(self.app, _injected_error, faults)
         self.app.base = self.server.base_url
+
+    def start(self) -> GraphEmulator:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    @property
+    def faults(self) -> Faults:
+        return self.server.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.server.set_faults(faults)
+
+    def request_counts(self) -> dict[str, int]:
+        return self.server.request_counts()
+
+    def reset_counts(self) -> None:
+        self.server.reset_counts()
+
+    def config(self) -> dict[str, Any]:
+        """The `[providers.entra]` keys that point the adapter here, with the token in `token_env`."""
+        return {"tenant_id": self.tenant_id, "endpoint": self.endpoint, "auth": "access_token",
+                "token_env": self.token_env}
+
+    def env(self) -> dict[str, str]:
+        return {self.token_env: self.token}
 
     @property
     def endpoint(self) -> str:
@@ -411,27 +448,13 @@ class GraphEmulator:
     def enabled(self, key: str) -> bool:
         return bool(self.user(key).get("accountEnabled"))
 
-    def stop(self) -> None:
-        self.server.stop()
 
-    def __enter__(self) -> GraphEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+EMULATOR = GraphEmulator
 
 
-def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
-    if isinstance(scenario, dict):
-        return scenario
-    return json.loads(Path(scenario).read_text(encoding="utf-8"))
-
-
-def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None, latency_ms: float = 0) -> GraphEmulator:
+def start(scenario: Scenario | str | Path, faults: Faults | None = None, latency_ms: float = 0) -> GraphEmulator:
     """Seed and start an emulator on a free loopback port."""
     faults = faults or Faults()
     if latency_ms:
         faults = dataclasses.replace(faults, latency_ms=latency_ms)
-    emulator = GraphEmulator(load_scenario(scenario), faults)
-    emulator.server.start()
-    return emulator
+    return GraphEmulator.seeded(scenario, faults)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from providers.emulator import EmulatorServer, Faults, Request, Response, bearer_token
+from providers.emulator import Emulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
+from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
 from providers.google_workspace import wire
 
 USERS = "/admin/directory/v1/users"
@@ -124,10 +125,13 @@ def _untoken(token: str, query: str) -> int:
     return raw["o"]
 
 
-class DirectoryEmulator:
-    """The running emulator: `endpoint`, `server` (counts, faults), `directory` (state)."""
+class DirectoryEmulator(Emulator):
+    """The emulator: `endpoint`, `server` (counts, faults), `directory` (state)."""
 
-    def __init__(self, scenario: dict[str, Any], faults: Faults | None = None) -> None:
+    provider = "google_workspace"
+    token_env = "SWEEPER_GOOGLE_TOKEN"  # the variable `config()` names and `env()` sets
+
+    def __init__(self, scenario: Scenario, faults: Faults | None = None) -> None:
         self.directory = Directory(scenario)
         self.part_counts: Counter[str] = Counter()  # batch parts by "METHOD route"
         self.item_faults = ItemFaults()
@@ -148,11 +152,42 @@ class DirectoryEmulator:
     def stop(self) -> None:
         self.server.stop()
 
-    def __enter__(self) -> "DirectoryEmulator":
-        return self
+    @property
+    def running(self) -> bool:
+        return self.server.running
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def faults(self) -> Faults:
+        return self.server.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.server.set_faults(faults)
+
+    def request_counts(self) -> dict[str, int]:
+        return self.server.request_counts()
+
+    def reset_counts(self) -> None:
+        """Zero the request and batch-part counters."""
+        self.server.reset_counts()
+        with self.server._lock:
+            self.part_counts.clear()
+
+    @property
+    def customer_id(self) -> str:
+        return self.directory.customer_id
+
+    @property
+    def token(self) -> str:
+        return self.directory.token
+
+    def config(self) -> dict[str, Any]:
+        """The `[providers.google_workspace]` keys that point the adapter here, with the token in `token_env`."""
+        return {"customer": "my_customer", "endpoint": self.endpoint, "auth": "access_token",
+                "token_env": self.token_env}
+
+    def env(self) -> dict[str, str]:
+        return {self.token_env: self.token}
 
     def set_item_faults(self, faults: ItemFaults) -> None:
         with self._fault_lock:
@@ -318,16 +353,13 @@ class DirectoryEmulator:
             return None
 
 
-def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
-    if isinstance(scenario, dict):
-        return scenario
-    return json.loads(Path(scenario).read_text(encoding="utf-8"))
+EMULATOR = DirectoryEmulator
 
 
-def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None,
+def start(scenario: Scenario | str | Path, faults: Faults | None = None,
           latency_ms: float = 0) -> DirectoryEmulator:
     """Start an emulator on 127.0.0.1 (free port) seeded from a scenario dict or JSON file."""
     faults = faults or Faults()
     if latency_ms:
         faults = replace(faults, latency_ms=latency_ms)
-    return DirectoryEmulator(load_scenario(scenario), faults).start()
+    return DirectoryEmulator.seeded(scenario, faults)

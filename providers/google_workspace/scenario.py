@@ -1,14 +1,14 @@
-"""Scenarios for the Directory emulator: the bundled demo tenant and synthetic ones of any size."""
+"""Scenarios for the Directory emulator: raw user objects, and synthetic tenants of any size.
+
+The demo tenant is built in providers/demo.py from `user(...)`.
+"""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-DEMO = Path(__file__).with_name("scenarios") / "demo.json"
 NEVER = "1970-01-01T00:00:00.000Z"  # what the API puts in lastLoginTime for never signed in
 
 
@@ -26,10 +26,6 @@ def user(uid: str, email: str, *, created: datetime, last_login: datetime | None
             "lastLoginTime": stamp(last_login) if last_login else NEVER,
             "creationTime": stamp(created), "suspended": False, "archived": False,
             "orgUnitPath": "/", "customerId": customer_id, **extra}
-
-
-def demo() -> dict[str, Any]:
-    return json.loads(DEMO.read_text(encoding="utf-8"))
 
 
 def synthetic(n: int, *, now: datetime, seed: int = 0, customer_id: str = "C0synth1",

@@ -127,7 +127,6 @@ def test_a_new_hire_being_sprayed_is_not_judged_from_2023(monkeypatch, tmp_path)
 
     from providers.entra import emulator
     from sweeper.cli import app
-    from tests.providers.test_entra_support import TOKEN_ENV
 
     created = datetime(2026, 11, 20, tzinfo=UTC)
     attempt = datetime(2026, 11, 29, 3, 12, tzinfo=UTC)
@@ -137,10 +136,10 @@ def test_a_new_hire_being_sprayed_is_not_judged_from_2023(monkeypatch, tmp_path)
     users.append(user("old-timer@example.test", created=datetime(2020, 1, 1, tzinfo=UTC), interactive=attempt))
     scn = tenant(users)
     with emulator.start(scn) as emu:
-        monkeypatch.setenv(TOKEN_ENV, emu.token)
+        for name, value in emu.env().items():
+            monkeypatch.setenv(name, value)
         cfg = tmp_path / "sweeper.toml"
-        cfg.write_text(f'[policy]\nmax_disable_percent = 100\n[providers.entra]\nendpoint = "{emu.endpoint}"\n'
-                       f'auth = "access_token"\ntoken_env = "{TOKEN_ENV}"\n')
+        cfg.write_text("[policy]\nmax_disable_percent = 100\n" + emu.config_toml())
         r = CliRunner().invoke(app, ["plan", "-c", str(cfg), "--as-of", "2026-11-30", "-f", "json"])
     assert r.exit_code == 0, r.output
     findings = {f["identity"]: f for f in json.loads(r.stdout)["findings"]}

@@ -65,8 +65,7 @@ def make(monkeypatch):
         em = started[-1] if scn is None and started else emulator.start(scn or scenario())
         if em not in started:
             started.append(em)
-        opts = dict(endpoint=em.endpoint, auth="access_token", token_env=ENV, num_retries=3,
-                    exclude_org_units=["/Service Accounts"], customer="my_customer")
+        opts = {**em.config(), "token_env": ENV, "num_retries": 3, "exclude_org_units": ["/Service Accounts"]}
         opts.update(settings)
         adapter = GoogleWorkspaceAdapter(GoogleSettings(**opts), write=write)
         adapter.client.sleep = Sleeps()

@@ -21,8 +21,7 @@ from typing import Any
 from tests.reliability import world
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRA_TOKEN_ENV = "SWEEPER_ENTRA_TOKEN"
-GOOGLE_TOKEN_ENV = "SWEEPER_GOOGLE_TOKEN"
+EXTRA = {"aws": {"exclude_tags": {"sweeper:exempt": "true"}}}  # beyond what each emulator's config() gives
 # The adapters' default retry budgets (sized for real throttling), but a short first credential
 # report poll so that tests do not wait 2 s for moto's report.
 RETRIES = {"aws": {"report_poll_seconds": 0.2}, "entra": {}, "google_workspace": {}}
@@ -85,22 +84,18 @@ class Endpoints:
 
     def env(self, entra_token: str = world.ENTRA_TOKEN, google_token: str = world.GOOGLE_TOKEN,
             **extra: str) -> dict[str, str]:
-        """A `sweeper` process's environment: AWS keys of the emulator's caller, the two tokens."""
-        return clean_env(**{**self.raw["aws_env"], ENTRA_TOKEN_ENV: entra_token, GOOGLE_TOKEN_ENV: google_token,
-                            **extra})
+        """A `sweeper` process's environment: what the emulators ask for (AWS keys of the emulator's
+        caller, the two tokens), with the tokens as given."""
+        config = self.raw["config"]
+        tokens = {config["entra"]["token_env"]: entra_token, config["google_workspace"]["token_env"]: google_token}
+        return clean_env(**{**self.raw["env"], **tokens, **extra})
 
     def config(self, folder: Path, name: str = "sweeper.toml", journal: str = "sweeper.db",
                policy: str = "", journal_keys: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Path:
         """Write a config for these emulators. `sections` adds or overrides keys per provider;
         a provider given as None is left out."""
-        base = {
-            "aws": {"endpoint_url": self.raw["aws"], "region": "us-east-1",
-                    "exclude_tags": {"sweeper:exempt": "true"}, **RETRIES["aws"]},
-            "entra": {"tenant_id": self.raw["tenant"], "endpoint": self.raw["entra"], "auth": "access_token",
-                      "token_env": ENTRA_TOKEN_ENV, **RETRIES["entra"]},
-            "google_workspace": {"customer": "my_customer", "endpoint": self.raw["google"], "auth": "access_token",
-                                 "token_env": GOOGLE_TOKEN_ENV, **RETRIES["google_workspace"]},
-        }
+        base = {provider: {**keys, **EXTRA.get(provider, {}), **RETRIES.get(provider, {})}
+                for provider, keys in self.raw["config"].items()}
         lines = ["[policy]", "inactive_days = 90", "warn_days = 14", "max_disable = 25",
                  "max_disable_percent = 50", 'exclude = ["breakglass-*"]', policy, "",
                  "[journal]", f'path = "{journal}"',

@@ -6,7 +6,8 @@ prints one JSON line `{"control": "http://127.0.0.1:PORT"}` and serves until its
 The control endpoint takes POSTed JSON and answers JSON:
 
   /reset   {"aws": scenario, "entra": scenario, "google": scenario}
-           → {"aws": endpoint_url, "aws_env": {...}, "entra": endpoint, "tenant": id, "google": endpoint}
+           → {"config": {provider section: keys}, "env": {...}, "aws": endpoint_url, "aws_env": {...},
+              "entra": endpoint, "tenant": id, "google": endpoint}
   /faults  {"aws"|"entra"|"entra_items"|"google": Faults kwargs, "google_items": ItemFaults kwargs}
   /inject  {"action", "code", "times"}: scripted AWS errors (AwsEmulator.inject)
   /hold    {"aws"|"entra"|"google": {"before": s, "after": s, "drop_if_gone": bool}}: hold write
@@ -17,8 +18,9 @@ The control endpoint takes POSTed JSON and answers JSON:
   /report  {"user name": {"column": "value"}}: garble AWS credential report rows
   /state   → per provider: credential states, applied writes, request counts, injected faults, holds
 
-Applied writes are counted where they take effect (moto's UpdateAccessKey, the Graph user update, the
-Directory user update), so a request refused by fault injection is not a write.
+Applied writes are counted where they take effect (an UpdateAccessKey moto answered with success,
+the Graph user update, the Directory user update), so a request refused by fault injection is not a
+write. moto itself is not patched: the AWS emulator's own hooks garble the report.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 import socket
 import sys
 import threading
@@ -35,8 +36,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.parse import parse_qs
 
-from providers.aws_iam import emulator as aws_emulator
+from providers import emulator
 from providers.aws_iam.scenarios import MANAGEMENT
 from providers.emulator import Faults, Response
 from providers.entra import emulator as graph_emulator
@@ -45,7 +47,7 @@ from providers.google_workspace import emulator as directory_emulator
 LOCK = threading.Lock()
 AWS_WRITES: Counter[str] = Counter()  # "AccessKeyId Status" -> applied UpdateAccessKey calls
 REPORT_OVERRIDES: dict[str, dict[str, str]] = {}
-_patched = False
+PROVIDERS = {"aws": "aws", "entra": "entra", "google": "google_workspace"}  # control name -> provider
 
 
 @dataclass
@@ -116,42 +118,23 @@ def held(hold: Hold, sock: socket.socket | None, apply: Callable[[], Any], refus
             hold.holding -= 1
 
 
-def _patch_moto() -> None:
-    """Count applied key updates and let tests garble credential report rows (this process only)."""
-    global _patched
-    from moto.iam.models import IAMBackend
-
-    if _patched:
-        return
-    update, report = IAMBackend.update_access_key, IAMBackend.get_credential_report
-
-    def update_access_key(self: Any, user_name: str, access_key_id: str, status: str | None = None) -> Any:
-        key = update(self, user_name, access_key_id, status)
-        with LOCK:
-            AWS_WRITES[f"{access_key_id} {status}"] += 1
-        return key
-
-    def get_credential_report(self: Any) -> str:
-        text = report(self)
-        with LOCK:
-            overrides = {k: dict(v) for k, v in REPORT_OVERRIDES.items()}
-        if not overrides:
-            return text
-        rows = list(csv.reader(io.StringIO(text)))
-        header = rows[0]
-        for row in rows[1:]:
-            for column, value in overrides.get(row[0], {}).items():
-                if column == "*row*":
-                    row[:] = next(csv.reader([value]))
-                else:
-                    row[header.index(column)] = value
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows(rows)
-        return out.getvalue()
-
-    IAMBackend.update_access_key = update_access_key
-    IAMBackend.get_credential_report = get_credential_report
-    _patched = True
+def _garble(report: str) -> str:
+    """The credential report with the rows and columns tests asked for (/report) overwritten."""
+    with LOCK:
+        overrides = {k: dict(v) for k, v in REPORT_OVERRIDES.items()}
+    if not overrides:
+        return report
+    rows = list(csv.reader(io.StringIO(report)))
+    header = rows[0]
+    for row in rows[1:]:
+        for column, value in overrides.get(row[0], {}).items():
+            if column == "*row*":
+                row[:] = next(csv.reader([value]))
+            else:
+                row[header.index(column)] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
 
 
 class World:
@@ -164,18 +147,17 @@ class World:
         with LOCK:
             AWS_WRITES.clear()
             REPORT_OVERRIDES.clear()
-        self.aws = aws_emulator.start(scenario["aws"])
-        _patch_moto()
+        self.emulators = {name: emulator.start(provider, scenario[name]) for name, provider in PROVIDERS.items()}
+        self.aws, self.graph, self.directory = (self.emulators[name] for name in ("aws", "entra", "google"))
+        self.aws.report_hook = _garble
         self._wrap_aws()
-        self.graph = graph_emulator.start(scenario["entra"])
-        self.directory = directory_emulator.start(scenario["google"])
         self.entra_writes: Counter[str] = Counter()  # "user id accountEnabled"
         self.google_writes: Counter[str] = Counter()  # "user id suspended"
         self._wrap_graph()
         self._wrap_directory()
 
     def stop(self) -> None:
-        for emu in (self.aws, self.graph, self.directory):
+        for emu in self.emulators.values():
             emu.stop()
 
     # -- wrapping ---------------------------------------------------------------------------
@@ -204,7 +186,12 @@ class World:
             captured: list[Any] = []
 
             def apply() -> list[bytes]:
-                return observed(environ, lambda status, headers, exc=None: captured.extend([status, headers]))
+                answer = observed(environ, lambda status, headers, exc=None: captured.extend([status, headers]))
+                if captured[0].startswith("2"):  # moto applied it
+                    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+                    with LOCK:
+                        AWS_WRITES[f"{form.get('AccessKeyId')} {form.get('Status')}"] += 1
+                return answer
 
             def refused() -> list[bytes]:
                 captured.extend(["503 Service Unavailable", [("Content-Type", "text/xml")]])
@@ -282,23 +269,21 @@ class World:
 
     # -- control ------------------------------------------------------------------------------
     def endpoints(self) -> dict[str, Any]:
-        return {"aws": self.aws.endpoint_url, "aws_env": self.aws.caller_env(), "entra": self.graph.endpoint,
+        env: dict[str, str] = {}
+        for emu in self.emulators.values():
+            env.update(emu.env())
+        return {"config": {emu.provider: emu.config() for emu in self.emulators.values()}, "env": env,
+                "aws": self.aws.endpoint_url, "aws_env": self.aws.env(), "entra": self.graph.endpoint,
                 "tenant": self.graph.tenant_id, "google": self.directory.endpoint}
 
     def faults(self, spec: dict[str, dict[str, Any]]) -> None:
         for name, kw in spec.items():
             if "only" in kw:
                 kw["only"] = tuple(kw["only"])
-            if name == "aws":
-                self.aws.faults = Faults(**kw)
-                if hasattr(self.aws, "_rng"):  # before the emulators shared FaultDice
-                    self.aws._rng = random.Random(self.aws.faults.seed)
-            elif name == "entra":
-                self.graph.server.set_faults(Faults(**kw))
+            if name in self.emulators:
+                self.emulators[name].faults = Faults(**kw)
             elif name == "entra_items":
                 self.graph.set_item_faults(Faults(**kw))
-            elif name == "google":
-                self.directory.server.set_faults(Faults(**kw))
             elif name == "google_items":
                 self.directory.set_item_faults(directory_emulator.ItemFaults(**kw))
             else:
@@ -317,7 +302,7 @@ class World:
             aws_keys = {u.name: [{"id": k.access_key_id, "status": k.status} for k in u.access_keys]
                         for u in list(backend.users.values())}
             out: dict[str, Any] = {"aws": {
-                "keys": aws_keys, "writes": dict(AWS_WRITES), "counts": dict(self.aws.counts),
+                "keys": aws_keys, "writes": dict(AWS_WRITES), "counts": self.aws.request_counts(),
                 "injected": dict(self.aws_injected),
                 "passwords": sorted(u.name for u in backend.users.values() if u.password)}}
         g = self.graph
@@ -325,7 +310,7 @@ class World:
             users = {u.get("id"): {"login": u.get("userPrincipalName"), "enabled": u.get("accountEnabled")}
                      for u in g.state.users if isinstance(u, dict)}
         with LOCK:
-            out["entra"] = {"users": users, "writes": dict(self.entra_writes), "counts": dict(g.server.counts),
+            out["entra"] = {"users": users, "writes": dict(self.entra_writes), "counts": g.request_counts(),
                             "injected": {**dict(g.server.injected),
                                          **{f"item {k}": v for k, v in g.app.item_injected.items()}}}
         d = self.directory
@@ -333,7 +318,7 @@ class World:
             gusers = {u.get("id"): {"login": u.get("primaryEmail"), "suspended": u.get("suspended")}
                       for u in d.directory.users if isinstance(u, dict)}
         with LOCK:
-            out["google"] = {"users": gusers, "writes": dict(self.google_writes), "counts": dict(d.server.counts),
+            out["google"] = {"users": gusers, "writes": dict(self.google_writes), "counts": d.request_counts(),
                              "parts": dict(d.part_counts),
                              "injected": {**dict(d.server.injected), "items": sum(d._item_hits.values())}}
         out["holds"] = {n: {"holding": h.holding, "held": h.held, "dropped": h.dropped} for n, h in self.holds.items()}
