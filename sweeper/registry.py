@@ -13,8 +13,9 @@ pyproject.toml, with no edit here:
 Loading is lazy: `names()` reads only the entry points' names; a provider's `ProviderInfo` is loaded
 when it is asked for (its module must stay SDK-free, so `sweeper --help` and config validation never
 import a cloud SDK), its settings and adapter classes only when a provider is actually used, a
-store's class only when its URL scheme is used. The in-tree providers, stores and renderers are
-also listed here, so a source checkout that is not installed still finds them.
+store's class only when its URL scheme is used. The in-tree stores and renderers are also listed
+here, so that a source checkout that is not installed still reads reports and journals; providers
+are not: each one, the in-tree ones too, is exactly its package and its entry-point line.
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ from sweeper.model import Action, CredentialKind, Outcome
 
 GROUPS = {"providers": "identity_sweeper.providers", "stores": "identity_sweeper.stores",
           "renderers": "identity_sweeper.renderers"}
-_BUILTIN = {
-    "providers": {"aws": "providers.aws_iam:PROVIDER", "entra": "providers.entra:PROVIDER",
-                  "google_workspace": "providers.google_workspace:PROVIDER"},
+_BUILTIN: dict[str, dict[str, str]] = {
+    "providers": {},  # every provider, in-tree ones included, comes through its entry point
     "stores": {"s3": "stores.s3:S3Store", "gs": "stores.gcs:GcsStore", "az": "stores.azure_blob:AzureBlobStore",
                "memory": "stores.memory:MemoryStore"},
     "renderers": {"json": "sweeper.report:render_json", "csv": "sweeper.report:render_csv",
