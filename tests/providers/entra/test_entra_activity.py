@@ -9,7 +9,7 @@ import pytest
 from providers.entra.scenario import NO_SIGN_IN
 from providers.entra.users import SUCCESS_SINCE, parse_time, sign_in
 from sweeper.model import Activity
-from tests.providers.test_entra_support import listing, running, tenant, user
+from tests.providers.entra.support import TOKEN_ENV, listing, running, tenant, user
 
 UTC = timezone.utc
 CREATED = datetime(2019, 5, 1, tzinfo=UTC)
@@ -127,7 +127,6 @@ def test_a_new_hire_being_sprayed_is_not_judged_from_2023(monkeypatch, tmp_path)
 
     from providers.entra import emulator
     from sweeper.cli import app
-    from tests.providers.test_entra_support import TOKEN_ENV
 
     created = datetime(2026, 11, 20, tzinfo=UTC)
     attempt = datetime(2026, 11, 29, 3, 12, tzinfo=UTC)
