@@ -19,7 +19,7 @@ class Adapter(Protocol):
     `settings` is the provider's validated settings model. `write` is False for `plan`/`check`:
     an adapter then asks for read-only scopes where the cloud has them.
 
-    Contract, checked by `tests/contract.py` against every adapter's emulator:
+    Contract, checked by the suite in `sweeper.testing.contract` against every adapter's emulator:
 
     - `scopes()` returns the scopes to sweep (AWS account ids, the Entra tenant id, the Google
       customer id). A scope that cannot be reached raises; it is never silently left out.

@@ -19,8 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sweeper import registry
 from sweeper.errors import ConfigError, SweeperError
 
-Days = int
-
 
 class StrictModel(BaseModel):
     """Unknown keys are errors; values are not coerced from other types."""

@@ -8,7 +8,7 @@ credential into a `Decision`; the sweep (sweeper.sweep) turns decisions into fin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 from typing import Mapping
 
@@ -75,13 +75,6 @@ class ActionState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # killed, and not seen to take effect when reconciled
-
-
-def utc(value: datetime) -> datetime:
-    """Return `value` as an aware UTC datetime; naive values are refused, not guessed."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} (timezone-aware UTC required)")
-    return value.astimezone(timezone.utc)
 
 
 def credential_label(kind: CredentialKind, credential_id: str) -> str:

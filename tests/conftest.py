@@ -1,9 +1,39 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sweeper import registry
 from tests import fakes
+
+TESTS = Path(__file__).resolve().parent
+
+
+def folder_marker(path: Path) -> str | None:
+    """The marker a test file's folder gives: tests/providers/<name>/ gives <name>, tests/stores/ `stores`."""
+    try:
+        parts = path.resolve().relative_to(TESTS).parts
+    except ValueError:
+        return None
+    if parts[0] == "providers" and len(parts) > 2:
+        return parts[1]
+    return "stores" if parts[0] == "stores" else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by its folder, so that `pytest -m aws` runs the AWS tests. A test elsewhere that is
+    about one provider only (the AWS report fuzzing in tests/reliability/) carries its marker by hand."""
+    registered = {line.split(":")[0].strip() for line in config.getini("markers")}
+    for item in items:
+        name = folder_marker(item.path)
+        if name is None:
+            continue
+        if name not in registered:
+            raise pytest.UsageError(f"{item.path.parent}: register the marker {name!r} in pyproject.toml "
+                                    "([tool.pytest.ini_options] markers)")
+        item.add_marker(name)
 
 
 @pytest.fixture(autouse=True, scope="session")

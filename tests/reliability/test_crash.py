@@ -16,7 +16,6 @@ having been written once (twice at most for a write in flight at the kill), noth
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import time
@@ -27,7 +26,7 @@ import pytest
 
 from tests.reliability import world
 from tests.reliability.conftest import trials
-from tests.reliability.harness import (Served, disabled_now, journal_rows, record, start, sweeper)
+from tests.reliability.harness import Served, journal_rows, record, start, sweeper
 
 HOLD = 4.0  # seconds a held write waits; the test kills well inside it
 PHASES = {

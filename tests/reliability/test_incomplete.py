@@ -3,8 +3,9 @@ a malformed identity record is UNKNOWN with a reason, never a crash and never a 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from providers.aws_iam import report as aws_report
@@ -189,6 +190,7 @@ def parse_row(values: dict[str, str]):
     return rep.row(rep.by_login()[values["user"]], "AIDAEXAMPLE")
 
 
+@pytest.mark.aws
 @settings(max_examples=300, deadline=None)
 @given(column=st.sampled_from(sorted(DATES)), garbage=NOT_A_DATE)
 def test_report_parser_turns_any_unreadable_date_into_unknown(column, garbage):
@@ -203,6 +205,7 @@ def test_report_parser_turns_any_unreadable_date_into_unknown(column, garbage):
     assert hit is None or hit.activity is Activity.UNKNOWN and hit.activity_note, (column, garbage, hit)
 
 
+@pytest.mark.aws
 @settings(max_examples=300, deadline=None)
 @given(values=st.fixed_dictionaries({c: st.one_of(st.just(v), NOT_A_DATE) for c, v in GOOD.items() if c != "user"}))
 def test_report_parser_never_raises_on_any_row(values):

@@ -90,6 +90,7 @@ def test_unavailable_providers_fail_alone_within_a_bounded_time(served, tmp_path
            google_requests=sum(state["google"]["counts"].values()))
 
 
+@pytest.mark.aws
 def test_aws_unavailable_fails_alone_within_a_bounded_time(served, tmp_path):
     ep = served.reset(world.scenario())
     cfg, env = ep.config(tmp_path, **SMALL_RETRIES), ep.env()
@@ -109,6 +110,7 @@ def test_aws_unavailable_fails_alone_within_a_bounded_time(served, tmp_path):
            aws_requests=sum(state["aws"]["counts"].values()))
 
 
+@pytest.mark.aws
 @pytest.mark.slow
 def test_aws_endpoint_refusing_connections_fails_alone(served, tmp_path):
     import socket
@@ -125,6 +127,7 @@ def test_aws_endpoint_refusing_connections_fails_alone(served, tmp_path):
     record("outage aws connection refused", seconds=run.seconds, message=run.json()["providers"][0]["message"])
 
 
+@pytest.mark.aws
 @pytest.mark.slow
 def test_aws_credential_report_unavailable_is_bounded_by_report_timeout(served, tmp_path):
     """STS answers, IAM's credential report does not: the report wait ends at report_timeout_seconds."""

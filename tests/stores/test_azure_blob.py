@@ -11,7 +11,7 @@ import pytest
 
 from stores import emulator_azurite
 from sweeper.store import StoreDenied, StoreError, StoreUnavailable, open_store
-from tests.stores.contract import StoreContract
+from sweeper.testing.store_contract import StoreContract
 
 ENV = "SWEEPER_TEST_AZURE_CONNECTION_STRING"
 

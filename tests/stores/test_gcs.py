@@ -20,7 +20,7 @@ from stores import emulator_gcs  # noqa: E402
 from stores.gcs import GcsStore  # noqa: E402
 from sweeper.store import (StoreConflict, StoreDenied, StoreError, StoreUnavailable, open_store,  # noqa: E402
                            parse_url)
-from tests.stores.contract import StoreContract  # noqa: E402
+from sweeper.testing.store_contract import StoreContract  # noqa: E402
 
 
 @pytest.fixture(scope="module")

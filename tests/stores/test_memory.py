@@ -9,7 +9,7 @@ import pytest
 
 from stores.memory import MemoryStore
 from sweeper.store import open_store
-from tests.stores.contract import StoreContract
+from sweeper.testing.store_contract import StoreContract
 
 
 class TestMemoryContract(StoreContract):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from sweeper.store import StoreUnavailable, open_store
-from tests.stores.contract import StoreContract
+from sweeper.testing.store_contract import StoreContract
 
 
 class TestS3Contract(StoreContract):

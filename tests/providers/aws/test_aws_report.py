@@ -10,7 +10,7 @@ import pytest
 from providers.aws_iam.report import ROOT_LOGIN, Report, Unreadable, parse_when
 from sweeper.model import Activity, CredentialKind
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "aws_credential_report.csv"
+FIXTURE = Path(__file__).parent / "fixtures" / "aws_credential_report.csv"
 UTC = timezone.utc
 
 

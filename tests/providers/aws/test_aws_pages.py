@@ -6,19 +6,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from providers.aws_iam import emulator, pages, scenarios
+from providers.aws_iam import pages
 from providers.emulator import Faults
-from tests.providers.test_aws_adapter import _isolate
 
 FIELDS = ("UserName", "UserId", "Arn", "CreateDate", "Tags", "GroupList")
-
-
-@pytest.fixture
-def emu(monkeypatch, tmp_path):
-    running = emulator.start(scenarios.basic(scenarios.DEFAULT_NOW))
-    _isolate(monkeypatch, tmp_path, running)
-    yield running
-    running.stop()
 
 
 def _client(emu, **kwargs):

@@ -17,7 +17,7 @@ from providers.google_workspace.scenario import user
 from providers.google_workspace.settings import GoogleSettings
 from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError, ThrottledError
 from sweeper.model import Action, Activity, CredentialKind, CredentialRef
-from tests.contract import AdapterContract, ContractSetup
+from sweeper.testing.contract import AdapterContract, ContractSetup
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 TOKEN = "ya29.test-SECRET-token-do-not-leak"

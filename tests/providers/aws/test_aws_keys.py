@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -104,32 +104,20 @@ def _when(seconds: float) -> str:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    started: list[emulator.AwsEmulator] = []
-
+def aws(start_emulator, tmp_path: Path):
     def start(keys: list[dict[str, Any]]) -> tuple[emulator.AwsEmulator, Path]:
         old = (NOW - timedelta(days=900)).isoformat()
         scenario = {"accounts": {HOME: {"users": [
             {"name": "sweeper-bot", "created": old, "keys": [
                 {"created": (NOW - timedelta(days=3)).isoformat(), "last_used": NOW.isoformat(), "caller": True}]},
             {"name": "two-keys", "created": old, "keys": keys}]}}}
-        emu = emulator.start(scenario)
-        started.append(emu)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in emu.caller_env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        emu = start_emulator(scenario)
         cfg = tmp_path / "sweeper.toml"
         cfg.write_text("[policy]\nmax_disable_percent = 100\n" + emu.config_toml()
                        + "report_poll_seconds = 0.01\n")
         return emu, cfg
 
-    yield start
-    for emu in started:
-        emu.stop()
+    return start
 
 
 def _sweep(*args: str) -> Any:

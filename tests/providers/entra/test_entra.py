@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from datetime import datetime, timezone
 
@@ -12,8 +13,8 @@ from providers.entra import emulator
 from providers.entra.adapter import EntraAdapter
 from sweeper.errors import AuthError, DataError, NotMeasured, PermissionDenied, ProviderError, ThrottledError
 from sweeper.model import Action, Activity, CredentialKind, CredentialRef, IdentityKind
-from tests.contract import AdapterContract, ContractSetup
-from tests.providers.test_entra_support import TOKEN_ENV, generate, listing, running, settings, tenant, user
+from sweeper.testing.contract import AdapterContract, ContractSetup
+from tests.providers.entra.support import TOKEN_ENV, generate, listing, running, settings, tenant, user
 
 UTC = timezone.utc
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -164,6 +165,18 @@ def test_throttled_listing_recovers(monkeypatch):
         assert len(listing(adapter)) == 1200
         assert emu.server.injected["429"] > 0
         assert emu.server.counts["GET /v1.0/users"] == 3 + emu.server.injected["429"]
+
+
+def test_entra_listing_times_out_and_fails(monkeypatch):
+    """A provider that answers too slowly fails within the configured timeout."""
+    users = [user(f"u{i}@example.test") for i in range(3)]
+    with running(tenant(users), monkeypatch, timeout_seconds=0.3, max_retries=1) as (emu, adapter):
+        scope = adapter.scopes()[0]
+        emu.server.set_faults(Faults(latency_ms=1500, only=("GET /v1.0/users",)))
+        started = time.monotonic()
+        with pytest.raises(ProviderError):
+            list(adapter.list_identities(scope))
+        assert time.monotonic() - started < 12  # a few bounded tries of 0.3 s, never the 100 s default
 
 
 def _refs(adapter: EntraAdapter, logins: list[str] | None = None) -> list[CredentialRef]:

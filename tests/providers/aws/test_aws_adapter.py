@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -17,24 +17,11 @@ from providers.aws_iam.settings import AwsSettings
 from providers.emulator import Faults
 from sweeper.errors import AuthError, PermissionDenied, ProviderError, ThrottledError
 from sweeper.model import Action, Activity, CredentialKind, CredentialRef, Identity, IdentityKind
-from tests.contract import AdapterContract, ContractSetup
+from sweeper.testing.contract import AdapterContract, ContractSetup
 
 NOW = scenarios.DEFAULT_NOW
 HOME = scenarios.MANAGEMENT
-
-
-def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emu: emulator.AwsEmulator) -> None:
-    """Ordinary AWS environment credentials for the emulator; no ~/.aws, no instance metadata."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in emu.caller_env().items():
-        monkeypatch.setenv(name, value)
-    creds = tmp_path / "credentials"
-    creds.write_text("[revoked]\naws_access_key_id = AKIAREVOKEDREVOKED00\n"
-                     "aws_secret_access_key = revoked-secret-do-not-print-0123456789\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+Start = Callable[[dict[str, Any]], emulator.AwsEmulator]  # the start_emulator fixture (conftest.py)
 
 
 def _settings(emu: emulator.AwsEmulator, **extra: Any) -> AwsSettings:
@@ -43,19 +30,8 @@ def _settings(emu: emulator.AwsEmulator, **extra: Any) -> AwsSettings:
 
 
 @pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[emulator.AwsEmulator]:
-    running = emulator.start(scenarios.basic(NOW))
-    _isolate(monkeypatch, tmp_path, running)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def org_emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[emulator.AwsEmulator]:
-    running = emulator.start(scenarios.organization(NOW))
-    _isolate(monkeypatch, tmp_path, running)
-    yield running
-    running.stop()
+def org_emu(start_emulator: Start) -> emulator.AwsEmulator:
+    return start_emulator(scenarios.organization(NOW))
 
 
 @pytest.fixture
@@ -65,10 +41,6 @@ def adapter(emu: emulator.AwsEmulator) -> AwsIamAdapter:
 
 def _by_login(adapter: AwsIamAdapter, scope: str = HOME) -> dict[str, Identity]:
     return {i.login: i for i in adapter.list_identities(scope)}
-
-
-def _cred(identity: Identity, credential_id: str) -> Any:
-    return next(c for c in identity.credentials if c.credential_id == credential_id)
 
 
 def _password(identity: Identity) -> Any:
@@ -84,11 +56,8 @@ def _ago(**delta: float) -> datetime:
 
 
 @pytest.fixture
-def twin_emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[emulator.AwsEmulator]:
-    running = emulator.start(scenarios.with_twin_keys(NOW))
-    _isolate(monkeypatch, tmp_path, running)
-    yield running
-    running.stop()
+def twin_emu(start_emulator: Start) -> emulator.AwsEmulator:
+    return start_emulator(scenarios.with_twin_keys(NOW))
 
 
 class TestContract(AdapterContract):
@@ -244,19 +213,18 @@ def test_a_recreated_user_of_the_same_name_is_not_the_judged_one(adapter: AwsIam
     assert adapter.refresh(CredentialRef.of(user, _password(user))) is None
 
 
-def test_same_second_keys_resolve_by_their_use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_same_second_keys_resolve_by_their_use(start_emulator: Start) -> None:
     when = _ago(days=300).isoformat()
     scenario = {"accounts": {HOME: {"users": [{"name": "twins", "created": when, "keys": [
         {"created": when, "last_used": _ago(days=1).isoformat()},
         {"created": when, "last_used": _ago(days=200).isoformat()}]},
         {"name": "me", "created": when, "keys": [{"created": when, "caller": True}]}]}}}
-    with emulator.start(scenario) as emu:
-        _isolate(monkeypatch, tmp_path, emu)
-        adapter = AwsIamAdapter(_settings(emu), write=True)
-        twins = _by_login(adapter)["twins"]
-        live = [adapter.refresh(CredentialRef.of(twins, k)) for k in _keys(twins)]
-        assert live[0].credential_id != live[1].credential_id
-        assert [c.last_used for c in live] == [_ago(days=1), _ago(days=200)]
+    emu = start_emulator(scenario)
+    adapter = AwsIamAdapter(_settings(emu), write=True)
+    twins = _by_login(adapter)["twins"]
+    live = [adapter.refresh(CredentialRef.of(twins, k)) for k in _keys(twins)]
+    assert live[0].credential_id != live[1].credential_id
+    assert [c.last_used for c in live] == [_ago(days=1), _ago(days=200)]
 
 
 # -- accounts and organizations ---------------------------------------------------------------
@@ -348,6 +316,18 @@ def test_a_malformed_page_raises_never_returns_part(emu: emulator.AwsEmulator) -
         list(adapter.list_identities(HOME))
 
 
+def test_aws_listing_times_out_and_fails(emu: emulator.AwsEmulator) -> None:
+    """A provider that answers too slowly fails within the configured timeout."""
+    settings = AwsSettings(**emu.config(), timeout_seconds=0.3, max_attempts=2, report_poll_seconds=0.05)
+    adapter = AwsIamAdapter(settings, write=False)
+    scope = adapter.scopes()[0]
+    emu.faults = Faults(latency_ms=1500, only=("GetAccountAuthorizationDetails",))
+    started = time.monotonic()
+    with pytest.raises(ProviderError):
+        list(adapter.list_identities(scope))
+    assert time.monotonic() - started < 12
+
+
 def test_a_read_only_adapter_refuses_to_apply(emu: emulator.AwsEmulator) -> None:
     adapter = AwsIamAdapter(_settings(emu), write=False)
     user = _by_login(adapter)["key-never-old"]
@@ -401,17 +381,16 @@ def test_check_probes_without_changing_anything(org_emu: emulator.AwsEmulator) -
 
 # -- cost ---------------------------------------------------------------------------------------
 
-def test_listing_makes_no_per_user_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_listing_makes_no_per_user_calls(start_emulator: Start) -> None:
     users = 2100
-    with emulator.start(scenarios.bulk(users, NOW)) as emu:
-        _isolate(monkeypatch, tmp_path, emu)
-        adapter = AwsIamAdapter(_settings(emu), write=False)
-        emu.reset_counts()
-        identities = list(adapter.list_identities(HOME))
-        assert len(identities) == users + 1
-        pages = emu.counts["GetAccountAuthorizationDetails"]
-        report = emu.counts["GenerateCredentialReport"] + emu.counts["GetCredentialReport"]
-        assert pages == math.ceil(users / 1000) == 3
-        assert report <= 3  # moto answers STARTED once, then COMPLETE; then one download
-        assert emu.calls() == pages + report + emu.counts["GetCallerIdentity"]
-        assert emu.counts["GetCallerIdentity"] <= 1
+    emu = start_emulator(scenarios.bulk(users, NOW))
+    adapter = AwsIamAdapter(_settings(emu), write=False)
+    emu.reset_counts()
+    identities = list(adapter.list_identities(HOME))
+    assert len(identities) == users + 1
+    pages = emu.counts["GetAccountAuthorizationDetails"]
+    report = emu.counts["GenerateCredentialReport"] + emu.counts["GetCredentialReport"]
+    assert pages == math.ceil(users / 1000) == 3
+    assert report <= 3  # moto answers STARTED once, then COMPLETE; then one download
+    assert emu.calls() == pages + report + emu.counts["GetCallerIdentity"]
+    assert emu.counts["GetCallerIdentity"] <= 1
