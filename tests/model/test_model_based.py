@@ -214,6 +214,7 @@ def google_case(folder: Path, emu: directory_emulator.DirectoryEmulator, world: 
 
 # -- quick profile ----------------------------------------------------------------------------------
 
+@pytest.mark.aws
 @pytest.mark.timeout(1200)  # passing takes under a minute; shrinking a failure can take minutes
 @_quick("aws")
 @given(populations.aws_world())
@@ -221,6 +222,7 @@ def test_aws_plan_agrees_with_the_model(folder: Path, world: dict[str, Any]) -> 
     aws_case(folder, world)
 
 
+@pytest.mark.entra
 @pytest.mark.timeout(1200)  # passing takes under a minute; shrinking a failure can take minutes
 @_quick("entra")
 @given(populations.entra_world())
@@ -228,6 +230,7 @@ def test_entra_plan_agrees_with_the_model(folder: Path, graph, world: dict[str, 
     entra_case(folder, graph, world)
 
 
+@pytest.mark.google_workspace
 @pytest.mark.timeout(1200)  # passing takes under a minute; shrinking a failure can take minutes
 @_quick("google_workspace")
 @given(populations.google_world())
@@ -237,7 +240,9 @@ def test_google_plan_agrees_with_the_model(folder: Path, directory, world: dict[
 
 # -- soak profile -------------------------------------------------------------------------------------
 
+@pytest.mark.aws
 @pytest.mark.slow
+@pytest.mark.aws
 @pytest.mark.timeout(3600)
 @_soak_seed
 @_soak("aws")
@@ -246,7 +251,9 @@ def test_aws_plan_agrees_with_the_model_soak(folder: Path, world: dict[str, Any]
     aws_case(folder, world)
 
 
+@pytest.mark.entra
 @pytest.mark.slow
+@pytest.mark.entra
 @pytest.mark.timeout(3600)
 @_soak_seed
 @_soak("entra")
@@ -255,7 +262,9 @@ def test_entra_plan_agrees_with_the_model_soak(folder: Path, graph, world: dict[
     entra_case(folder, graph, world)
 
 
+@pytest.mark.google_workspace
 @pytest.mark.slow
+@pytest.mark.google_workspace
 @pytest.mark.timeout(3600)
 @_soak_seed
 @_soak("google_workspace")

@@ -17,6 +17,7 @@ UTC = timezone.utc
 MADE = datetime(2023, 1, 1, 10, 0, 0, tzinfo=UTC)
 
 
+@pytest.mark.aws
 def test_placement_uses_the_slots_status() -> None:
     """Two never-used keys made in the same second, the later one listed first and deactivated: the
     report's active slot is the Active key (it used to take the Inactive one, by creation order)."""
@@ -28,6 +29,7 @@ def test_placement_uses_the_slots_status() -> None:
     assert not placed.tied
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize("first, second", [
     (("Inactive", 700_000), ("Active", 200_000)),  # the later key in slot 1: always failed before the fix
     (("Active", 0), ("Inactive", 0)),  # the soak profile's shrunk case: the same microsecond

@@ -43,7 +43,7 @@ def _get(url: str) -> int:
         return err.code
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", [pytest.param(p, marks=getattr(pytest.mark, p)) for p in PROVIDERS])
 def test_an_emulator_is_reached_only_through_the_config_and_environment_it_gives(
         provider: str, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     scenario, settings = demo.organisation(NOW)[provider]
@@ -68,7 +68,7 @@ def test_an_emulator_is_reached_only_through_the_config_and_environment_it_gives
     assert not emu.running
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", [pytest.param(p, marks=getattr(pytest.mark, p)) for p in PROVIDERS])
 def test_faults_apply_to_the_running_emulator(provider: str) -> None:
     scenario, _ = demo.organisation(NOW)[provider]
     with emulator.start(provider, scenario) as emu:
@@ -81,6 +81,7 @@ def test_faults_apply_to_the_running_emulator(provider: str) -> None:
         assert sum(emu.request_counts().values()) == 1
 
 
+@pytest.mark.aws
 def test_the_aws_emulator_leaves_motos_classes_as_moto_ships_them(clean_env: pytest.MonkeyPatch) -> None:
     import boto3
     from moto import mock_aws

@@ -9,7 +9,7 @@ import pytest
 from providers.entra.scenario import NO_SIGN_IN
 from providers.entra.users import SUCCESS_SINCE, parse_time, sign_in
 from sweeper.model import Activity
-from tests.providers.entra.support import TOKEN_ENV, listing, running, tenant, user
+from tests.providers.entra.support import listing, running, tenant, user
 
 UTC = timezone.utc
 CREATED = datetime(2019, 5, 1, tzinfo=UTC)
