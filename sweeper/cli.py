@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -181,8 +181,23 @@ def _progress():
     return make_progress(err_console)
 
 
+def future_as_of(when: datetime, allowed: bool) -> str | None:
+    """Acting never happens earlier than the real clock would: a future --as-of needs the flag, and is
+    then a warning recorded with the run."""
+    now = datetime.now(timezone.utc)
+    if when <= now + timedelta(minutes=1):
+        return None
+    stamp = when.isoformat().replace("+00:00", "Z")
+    if not allowed:
+        raise UsageError(f"--as-of {stamp} is in the future: acting as if it were later than it is would disable "
+                         "credentials before their time (give --allow-future-as-of for demos and tests)")
+    note = f"--as-of {stamp} is in the future (--allow-future-as-of)"
+    err_console.print(f"warning: {note}", soft_wrap=True)
+    return note
+
+
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
-           plan_targets=None, max_disable=None):
+           plan_targets=None, max_disable=None, plan_digest: str | None = None, note: str | None = None):
     from sweeper.engine import Sweep
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
@@ -191,7 +206,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress)
         if journal:
             try:
-                journal.start_run(sweep.run_id, mode, as_of, config.digest)
+                journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
             except StoreDenied as err:
                 if mode != "plan":
                     raise
@@ -252,7 +267,10 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           journal_at: Optional[str] = JournalOpt,
           max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
                                                     help="Raise the per-scope safety cap to N for this run."),
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+          reapply: bool = typer.Option(False, "--reapply", help="Apply a plan file the journal says was applied."),
+          allow_future_as_of: bool = typer.Option(False, "--allow-future-as-of",
+                                                  help="Let --as-of lie in the future (demos, tests): recorded.")):
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
@@ -266,8 +284,10 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     cfg = load(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
-    targets = planfile.read(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
+    plan = planfile.load(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
         if plan_file else None
+    targets = planfile.targets(plan, str(plan_file)) if plan is not None else None
+    note = future_as_of(when, allow_future_as_of)
     if interactive() and not yes:
         scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
             f"every inactive credential found in {', '.join(providers)}"
@@ -276,9 +296,15 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at)
     with journal.exclusive():
+        digest = planfile.digest_of(plan) if plan is not None else None
+        used = journal.plan_applied(digest) if digest else None
+        if used and not reapply:
+            raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
+                             "(make a new plan, or give --reapply to apply it again)")
         for message in reconcile(cfg, journal, "", providers):
             err_console.print(message)
-        result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable)
+        result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
+                        note=note)
     _report(result, fmt, output, cfg)
     raise typer.Exit(result.exit_code())
 

@@ -35,6 +35,7 @@ class PolicySettings(StrictModel):
     max_disable: int = Field(25, ge=0)
     max_disable_percent: float = Field(10, gt=0, le=100)
     exclude: list[str] = Field(default_factory=list)
+    never_disable: list[str] = Field(default_factory=list)  # exact ids or logins: never disabled, whatever else says
     plan_max_age_hours: float = Field(24, gt=0)
 
 

@@ -68,6 +68,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN host TEXT;
         CREATE INDEX actions_uid ON actions(uid);
     """),
+    # the plan an apply acted on (plans are single-use) and what a person should know about the run
+    ("0003_run_plan_digest_and_note", """
+        ALTER TABLE runs ADD COLUMN plan_digest TEXT;
+        ALTER TABLE runs ADD COLUMN note TEXT;
+        CREATE INDEX runs_plan_digest ON runs(plan_digest);
+    """),
 ]
 
 
@@ -155,14 +161,26 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. A full disk or an unwritable file is a JournalError naming the file,
+        and nothing of the transaction is kept (the caller acts on nothing it could not record)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err) or "busy" in str(err):
+                    raise  # another process holds the file: the caller waits (_patiently)
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise JournalError(f"{self.path}: cannot write the journal: {_why(err)}") from None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -192,13 +210,21 @@ class Journal:
 
     def start_run(self, run_id: str, mode: str, as_of: datetime | str | None, config_digest: str = "",
                   restores: str | None = None, *, started: str | None = None, host: str | None = None,
-                  pid: int | None = None) -> None:
+                  pid: int | None = None, plan_digest: str | None = None, note: str | None = None) -> None:
         when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
         with self._tx() as db:
-            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host) "
-                       "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host, "
+                       "plan_digest, note) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, mode, started or _now(), when, config_digest,
-                        os.getpid() if pid is None else pid, restores, host or socket.gethostname()))
+                        os.getpid() if pid is None else pid, restores, host or socket.gethostname(),
+                        plan_digest, note))
+
+    def plan_applied(self, digest: str) -> str | None:
+        """The apply run that already acted on the plan with this digest, if any."""
+        with self._lock:
+            found = self._db.execute("SELECT run_id FROM runs WHERE plan_digest = ? AND mode = 'apply' "
+                                     "ORDER BY started LIMIT 1", (digest,)).fetchone()
+        return found[0] if found else None
 
     def finish_run(self, run_id: str, status: str, *, finished: str | None = None) -> None:
         with self._tx() as db:
@@ -283,6 +309,17 @@ class Journal:
                 if not _alive(pid):
                     db.execute("UPDATE runs SET status = 'interrupted', finished = COALESCE(finished, ?) "
                                "WHERE run_id = ?", (_now(), run_id))
+
+
+def _why(err: sqlite3.Error) -> str:
+    text = str(err)
+    if "full" in text:
+        return "the disk is full (database or disk is full); free space, then run again"
+    if "readonly" in text or "read-only" in text:
+        return "the file is read-only"
+    if "disk I/O" in text:
+        return "disk I/O error (a full disk or a file size limit?)"
+    return text
 
 
 def _patiently(step, seconds: float = 30.0) -> None:

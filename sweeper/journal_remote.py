@@ -163,7 +163,7 @@ class RemoteJournal(Journal):
                 if kind == "run":
                     Journal.start_run(self, r["run_id"], r["mode"], r.get("as_of"), r.get("config_digest") or "",
                                       r.get("restores"), started=r["started"], host=r.get("host"),
-                                      pid=r.get("pid") or 0)
+                                      pid=r.get("pid") or 0, plan_digest=r.get("plan_digest"), note=r.get("note"))
                 elif kind == "finish":
                     Journal.finish_run(self, r["run_id"], r["status"], finished=r["finished"])
                 elif kind == "intent":
@@ -219,11 +219,12 @@ class RemoteJournal(Journal):
         self._marker = True
 
     def start_run(self, run_id: str, mode: str, as_of: datetime | str | None, config_digest: str = "",
-                  restores: str | None = None, **_: Any) -> None:
+                  restores: str | None = None, *, plan_digest: str | None = None, note: str | None = None,
+                  **_: Any) -> None:
         when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
         self._append([{"t": "run", "run_id": run_id, "mode": mode, "started": _now(), "as_of": when,
                        "config_digest": config_digest, "host": socket.gethostname(), "pid": os.getpid(),
-                       "restores": restores}])
+                       "restores": restores, "plan_digest": plan_digest, "note": note}])
         if self._lease is not None:
             self._renew(run_id=run_id)
 
@@ -397,13 +398,14 @@ class RemoteJournal(Journal):
         out: list[dict[str, Any]] = []
         with self._lock:
             runs = self._db.execute("SELECT run_id, mode, started, finished, status, as_of, config_digest, pid, "
-                                    "restores, host FROM runs ORDER BY rowid").fetchall()
+                                    "restores, host, plan_digest, note FROM runs ORDER BY rowid").fetchall()
             actions = self._db.execute("SELECT uid, run_id, provider, scope, identity_id, login, kind, credential_id, "
                                        "action, state, before, irreversible, error, created, updated FROM actions "
                                        "ORDER BY id").fetchall()
-        for run_id, mode, started, finished, status, as_of, digest, pid, restores, host in runs:
+        for run_id, mode, started, finished, status, as_of, digest, pid, restores, host, plan, note in runs:
             out.append({"t": "run", "run_id": run_id, "mode": mode, "started": started, "as_of": as_of,
-                        "config_digest": digest, "host": host, "pid": pid, "restores": restores})
+                        "config_digest": digest, "host": host, "pid": pid, "restores": restores,
+                        "plan_digest": plan, "note": note})
             if status != "running":
                 out.append({"t": "finish", "run_id": run_id, "status": status, "finished": finished or started})
         for (uid, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before,

@@ -1,0 +1,191 @@
+"""Never undo a human decision (#19), over the fake provider through the CLI: plans are single-use
+and, with a key, signed; a future --as-of never makes apply act early; exclusions fail closed on
+near misses; never_disable is a last net; a full disk is said as such, with nothing acted on."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sweeper.cli import app
+from sweeper.model import Activity, Credential, CredentialKind, DecisionKind, Identity, IdentityKind
+from sweeper.policy import Thresholds, evaluate, excluded_by_login
+from tests.fakes import FakeUser
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+runner = CliRunner()
+
+
+def run(*args: object, env: dict[str, str] | None = None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def _cfg(tmp_path: Path, policy: str = "") -> Path:
+    path = tmp_path / "sweeper.toml"
+    path.write_text(f'[policy]\nmax_disable_percent = 100\nexclude = ["breakglass-*"]\n{policy}\n'
+                    '[providers.fake]\ncloud = "default"\n')
+    return path
+
+
+def _seed(cloud) -> None:
+    for n in range(3):
+        cloud.add(FakeUser(f"stale{n}@example.com", NOW - timedelta(days=200), NOW - timedelta(days=900)))
+    cloud.add(FakeUser("fresh@example.com", NOW - timedelta(days=1), NOW - timedelta(days=900)))
+
+
+# -- plans are single-use and, with a key, signed ----------------------------------------------
+
+def test_a_plan_is_applied_once(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    assert run("plan", "-c", cfg, "--plan-out", tmp_path / "plan.json").exit_code == 0
+    first = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes")
+    assert first.exit_code == 0, first.output
+    for user in cloud.users.values():  # a helpdesk re-enables everyone
+        user.enabled = True
+    again = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes")
+    assert again.exit_code == 2 and "applied already by run" in again.output and "--reapply" in again.output
+    assert all(u.enabled for u in cloud.users.values())
+    forced = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes", "--reapply")
+    assert forced.exit_code == 0, forced.output
+
+
+def _redigest(path: Path, change) -> None:
+    import hashlib
+
+    plan = json.loads(path.read_text())
+    change(plan)
+    body = {k: v for k, v in plan.items() if k not in ("digest", "signature")}
+    plan["digest"] = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    path.write_text(json.dumps(plan))
+
+
+def test_an_edited_and_redigested_plan_is_refused_when_plans_are_signed(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    key = {"SWEEPER_PLAN_KEY": "correct horse battery staple"}
+    assert run("plan", "-c", cfg, "--plan-out", tmp_path / "plan.json", env=key).exit_code == 0
+    assert "signature" in json.loads((tmp_path / "plan.json").read_text())
+    _redigest(tmp_path / "plan.json", lambda p: p.update(created=(NOW + timedelta(hours=1)).isoformat()))
+    r = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes", env=key)
+    assert r.exit_code == 2 and "signature does not match" in r.output
+    assert run("plan", "-c", cfg, "--plan-out", tmp_path / "unsigned.json").exit_code == 0
+    r = run("apply", tmp_path / "unsigned.json", "-c", cfg, "--yes", env=key)
+    assert r.exit_code == 2 and "not signed" in r.output
+    assert all(u.enabled for u in cloud.users.values())
+    # without a key the digest only detects damage: a re-digested plan is accepted (README says so)
+    _redigest(tmp_path / "unsigned.json", lambda p: p.update(targets=p["targets"][:1]))
+    r = run("apply", tmp_path / "unsigned.json", "-c", cfg, "--yes")
+    assert r.exit_code == 0 and len([u for u in cloud.users.values() if not u.enabled]) == 1
+
+
+# -- the real clock bounds acting --------------------------------------------------------------
+
+def test_a_future_as_of_is_refused_unless_asked_for_and_then_recorded(tmp_path, cloud) -> None:
+    cloud.add(FakeUser("used40days@example.com", NOW - timedelta(days=40), NOW - timedelta(days=900)))
+    cfg = _cfg(tmp_path)
+    later = (NOW + timedelta(days=400)).date().isoformat()
+    r = run("apply", "-c", cfg, "--as-of", later, "--yes")
+    assert r.exit_code == 2 and "in the future" in r.output and "--allow-future-as-of" in r.output
+    assert cloud.calls == []
+    assert run("plan", "-c", cfg, "--as-of", later).exit_code == 0  # planning ahead changes nothing: fine
+    r = run("apply", "-c", cfg, "--as-of", later, "--yes", "--allow-future-as-of")
+    assert r.exit_code == 0 and "warning" in r.output and "in the future" in r.output
+    db = sqlite3.connect(tmp_path / "sweeper.db")
+    [(note,)] = db.execute("SELECT note FROM runs WHERE mode = 'apply'").fetchall()
+    assert "in the future" in note and later in note
+
+
+# -- exclusions fail closed ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("login", [
+    "breakglass\u201001@example.com",      # a look-alike hyphen
+    "BreakGlass-01@example.com",            # case
+    "bre\u0430kglass-01@example.com",      # a Cyrillic a
+    "breakglass-0\u200b1@example.com",      # an invisible character
+    "ｂｒｅａｋｇｌａｓｓ-01@example.com",  # full-width letters
+])
+def test_a_near_miss_still_matches_the_exclusion(login) -> None:
+    assert excluded_by_login(login, ("breakglass-*",))
+
+
+def test_near_misses_are_kept_and_mixed_scripts_said(tmp_path, cloud) -> None:
+    cloud.add(FakeUser("bre\u0430kglass-01@example.com", NOW - timedelta(days=300), NOW - timedelta(days=900)))
+    cloud.add(FakeUser("BREAKGLASS\u201002@example.com", NOW - timedelta(days=300), NOW - timedelta(days=900)))
+    r = run("plan", "-c", _cfg(tmp_path), "-f", "json")
+    findings = json.loads(r.stdout)["findings"]
+    assert {f["decision"] for f in findings} == {"excluded"}, findings
+    cyrillic = next(f for f in findings if "\u0430" in f["identity"])
+    assert "CYRILLIC" in cyrillic["reason"] and "LATIN" in cyrillic["reason"]
+
+
+def test_accents_encoded_either_way_match() -> None:
+    composed, decomposed = "jos\u00e9-admin", "jose\u0301-admin"
+    assert excluded_by_login(decomposed, (f"{composed}*",)) and excluded_by_login(composed, (f"{decomposed}*",))
+
+
+def _judge(identity: Identity, t: Thresholds):
+    return evaluate(identity, identity.credentials[0], t, NOW)
+
+
+def test_missing_exclusion_data_is_unknown_and_never_disable_is_exact() -> None:
+    cred = Credential(CredentialKind.ACCOUNT, "u1", True, Activity.SEEN, NOW - timedelta(days=900),
+                      NOW - timedelta(days=300))
+    plain = Identity("fake", "s", "u1", "ops@example.com", IdentityKind.MEMBER, True, (cred,))
+    t = Thresholds(90, 14)
+    assert _judge(plain, t).kind is DecisionKind.DISABLE
+    missing = Identity("fake", "s", "u1", "ops@example.com", IdentityKind.MEMBER, True, (cred,),
+                       exclusion_unknown="the user record has no orgUnitPath")
+    d = _judge(missing, t)
+    assert d.kind is DecisionKind.UNKNOWN and "orgUnitPath" in d.reason
+    net = Thresholds(90, 14, never_disable=frozenset({"u1"}))
+    d = _judge(plain, net)
+    assert d.kind is DecisionKind.PROTECTED and "never_disable" in d.reason
+    assert _judge(plain, Thresholds(90, 14, never_disable=frozenset({"OPS@example.com"}))).kind is DecisionKind.DISABLE
+
+
+def test_never_disable_in_the_config(tmp_path, cloud) -> None:
+    _seed(cloud)
+    r = run("apply", "-c", _cfg(tmp_path, 'never_disable = ["stale1@example.com"]'), "-f", "json", "--yes")
+    assert r.exit_code == 0, r.output
+    assert cloud.users["stale1@example.com"].enabled
+    assert sorted(login for _, login in cloud.calls) == ["stale0@example.com", "stale2@example.com"]
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+
+def test_a_full_disk_is_said_and_nothing_is_acted_on(tmp_path) -> None:
+    """The journal cannot grow (a file size limit stands in for a full disk): one line, no traceback,
+    and not one call made without its intent recorded."""
+    cfg = _cfg(tmp_path)
+    code = ("import sys, resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+            "from sweeper import registry; from tests import fakes; from datetime import datetime, timedelta, timezone;"
+            "registry.register('fake', 'tests.fakes:FakeSettings', 'tests.fakes:FakeAdapter');"
+            "c = fakes.FakeCloud(); fakes.CLOUDS['default'] = c;"
+            "now = datetime.now(timezone.utc);"
+            "[c.add(fakes.FakeUser(f'u{n}@x.test', now - timedelta(days=300), now - timedelta(days=900))) for n in range(400)];"
+            "import sqlite3; from sweeper.journal import Journal; Journal(sys.argv[2]).close();"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (70000, 70000));"
+            "from sweeper.cli import app; from typer.testing import CliRunner;"
+            "r = CliRunner().invoke(app, ['apply', '-c', sys.argv[1], '--yes', '--max-disable', '1000', '-f', 'json']);"
+            "print('EXIT', r.exit_code); print(r.output); print('CALLS', len(c.calls))")
+    p = subprocess.run([sys.executable, "-c", code, str(cfg), str(tmp_path / "sweeper.db")], capture_output=True,
+                       text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out and "internal error" not in out, out
+    assert "EXIT 2" in out or "EXIT 4" in out, out
+    assert "disk" in out, out
+    calls = int(out.rsplit("CALLS", 1)[1].split()[0])
+    db = sqlite3.connect(tmp_path / "sweeper.db")
+    recorded = db.execute("SELECT count(*) FROM actions").fetchone()[0]
+    assert calls <= recorded, (calls, recorded)
