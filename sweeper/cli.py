@@ -315,10 +315,14 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             config: Optional[str] = ConfigOpt,
             provider: Optional[List[str]] = typer.Option(None, "-p", "--provider", help="Only this provider."),
             journal_at: Optional[str] = JournalOpt,
-            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")):
+            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled."),
+            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days.")):
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
-    Deleted console passwords cannot be restored; they are listed as such.
+    Each credential is checked first: what was enabled, used or changed since the run is left alone
+    ("changed since the run; not restored"). Deleted console passwords cannot be restored; they are
+    listed as such. On a terminal it shows what it will re-enable and asks, unless --yes.
 
     Example: sweeper restore 20261121T040000Z-1a2b3c --dry-run
     """
@@ -330,10 +334,20 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
     cfg = load(config)
     provider = known(provider) if provider else None
     journal = _journal(cfg, journal_at)
+    if interactive() and not yes and not dry_run:
+        _, preview = do_restore(cfg, journal, run_id, provider, dry_run=True, force=force)
+        todo = [i for i in preview if i.result.startswith("would")]
+        for item in todo:
+            err_console.print(f"  {item.row.ref.provider} {item.row.ref.scope} {item.row.ref.login} "
+                              f"{item.row.ref.label}", markup=False)
+        if not typer.confirm(f"Re-enable these {len(todo)} credential(s), each checked first?", default=False,
+                             err=True):
+            err_console.print("nothing changed")
+            raise typer.Exit(0)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", provider):
             err_console.print(message)
-        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run)
+        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force)
     table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
                   + (" — dry run" if dry_run else ""), title_justify="left")
     for col in ("provider", "scope", "identity", "credential", "result", "detail"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
-from sweeper import registry
+from sweeper import reenable, registry
 from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import JournalError, NotMeasured, SweeperError
@@ -149,6 +149,11 @@ class Sweep:
             if res.status is ProviderStatus.OK:
                 self._confirm(adapter, res, t)
                 self._unique(res)
+                if self.journal is not None:
+                    kept = reenable.respect(res.findings, self.journal, self.run_id, self.as_of,
+                                            self.config.policy.reenable_grace_days)
+                    if kept:
+                        res.say(f"{kept} credential(s) re-enabled since this sweeper disabled them: in their grace period")
                 self._guard(res, t)
             if self.mode == "apply" and res.status is ProviderStatus.OK:
                 self._act(adapter, res)
@@ -319,7 +324,8 @@ class Sweep:
 def before_state(credential: Credential) -> dict:
     """The state recorded in the journal before a change (no secrets: ids, flags and dates only)."""
     return {"enabled": credential.enabled, "activity": credential.activity.value,
-            "last_used": credential.last_used.isoformat() if credential.last_used else None}
+            "last_used": credential.last_used.isoformat() if credential.last_used else None,
+            "created": credential.created.isoformat() if credential.created else None}
 
 
 def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,

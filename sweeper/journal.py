@@ -74,6 +74,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN note TEXT;
         CREATE INDEX runs_plan_digest ON runs(plan_digest);
     """),
+    # a credential this sweeper disabled, first seen enabled again (its re-enable grace starts then)
+    ("0004_reenable_sightings", """
+        CREATE TABLE sightings (
+            disable_uid TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            seen TEXT NOT NULL
+        );
+        CREATE INDEX actions_credential ON actions(provider, scope, identity_id, kind, credential_id);
+    """),
 ]
 
 
@@ -289,6 +298,44 @@ class Journal:
         return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
                           Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
                 for r in rows]
+
+    def last_change(self, ref: CredentialRef) -> tuple[ActionRow, ActionRow | None] | None:
+        """The latest disable this sweeper made of `ref` that took effect (done), and the restore
+        (enable, done) after it, if any; None if it never disabled it. An interrupted disable was seen
+        not to take effect when reconciled: the credential was never disabled by this sweeper."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
+                "before, irreversible, error, updated FROM actions WHERE provider = ? AND scope = ? AND "
+                "identity_id = ? AND kind = ? AND credential_id = ? AND state = 'done' "
+                "ORDER BY id", (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)
+            ).fetchall()
+        disabled: ActionRow | None = None
+        enabled: ActionRow | None = None
+        for r in rows:
+            row = ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
+                            Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
+            if row.action is Action.DISABLE:
+                disabled, enabled = row, None
+            elif disabled is not None:
+                enabled = row
+        return None if disabled is None else (disabled, enabled)
+
+    def uid_of(self, action_id: int) -> str:
+        with self._lock:
+            found = self._db.execute("SELECT uid FROM actions WHERE id = ?", (action_id,)).fetchone()
+        return found[0] if found and found[0] else f"id:{action_id}"
+
+    def first_seen_enabled(self, disable_uid: str) -> str | None:
+        with self._lock:
+            found = self._db.execute("SELECT seen FROM sightings WHERE disable_uid = ?", (disable_uid,)).fetchone()
+        return found[0] if found else None
+
+    def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
+        """Record the first run that saw a credential this sweeper disabled enabled again."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO sightings (disable_uid, run_id, seen) VALUES (?, ?, ?)",
+                       (disable_uid, run_id, seen))
 
     def later_done(self, row: ActionRow) -> str | None:
         """The run that later did the same action to the same credential, if any."""

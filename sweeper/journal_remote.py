@@ -172,6 +172,8 @@ class RemoteJournal(Journal):
                     Journal.intend(self, r["run_id"], Action(r["action"]), [(ref, r.get("before") or {},
                                                                              bool(r.get("irreversible")))],
                                    created=r["created"], uids=[r["uid"]])
+                elif kind == "sighting":
+                    Journal.saw_enabled(self, r["disable_uid"], r["run_id"], r["seen"])
                 elif kind == "settle":
                     with self._tx() as db:
                         db.execute("UPDATE actions SET state = ?, error = ?, updated = ? WHERE uid = ?",
@@ -247,6 +249,10 @@ class RemoteJournal(Journal):
         now = _now()
         self._append([{"t": "settle", "uid": uids[action_id], "state": state, "error": error, "updated": now}
                       for action_id, state, error in results])
+
+    def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
+        if self.first_seen_enabled(disable_uid) is None:
+            self._append([{"t": "sighting", "disable_uid": disable_uid, "run_id": run_id, "seen": seen}])
 
     def mark_interrupted(self, exclude_run: str) -> None:
         """Acting runs left 'running' are dead (this process holds the lease they needed); a plan run
@@ -399,6 +405,7 @@ class RemoteJournal(Journal):
         with self._lock:
             runs = self._db.execute("SELECT run_id, mode, started, finished, status, as_of, config_digest, pid, "
                                     "restores, host, plan_digest, note FROM runs ORDER BY rowid").fetchall()
+            sightings = self._db.execute("SELECT disable_uid, run_id, seen FROM sightings ORDER BY rowid").fetchall()
             actions = self._db.execute("SELECT uid, run_id, provider, scope, identity_id, login, kind, credential_id, "
                                        "action, state, before, irreversible, error, created, updated FROM actions "
                                        "ORDER BY id").fetchall()
@@ -416,6 +423,7 @@ class RemoteJournal(Journal):
                         "created": created})
             if state != "intent":
                 out.append({"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
+        out += [{"t": "sighting", "disable_uid": d, "run_id": r, "seen": seen} for d, r, seen in sightings]
         return out
 
     def close(self) -> None:

@@ -189,3 +189,62 @@ def test_a_full_disk_is_said_and_nothing_is_acted_on(tmp_path) -> None:
     db = sqlite3.connect(tmp_path / "sweeper.db")
     recorded = db.execute("SELECT count(*) FROM actions").fetchone()[0]
     assert calls <= recorded, (calls, recorded)
+
+
+# -- re-enables are respected ---------------------------------------------------------------------
+
+def _night(cfg: Path, day: datetime, *extra: str):
+    flags = ["--allow-future-as-of"] if day > datetime.now(timezone.utc) else []
+    r = run("apply", "-c", cfg, "--as-of", day.isoformat(), "--yes", "-f", "json", *flags, *extra)
+    assert r.exit_code == 0, r.output
+    return {f["identity"]: f for f in json.loads(r.stdout)["findings"]}
+
+
+def test_what_a_helpdesk_re_enabled_gets_its_grace(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path, "reenable_grace_days = 30")
+    night1 = _night(cfg, NOW)
+    assert {login for login, f in night1.items() if f["action"] == "disabled"} == {f"stale{n}@example.com" for n in range(3)}
+    cloud.users["stale0@example.com"].enabled = True  # the user came back: the helpdesk re-enables
+    cloud.users["stale1@example.com"].enabled = True
+    cloud.users["stale1@example.com"].last_used = NOW + timedelta(hours=2)  # ... and this one signs in
+    cloud.calls.clear()
+    night2 = _night(cfg, NOW + timedelta(days=1))
+    kept = night2["stale0@example.com"]
+    assert kept["decision"] == "warn" and kept["action"] == "none"
+    assert "re-enabled since run" in kept["reason"] and "grace until" in kept["reason"]
+    assert "stale1@example.com" not in night2  # used since it came back: simply active
+    assert cloud.calls == []
+    night3 = _night(cfg, NOW + timedelta(days=20))  # still inside the 30 days from the first sighting
+    assert night3["stale0@example.com"]["decision"] == "warn" and cloud.calls == []
+    night4 = _night(cfg, NOW + timedelta(days=32))  # grace over, still unused: disabled again, and said so
+    again = night4["stale0@example.com"]
+    assert again["decision"] == "disable" and again["action"] == "disabled" and "grace ended" in again["reason"]
+
+
+def test_a_restored_credential_gets_its_grace_and_says_so(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    _night(cfg, NOW)
+    runs = json.loads(run("history", "-c", cfg, "-f", "json").stdout)["runs"]
+    assert run("restore", runs[0]["run_id"], "-c", cfg).exit_code == 0
+    cloud.calls.clear()
+    night2 = _night(cfg, NOW + timedelta(days=1))
+    for n in range(3):
+        f = night2[f"stale{n}@example.com"]
+        assert f["decision"] == "warn" and "restored by run" in f["reason"], f
+    assert cloud.calls == []
+
+
+def test_replaying_an_old_plan_after_a_restore_is_refused(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    assert run("plan", "-c", cfg, "--plan-out", tmp_path / "plan.json").exit_code == 0
+    assert run("apply", tmp_path / "plan.json", "-c", cfg, "--yes").exit_code == 0
+    runs = json.loads(run("history", "-c", cfg, "-f", "json").stdout)["runs"]
+    apply_run = next(r for r in runs if r["mode"] == "apply")
+    assert run("restore", apply_run["run_id"], "-c", cfg).exit_code == 0
+    cloud.calls.clear()
+    assert run("apply", tmp_path / "plan.json", "-c", cfg, "--yes").exit_code == 2
+    r = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes", "--reapply", "-f", "json")
+    assert r.exit_code == 0 and cloud.calls == []  # even forced, the restored ones are in their grace
