@@ -198,12 +198,13 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
            plan_targets=None, max_disable=None, plan_digest: str | None = None, note: str | None = None):
-    from sweeper.engine import Sweep
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
+    from sweeper.sweep import Sweep
 
     with _progress() as progress:
-        sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress)
+        sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
+                      open_adapter=registry.create, describe=registry.info)
         if journal:
             try:
                 journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
@@ -214,13 +215,20 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 journal = sweep.journal = None
         result = sweep.run()
     if journal:
-        code = result.exit_code()
         try:
-            journal.finish_run(result.run_id, {0: "done", 3: "stopped", 4: "partial"}.get(code, "done"))
+            journal.finish_run(result.run_id, result.run_status())
         except JournalError as err:  # what was done is recorded action by action; the report still matters
             err_console.print(f"warning: cannot record the end of run {result.run_id}: {err}", soft_wrap=True)
             result.journal_error = str(err)
     return result
+
+
+def irreversible_text(provider: str, kind) -> str | None:
+    """What a provider says cannot be undone for a credential kind (its registry metadata)."""
+    try:
+        return registry.info(provider).irreversible.get(kind)
+    except SweeperError:
+        return None
 
 
 def _journal(config: Config, override: str | None = None):
@@ -279,7 +287,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     Example: sweeper apply plan.json -c sweeper.toml --yes
     """
     from sweeper import planfile
-    from sweeper.engine import reconcile
+    from sweeper.reconcile import reconcile
 
     cfg = load(config)
     providers = select(cfg, provider)
@@ -301,7 +309,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         if used and not reapply:
             raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
                              "(make a new plan, or give --reapply to apply it again)")
-        for message in reconcile(cfg, journal, "", providers):
+        for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             err_console.print(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
                         note=note)
@@ -328,14 +336,15 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
     """
     from rich.table import Table
 
-    from sweeper.engine import reconcile
+    from sweeper.reconcile import reconcile
     from sweeper.restore import restore as do_restore
 
     cfg = load(config)
     provider = known(provider) if provider else None
     journal = _journal(cfg, journal_at)
     if interactive() and not yes and not dry_run:
-        _, preview = do_restore(cfg, journal, run_id, provider, dry_run=True, force=force)
+        _, preview = do_restore(cfg, journal, run_id, provider, dry_run=True, force=force,
+                                open_adapter=registry.create, irreversible=irreversible_text)
         todo = [i for i in preview if i.result.startswith("would")]
         for item in todo:
             err_console.print(f"  {item.row.ref.provider} {item.row.ref.scope} {item.row.ref.login} "
@@ -345,9 +354,10 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             err_console.print("nothing changed")
             raise typer.Exit(0)
     with journal.exclusive():
-        for message in reconcile(cfg, journal, "", provider):
+        for message in reconcile(cfg, journal, "", provider, open_adapter=registry.create):
             err_console.print(message)
-        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force)
+        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force, open_adapter=registry.create,
+                                       irreversible=irreversible_text)
     table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
                   + (" — dry run" if dry_run else ""), title_justify="left")
     for col in ("provider", "scope", "identity", "credential", "result", "detail"):
@@ -413,7 +423,7 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
     """
     from rich.table import Table
 
-    from sweeper.engine import close_quietly, describe_failure
+    from sweeper.actions import close_quietly, describe_failure
 
     cfg = load(config)
     err_console.print(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sweeper.kit.secrets import scrub
+
 
 class SweeperError(Exception):
     """Base of every error the tool reports to a person. `exit_code` is what the CLI exits with."""
@@ -44,15 +46,17 @@ class JournalLocked(JournalError):
 
 
 class ProviderError(SweeperError):
-    """A provider call failed. `operation` is what we were doing (e.g. `list users`)."""
+    """A provider call failed. `operation` is what we were doing (e.g. `list users`); `status` is the
+    HTTP status when the provider answered one. Remembered secrets are scrubbed from the message."""
 
     exit_code = 4
 
-    def __init__(self, provider: str, operation: str, message: str) -> None:
+    def __init__(self, provider: str, operation: str, message: str, *, status: int | None = None) -> None:
         self.provider = provider
         self.operation = operation
-        self.detail = message
-        super().__init__(f"{provider}: {operation}: {message}")
+        self.detail = scrub(message)
+        self.status = status
+        super().__init__(f"{provider}: {operation}: {self.detail}")
 
 
 class AuthError(ProviderError):
@@ -61,6 +65,10 @@ class AuthError(ProviderError):
 
 class PermissionDenied(ProviderError):
     """Authenticated, but a permission is missing; the message names it."""
+
+
+class NotFound(ProviderError):
+    """The provider says the object does not exist (HTTP 404)."""
 
 
 class ThrottledError(ProviderError):

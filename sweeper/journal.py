@@ -16,13 +16,15 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence, TypeVar
 
 from sweeper.errors import JournalError, JournalLocked
-from sweeper.model import Action, CredentialKind, CredentialRef
+from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
+from sweeper.records import ActionRow, RunRow
+
+StateT = TypeVar("StateT", RunStatus, ActionState)
 
 
 def _now() -> str:
@@ -86,40 +88,9 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ActionRow:
-    id: int
-    run_id: str
-    ref: CredentialRef
-    action: Action
-    state: str  # intent | done | failed | interrupted (killed; not seen to take effect when reconciled)
-    before: dict
-    irreversible: bool
-    error: str | None
-    updated: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    run_id: str
-    mode: str
-    started: str
-    finished: str | None
-    status: str
-    as_of: str | None
-    restores: str | None
-    done: int
-    failed: int
-    pending: int
-
-    def as_json(self) -> dict:
-        return {"run_id": self.run_id, "mode": self.mode, "started": self.started, "finished": self.finished,
-                "status": self.status, "actions": {"done": self.done, "failed": self.failed,
-                                                     "pending": self.pending}}
-
-
 class Journal:
-    """One SQLite file (mode 0600, WAL). Safe to share between threads of one process.
+    """One SQLite file (mode 0600, WAL), implementing `sweeper.records.Journal`. Safe to share between
+    threads of one process.
 
     `group_size` is how many actions the engine records as intents in one write before acting on
     them: 0 for this local file (one adapter batch at a time, as cheap as it gets); remote journals
@@ -223,8 +194,8 @@ class Journal:
         when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
         with self._tx() as db:
             db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host, "
-                       "plan_digest, note) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, mode, started or _now(), when, config_digest,
+                       "plan_digest, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, mode, started or _now(), RunStatus.RUNNING, when, config_digest,
                         os.getpid() if pid is None else pid, restores, host or socket.gethostname(),
                         plan_digest, note))
 
@@ -235,25 +206,28 @@ class Journal:
                                      "ORDER BY started LIMIT 1", (digest,)).fetchone()
         return found[0] if found else None
 
-    def finish_run(self, run_id: str, status: str, *, finished: str | None = None) -> None:
+    def finish_run(self, run_id: str, status: RunStatus, *, finished: str | None = None) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?",
-                       (finished or _now(), status, run_id))
+                       (finished or _now(), RunStatus(status), run_id))
 
     def runs(self, run_id: str | None = None) -> list[RunRow]:
         """Runs, newest first, with their action counts."""
         sql = ("SELECT r.run_id, r.mode, r.started, r.finished, r.status, r.as_of, r.restores, "
-               "COALESCE(SUM(a.state = 'done'), 0), COALESCE(SUM(a.state IN ('failed', 'interrupted')), 0), "
-               "COALESCE(SUM(a.state = 'intent'), 0) FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
+               "COALESCE(SUM(a.state = ?), 0), COALESCE(SUM(a.state IN (?, ?)), 0), "
+               "COALESCE(SUM(a.state = ?), 0) FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
                + ("WHERE r.run_id = ? " if run_id else "") +
                "GROUP BY r.run_id ORDER BY r.started DESC, r.rowid DESC")
+        args = (ActionState.DONE, ActionState.FAILED, ActionState.INTERRUPTED, ActionState.INTENT) \
+            + ((run_id,) if run_id else ())
         with self._lock:
-            rows = self._db.execute(sql, (run_id,) if run_id else ()).fetchall()
-        return [RunRow(*row) for row in rows]
+            rows = self._db.execute(sql, args).fetchall()
+        return [RunRow(run, mode, started, finished, _read(RunStatus, status), as_of, restores, done, failed, pending)
+                for run, mode, started, finished, status, as_of, restores, done, failed, pending in rows]
 
     # actions
 
-    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict, bool]], *,
+    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict[str, Any], bool]], *,
                created: str | None = None, uids: Sequence[str] | None = None) -> list[int]:
         """Commit `intent` rows (ref, state before, irreversible) before the API call; returns their ids."""
         now = created or _now()
@@ -264,10 +238,11 @@ class Journal:
                 cur = db.execute(
                     "INSERT INTO actions (run_id, provider, scope, identity_id, login, kind, credential_id, "
                     "action, state, before, irreversible, created, updated, uid) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, ref.provider, ref.scope, ref.identity_id, ref.login, ref.kind.value,
-                     ref.credential_id, action.value, json.dumps(before, sort_keys=True), int(irreversible),
-                     now, now, uid))
+                     ref.credential_id, action.value, ActionState.INTENT, json.dumps(before, sort_keys=True),
+                     int(irreversible), now, now, uid))
+                assert cur.lastrowid is not None  # set by every INSERT
                 ids.append(cur.lastrowid)
         return ids
 
@@ -275,14 +250,15 @@ class Journal:
         """A name for one action that stays the same on every machine: the run id and a counter."""
         return f"{run_id}/{next(self._uids)}"
 
-    def settle(self, results: Sequence[tuple[int, str, str | None]], *, updated: str | None = None) -> None:
-        """Mark actions (id, state done|failed, error) after the API call."""
+    def settle(self, results: Sequence[tuple[int, ActionState, str | None]], *, updated: str | None = None) -> None:
+        """Mark actions (id, state done|failed|interrupted, error or note) after the API call."""
         now = updated or _now()
         with self._tx() as db:
             db.executemany("UPDATE actions SET state = ?, error = ?, updated = ? WHERE id = ?",
-                           [(state, error, now, action_id) for action_id, state, error in results])
+                           [(ActionState(state), error, now, action_id) for action_id, state, error in results])
 
-    def actions(self, run_id: str | None = None, state: str | None = None) -> list[ActionRow]:
+    def actions(self, run_id: str | None = None, state: ActionState | None = None) -> list[ActionRow]:
+        """Actions in the order they were recorded, of one run and in one state when given."""
         where, args = [], []
         if run_id:
             where.append("run_id = ?")
@@ -296,7 +272,8 @@ class Journal:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
-                          Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
+                          Action(r[8]), _read(ActionState, r[9]), json.loads(r[10] or "{}"), bool(r[11]), r[12],
+                          r[13])
                 for r in rows]
 
     def last_change(self, ref: CredentialRef) -> tuple[ActionRow, ActionRow | None] | None:
@@ -343,19 +320,29 @@ class Journal:
         with self._lock:
             found = self._db.execute(
                 "SELECT run_id FROM actions WHERE id > ? AND provider = ? AND scope = ? AND identity_id = ? "
-                "AND kind = ? AND credential_id = ? AND action = ? AND state = 'done' ORDER BY id LIMIT 1",
-                (row.id, r.provider, r.scope, r.identity_id, r.kind.value, r.credential_id, row.action.value)
+                "AND kind = ? AND credential_id = ? AND action = ? AND state = ? ORDER BY id LIMIT 1",
+                (row.id, r.provider, r.scope, r.identity_id, r.kind.value, r.credential_id, row.action.value,
+                 ActionState.DONE)
             ).fetchone()
         return found[0] if found else None
 
     def mark_interrupted(self, exclude_run: str) -> None:
         """Runs still 'running' from a process that is gone are 'interrupted'."""
         with self._tx() as db:
-            for run_id, pid in db.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND run_id != ?",
-                                          (exclude_run,)).fetchall():
+            for run_id, pid in db.execute("SELECT run_id, pid FROM runs WHERE status = ? AND run_id != ?",
+                                          (RunStatus.RUNNING, exclude_run)).fetchall():
                 if not _alive(pid):
-                    db.execute("UPDATE runs SET status = 'interrupted', finished = COALESCE(finished, ?) "
-                               "WHERE run_id = ?", (_now(), run_id))
+                    db.execute("UPDATE runs SET status = ?, finished = COALESCE(finished, ?) WHERE run_id = ?",
+                               (RunStatus.INTERRUPTED, _now(), run_id))
+
+
+def _read(state: type[StateT], value: str) -> StateT:
+    """A run status or action state read back; one this sweeper does not know is a JournalError."""
+    try:
+        return state(value)
+    except ValueError:
+        raise JournalError(f"a {state.__name__} this sweeper does not know: {value!r} (written by a newer "
+                           "version?)") from None
 
 
 def _why(err: sqlite3.Error) -> str:

@@ -33,9 +33,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 
+from sweeper import records
 from sweeper.errors import JournalError, JournalLocked
 from sweeper.journal import Journal, _now
-from sweeper.model import Action, CredentialKind, CredentialRef
+from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
 from sweeper.store import ObjectStore, StoreConflict, StoreError, open_store
 
 FORMAT = "identity-sweeper-journal"
@@ -165,7 +166,7 @@ class RemoteJournal(Journal):
                                       r.get("restores"), started=r["started"], host=r.get("host"),
                                       pid=r.get("pid") or 0, plan_digest=r.get("plan_digest"), note=r.get("note"))
                 elif kind == "finish":
-                    Journal.finish_run(self, r["run_id"], r["status"], finished=r["finished"])
+                    Journal.finish_run(self, r["run_id"], RunStatus(r["status"]), finished=r["finished"])
                 elif kind == "intent":
                     ref = CredentialRef(r["provider"], r["scope"], r["identity_id"], r["login"],
                                         CredentialKind(r["kind"]), r["credential_id"])
@@ -177,7 +178,7 @@ class RemoteJournal(Journal):
                 elif kind == "settle":
                     with self._tx() as db:
                         db.execute("UPDATE actions SET state = ?, error = ?, updated = ? WHERE uid = ?",
-                                   (r["state"], r.get("error"), r["updated"], r["uid"]))
+                                   (ActionState(r["state"]), r.get("error"), r["updated"], r["uid"]))
                 else:
                     raise KeyError(kind)
         except (KeyError, ValueError, TypeError, sqlite3.Error) as err:
@@ -230,10 +231,10 @@ class RemoteJournal(Journal):
         if self._lease is not None:
             self._renew(run_id=run_id)
 
-    def finish_run(self, run_id: str, status: str, **_: Any) -> None:
-        self._append([{"t": "finish", "run_id": run_id, "status": status, "finished": _now()}])
+    def finish_run(self, run_id: str, status: RunStatus, **_: Any) -> None:
+        self._append([{"t": "finish", "run_id": run_id, "status": RunStatus(status), "finished": _now()}])
 
-    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict, bool]],
+    def intend(self, run_id: str, action: Action, items: Sequence[tuple[CredentialRef, dict[str, Any], bool]],
                **_: Any) -> list[int]:
         now = _now()
         uids = [self.new_uid(run_id) for _ in items]
@@ -244,10 +245,11 @@ class RemoteJournal(Journal):
                       for uid, (ref, before, irreversible) in zip(uids, items)], acting=True)
         return self._ids(uids)
 
-    def settle(self, results: Sequence[tuple[int, str, str | None]], **_: Any) -> None:
+    def settle(self, results: Sequence[tuple[int, ActionState, str | None]], **_: Any) -> None:
         uids = self._uids_of([action_id for action_id, _, _ in results])
         now = _now()
-        self._append([{"t": "settle", "uid": uids[action_id], "state": state, "error": error, "updated": now}
+        self._append([{"t": "settle", "uid": uids[action_id], "state": ActionState(state), "error": error,
+                       "updated": now}
                       for action_id, state, error in results])
 
     def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
@@ -260,11 +262,12 @@ class RemoteJournal(Journal):
         stale_plan = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat(timespec="seconds")
         with self._lock:
             dead = [row[0] for row in self._db.execute(
-                "SELECT run_id FROM runs WHERE status = 'running' AND run_id != ? AND "
-                "(mode != 'plan' OR started < ?)", (exclude_run, stale_plan.replace("+00:00", "Z")))]
+                "SELECT run_id FROM runs WHERE status = ? AND run_id != ? AND (mode != 'plan' OR started < ?)",
+                (RunStatus.RUNNING, exclude_run, stale_plan.replace("+00:00", "Z")))]
         if dead:
             now = _now()
-            self._append([{"t": "finish", "run_id": r, "status": "interrupted", "finished": now} for r in dead])
+            self._append([{"t": "finish", "run_id": r, "status": RunStatus.INTERRUPTED, "finished": now}
+                          for r in dead])
 
     def _ids(self, uids: list[str]) -> list[int]:
         with self._lock:
@@ -413,7 +416,7 @@ class RemoteJournal(Journal):
             out.append({"t": "run", "run_id": run_id, "mode": mode, "started": started, "as_of": as_of,
                         "config_digest": digest, "host": host, "pid": pid, "restores": restores,
                         "plan_digest": plan, "note": note})
-            if status != "running":
+            if status != RunStatus.RUNNING:
                 out.append({"t": "finish", "run_id": run_id, "status": status, "finished": finished or started})
         for (uid, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before,
              irreversible, error, created, updated) in actions:
@@ -421,7 +424,7 @@ class RemoteJournal(Journal):
                         "identity_id": identity_id, "login": login, "kind": kind, "credential_id": credential_id,
                         "action": action, "before": json.loads(before or "{}"), "irreversible": bool(irreversible),
                         "created": created})
-            if state != "intent":
+            if state != ActionState.INTENT:
                 out.append({"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
         out += [{"t": "sighting", "disable_uid": d, "run_id": r, "seen": seen} for d, r, seen in sightings]
         return out
@@ -441,7 +444,7 @@ def _parse_time(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def open_journal(path: str, settings: Any = None) -> Journal:
+def open_journal(path: str, settings: Any = None) -> records.Journal:
     """A local SQLite journal for a file path, a RemoteJournal for an object-storage URL."""
     from sweeper.store import is_remote
 

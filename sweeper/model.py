@@ -1,7 +1,8 @@
-"""Provider-neutral model: identities, credentials, decisions and findings.
+"""Provider-neutral model: identities, credentials, decisions, and the states of runs and actions.
 
 Every datetime here is timezone-aware UTC. Adapters build `Identity` values; the policy turns each
-credential into a `Decision`; the engine turns decisions into `Finding` rows for the report.
+credential into a `Decision`; the sweep (sweeper.sweep) turns decisions into findings
+(sweeper.results) for the report, and the journal records runs and actions with their states.
 """
 
 from __future__ import annotations
@@ -55,6 +56,25 @@ class ProviderStatus(StrEnum):
     FAILED = "failed"
     NOT_MEASURED = "not_measured"
     CAPPED = "capped"
+
+
+class RunStatus(StrEnum):
+    """A run's state in the journal."""
+
+    RUNNING = "running"
+    DONE = "done"
+    PARTIAL = "partial"  # an action failed or a provider could not be listed
+    STOPPED = "stopped"  # a safety stop (cap exceeded, not measured): nothing disabled there
+    INTERRUPTED = "interrupted"  # its process went away before it finished
+
+
+class ActionState(StrEnum):
+    """An action's state in the journal: committed as `intent` before its API call, settled after."""
+
+    INTENT = "intent"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # killed, and not seen to take effect when reconciled
 
 
 def utc(value: datetime) -> datetime:

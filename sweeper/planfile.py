@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sweeper.config import Config
-from sweeper.engine import RunResult
+from sweeper.results import RunResult
 from sweeper.errors import PlanError
 from sweeper.model import DecisionKind
 from sweeper.report import rfc3339

@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from sweeper.engine import Progress as EngineProgress
+from sweeper.sweep import Progress as EngineProgress
 
 
 class RichProgress(EngineProgress):

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
-from sweeper import registry
+from sweeper.actions import OpenAdapter, apply_batch, close_quietly, describe_failure
+from sweeper.adapter import Adapter
 from sweeper.config import Config
-from sweeper.engine import apply_batch, describe_failure, new_run_id, close_quietly
-from sweeper.errors import SweeperError, UsageError
-from sweeper.journal import ActionRow, Journal
-from sweeper.model import Action
+from sweeper.errors import UsageError
+from sweeper.model import Action, ActionState, CredentialKind, RunStatus
+from sweeper.records import ActionRow, Journal
+from sweeper.results import new_run_id
 
 
 @dataclass
 class RestoreItem:
     row: ActionRow
-    result: str  # restored | would restore | cannot restore | nothing to restore | changed | failed
+    result: str  # restored | would restore | would check | cannot restore | nothing to restore | changed | failed
     detail: str | None = None
 
 
 def restore(config: Config, journal: Journal, run_id: str, providers: list[str] | None,
-            dry_run: bool = False, force: bool = False) -> tuple[str | None, list[RestoreItem]]:
-    """Re-enable every credential `run_id` disabled and nobody changed since. Returns (the restore's
-    own run id, items). A run older than `restore_max_age_days` needs `force`."""
+            dry_run: bool = False, force: bool = False, *, open_adapter: OpenAdapter,
+            irreversible: Callable[[str, CredentialKind], str | None] = lambda provider, kind: None,
+            ) -> tuple[str | None, list[RestoreItem]]:
+    """Re-enable every credential `run_id` disabled. Returns (the restore's own run id, items).
+
+    `open_adapter` builds each provider's adapter (the CLI passes `registry.create`); `irreversible`
+    says what a provider cannot undo for a credential kind (the CLI passes its registry metadata).
+    """
     found = journal.runs(run_id)
     if not found:
         raise UsageError(f"no run {run_id!r} in the journal {journal.path} (see `sweeper history`)")
@@ -32,17 +39,21 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
         raise UsageError(f"run {run_id} is {age:.0f} days old, older than restore_max_age_days = {limit}: much may "
                          "have been decided since; check with --dry-run, then give --force")
     rows = [a for a in journal.actions(run_id) if a.action is Action.DISABLE
-            and a.state in ("done", "interrupted") and (not providers or a.ref.provider in providers)]
+            and a.state in (ActionState.DONE, ActionState.INTERRUPTED)
+            and (not providers or a.ref.provider in providers)]
     items: list[RestoreItem] = []
     todo: dict[str, list[ActionRow]] = {}
     for row in rows:
         if row.irreversible:
-            items.append(RestoreItem(row, "cannot restore", _irreversible(row)))
+            said = irreversible(row.ref.provider, row.ref.kind)
+            items.append(RestoreItem(row, "cannot restore",
+                                     said or f"{row.ref.kind.value.replace('_', ' ')} was removed irreversibly"))
         elif row.ref.provider not in config.providers:
             items.append(RestoreItem(row, "failed", f"provider {row.ref.provider} is not in this config"))
         elif dry_run:
-            items.append(RestoreItem(row, "would restore" if row.state == "done" else "would check",
-                                     None if row.state == "done" else "interrupted: restored if it took effect"))
+            done = row.state == ActionState.DONE
+            items.append(RestoreItem(row, "would restore" if done else "would check",
+                                     None if done else "interrupted: restored if it took effect"))
         else:
             todo.setdefault(row.ref.provider, []).append(row)
     if dry_run or not todo:
@@ -52,27 +63,35 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     failed = False
     for name, provider_rows in todo.items():
         try:
-            adapter = registry.create(name, config.providers[name], write=True)
+            adapter = open_adapter(name, config.providers[name], write=True)
         except Exception as err:  # noqa: BLE001
             items += [RestoreItem(r, "failed", describe_failure(err)) for r in provider_rows]
             failed = True
             continue
         try:
-            provider_rows, skipped = _unchanged(adapter, journal, provider_rows)
-            items += skipped
-            failed |= any(i.result == "failed" for i in skipped)
-            size = max(1, adapter.batch_size, journal.group_size)
-            for i in range(0, len(provider_rows), size):
-                batch = provider_rows[i:i + size]
-                results = apply_batch(adapter, journal, restore_id, Action.ENABLE,
-                                      [(r.ref, {"enabled": False}, False) for r in batch])
-                for row, (ok, message) in zip(batch, results):
-                    items.append(RestoreItem(row, "restored" if ok else "failed", message))
-                    failed |= not ok
+            provider_items = _enable(adapter, journal, restore_id, provider_rows)
         finally:
             close_quietly(adapter)
-    journal.finish_run(restore_id, "partial" if failed else "done")
+        items += provider_items
+        failed |= any(i.result == "failed" for i in provider_items)
+    journal.finish_run(restore_id, RunStatus.PARTIAL if failed else RunStatus.DONE)
     return restore_id, items
+
+
+def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:
+    """Re-enable one provider's rows that need it, in journaled groups; one item per row."""
+    rows, items = _unchanged(adapter, journal, rows)
+    size = max(1, adapter.batch_size, journal.group_size)
+    for i in range(0, len(rows), size):
+        batch = rows[i:i + size]
+        results = apply_batch(adapter, journal, restore_id, Action.ENABLE,
+                              [(r.ref, {"enabled": False}, False) for r in batch])
+        items += [RestoreItem(row, "restored" if ok else "failed", message)
+                  for row, (ok, message) in zip(batch, results)]
+    return items
+
+
+
 
 
 def _age_days(started: str) -> float | None:
@@ -82,16 +101,7 @@ def _age_days(started: str) -> float | None:
     return None if when is None else (datetime.now(timezone.utc) - when).total_seconds() / 86400
 
 
-def _irreversible(row: ActionRow) -> str:
-    """What the provider says cannot be undone for this kind of credential, and what to do instead."""
-    try:
-        said = registry.info(row.ref.provider).irreversible.get(row.ref.kind)
-    except SweeperError:
-        said = None
-    return said or f"{row.ref.kind.value.replace('_', ' ')} was removed irreversibly"
-
-
-def _unchanged(adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:
+def _unchanged(adapter: Adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:
     """The rows whose credential is still as the run left it; the others are listed and left alone.
 
     A restore must never undo what a person decided after the run: a credential enabled, used, seen
@@ -103,7 +113,7 @@ def _unchanged(adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[A
     for row in rows:
         later = journal.later_done(row)
         if later:
-            why = ("interrupted here; " if row.state != "done" else "changed since the run: ")
+            why = ("interrupted here; " if row.state != ActionState.DONE else "changed since the run: ")
             skipped.append(RestoreItem(row, "nothing to restore", f"{why}run {later} disabled it later "
                                                                   "(restore that run to undo it)"))
             continue
@@ -126,7 +136,7 @@ def _changed(journal: Journal, row: ActionRow, current) -> str | None:
     if current is None:
         return "changed since the run: it no longer exists; not restored"
     if current.enabled:
-        if row.state != "done":
+        if row.state != ActionState.DONE:
             return "the interrupted change never took effect"
         return "already enabled (changed since the run); nothing to restore"
     disabled_at = _time(row.updated)

@@ -19,9 +19,10 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import Session as CoreSession, get_session
 from botocore.utils import parse_timestamp
 
-from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, remember_secret, translate
+from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, translate
 from providers.aws_iam.settings import AwsSettings
 from sweeper.errors import ConfigError, ProviderError
+from sweeper.kit.secrets import remember
 
 SESSION_NAME = "identity-sweeper"
 
@@ -32,9 +33,8 @@ class Accounts:
     def __init__(self, settings: AwsSettings) -> None:
         self.settings = settings
         org = settings.organization
-        # total_max_attempts counts the first try, as max_attempts does in ~/.aws/config; botocore's
-        # own "max_attempts" key would add one more
-        retries = {"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts}
+        # total_max_attempts counts the first try (as max_attempts does in ~/.aws/config)
+        retries = {"mode": settings.retry_mode, "total_max_attempts": settings.retries + 1}
         self.config = Config(retries=retries,  # type: ignore[arg-type]
                              max_pool_connections=max(10, 2 * (org.max_parallel if org else 8)),
                              connect_timeout=min(10, settings.timeout_seconds),
@@ -154,7 +154,7 @@ class Accounts:
                 creds = sts.assume_role(**kwargs)["Credentials"]
             except BOTO_ERRORS as err:
                 raise translate(err, f"assume role {role_arn}", "sts:AssumeRole") from err
-            remember_secret(creds["SecretAccessKey"], creds["SessionToken"])
+            remember(creds["SecretAccessKey"], creds["SessionToken"])
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
                 expiry = expiry.astimezone(timezone.utc).isoformat()
@@ -172,7 +172,7 @@ class Accounts:
         creds = session.get_credentials()
         if creds is not None:
             frozen = creds.get_frozen_credentials()
-            remember_secret(frozen.secret_key, frozen.token)
+            remember(frozen.secret_key, frozen.token)
         return session.client(service, endpoint_url=self.settings.endpoint_url,
                               region_name=self.settings.region, config=self.config)
 
@@ -187,11 +187,14 @@ class Accounts:
 
 
 def _iso(value: str) -> datetime:
-    """IAM timestamps are ISO 8601: read them ~30x faster than botocore's dateutil fallback."""
+    """IAM timestamps are ISO 8601: read them ~30x faster than botocore's dateutil fallback.
+
+    IAM documents its timestamps as UTC, so one written without a zone is read as UTC here, where
+    the wire format is read; everything downstream (sweeper.kit.times) refuses naive times."""
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        return parse_timestamp(value)
+        parsed = parse_timestamp(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

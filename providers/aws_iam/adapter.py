@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator, Sequence
 
 from providers.aws_iam import pages, probe
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
-from providers.aws_iam.report import ROOT_LOGIN, KeySlot, Report, Unreadable
+from providers.aws_iam.report import ABSENT, ROOT_LOGIN, KeySlot, Report, Unreadable
 from providers.aws_iam.settings import AwsSettings
 from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
+from sweeper.kit.times import parse_utc
 from sweeper.model import (Action, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
 
@@ -93,7 +94,7 @@ class AwsIamAdapter:
                   me: str | None) -> Identity:
         login = user["UserName"]
         user_id = user.get("UserId") or user.get("Arn") or login
-        created = _utc(user.get("CreateDate"))
+        created = parse_utc(user.get("CreateDate"), ABSENT)
         tags = {t["Key"]: t["Value"] for t in user.get("Tags") or ()}
         creds: tuple[Credential, ...] = ()
         if fields is not None:  # a user newer than the report has no report row yet
@@ -283,11 +284,3 @@ class AwsIamAdapter:
 def _protect(cred: Credential, reason: str) -> Credential:
     return Credential(cred.kind, cred.credential_id, cred.enabled, cred.activity, cred.created,
                       cred.last_used, cred.activity_note, cred.irreversible, reason)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # botocore attaches a zone; IAM speaks UTC in any case
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)

@@ -1,8 +1,6 @@
-"""botocore errors into the core's typed errors, with secrets scrubbed from every message."""
+"""botocore errors into the core's typed errors (AWS speaks error codes, not HTTP statuses)."""
 
 from __future__ import annotations
-
-import threading
 
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError,
                                  CredentialRetrievalError, HTTPClientError, NoCredentialsError,
@@ -10,7 +8,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as 
                                  TokenRetrievalError)
 from botocore.parsers import ResponseParserError
 
-from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError, ThrottledError
+from sweeper.errors import AuthError, DataError, NotFound, PermissionDenied, ProviderError, ThrottledError
+from sweeper.kit.secrets import scrub
 
 PROVIDER = "aws"
 # Everything a botocore call may raise that we translate (ResponseParserError is no BotoCoreError).
@@ -25,23 +24,7 @@ THROTTLE_CODES = frozenset(("Throttling", "ThrottlingException", "RequestLimitEx
                             "RequestThrottledException"))
 _AUTH_ERRORS = (NoCredentialsError, PartialCredentialsError, ProfileNotFound, CredentialRetrievalError,
                 TokenRetrievalError)
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def remember_secret(*values: str | None) -> None:
-    """Secret keys and session tokens seen by this process: scrubbed from every error message."""
-    with _secrets_lock:
-        _secrets.update(v for v in values if v and len(v) >= 8)
-
-
-def scrub(text: str) -> str:
-    with _secrets_lock:
-        secrets = list(_secrets)
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text[:500]
+LIMIT = 500  # characters of an AWS message we keep
 
 
 def code_of(err: Exception) -> str:
@@ -55,23 +38,27 @@ def translate(err: Exception, operation: str, permission: str | None = None) -> 
     """Map one botocore/boto3 error. `permission` is the IAM action the call needed."""
     if isinstance(err, ClientError):
         code = code_of(err)
-        message = scrub(str(err.response.get("Error", {}).get("Message", "")) or code)
+        message = scrub(str(err.response.get("Error", {}).get("Message", "")) or code, LIMIT)
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in AUTH_CODES:
-            return AuthError(PROVIDER, operation, f"credentials rejected ({code}): {message}")
+            return AuthError(PROVIDER, operation, f"credentials rejected ({code}): {message}", status=status)
         if code in DENIED_CODES:
             need = f"missing permission {permission}" if permission else "permission denied"
-            return PermissionDenied(PROVIDER, operation, f"{need}: {message}")
+            return PermissionDenied(PROVIDER, operation, f"{need}: {message}", status=status)
         if code in THROTTLE_CODES:
-            return ThrottledError(PROVIDER, operation, f"still throttled after retries ({code}): {message}")
-        return ProviderError(PROVIDER, operation, f"{code}: {message}")
+            return ThrottledError(PROVIDER, operation, f"still throttled after retries ({code}): {message}",
+                                  status=status)
+        kind = NotFound if code == "NoSuchEntity" else ProviderError
+        return kind(PROVIDER, operation, f"{code}: {message}", status=status)
+    said = scrub(str(err), LIMIT)
     if isinstance(err, _AUTH_ERRORS):
-        return AuthError(PROVIDER, operation, f"no usable AWS credentials: {scrub(str(err))}")
+        return AuthError(PROVIDER, operation, f"no usable AWS credentials: {said}")
     if isinstance(err, NoRegionError):
         return ProviderError(PROVIDER, operation, "no region configured (set region)")
     if isinstance(err, ResponseParserError):
-        return DataError(PROVIDER, operation, f"unreadable answer: {scrub(str(err))}")
+        return DataError(PROVIDER, operation, f"unreadable answer: {said}")
     if isinstance(err, (BotoConnectionError, HTTPClientError)):
-        return ProviderError(PROVIDER, operation, f"cannot reach AWS: {scrub(str(err))}")
+        return ProviderError(PROVIDER, operation, f"cannot reach AWS: {said}")
     if isinstance(err, BotoCoreError):
-        return ProviderError(PROVIDER, operation, scrub(str(err)))
-    return ProviderError(PROVIDER, operation, f"{type(err).__name__}: {scrub(str(err))}")
+        return ProviderError(PROVIDER, operation, said)
+    return ProviderError(PROVIDER, operation, f"{type(err).__name__}: {said}")

@@ -4,8 +4,9 @@ The credential report names key slots (`access_key_1`, `access_key_2`) and trunc
 seconds; ListAccessKeys names keys by id with their full creation time. `place()` maps a user's
 slots to its keys one-to-one: a slot may never take a key its sibling already holds, and a key is
 a candidate for a slot only when the report's time is its creation time truncated
-(0 <= CreateDate - last_rotated < 1 s). Ties are broken by each key's own live last use; whatever
-remains undecided is still one-to-one, and each key is then judged on its own live data.
+(0 <= CreateDate - last_rotated < 1 s). Ties are broken by what else the report says of each slot:
+its status (active or not) and its last use, against each key's own live ones; whatever remains
+undecided is still one-to-one, and each key is then judged on its own live data.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from itertools import permutations
 from typing import Any, Callable, Sequence
 
 from providers.aws_iam.errors import BOTO_ERRORS, code_of, translate
-from providers.aws_iam.report import KEY_TRACKING_SINCE, KeySlot, password
+from providers.aws_iam.report import ABSENT, KEY_TRACKING_SINCE, KeySlot, password
+from sweeper.kit.times import parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, CredentialRef
 
 _TRUNCATION = timedelta(seconds=1)  # the report writes times to the whole second, cut down
@@ -63,8 +65,8 @@ def place(slots: Sequence[KeySlot], keys: Sequence[LiveKey]) -> Placement:
     """Map slots to keys one-to-one (pure; `keys` carry last_used where creation times contest).
 
     Among all one-to-one assignments of fitting pairs, the best places the most slots, then agrees
-    with the report's last use on the most slots, then keeps the report's order (slot 1 is the older
-    key). Slots whose key the report's data does not decide (only that order) are `tied`.
+    with the report's status and last use most often, then keeps the report's order (slot 1 is the
+    older key). Slots whose key the report's data does not decide (only that order) are `tied`.
     """
     if not slots:
         return Placement({})
@@ -90,10 +92,13 @@ def place(slots: Sequence[KeySlot], keys: Sequence[LiveKey]) -> Placement:
     return Placement(chosen, tied)
 
 
-def _agrees(slot: KeySlot, key: LiveKey) -> bool:
-    if key.last_used is _MISSING:
-        return False
-    return _second(key.last_used) == _second(slot.last_used)
+def _agrees(slot: KeySlot, key: LiveKey) -> int:
+    """How many of the slot's facts besides its creation time the live key shares: its status, and its
+    last use to the second (when read). Two keys made in the same second, one of them deactivated,
+    are told apart by their status even when neither was ever used (issue #29)."""
+    status = slot.active is not None and slot.active == (key.status == "Active")
+    used = key.last_used is not _MISSING and _second(key.last_used) == _second(slot.last_used)
+    return status + used
 
 
 def _in_order(pairs: dict[int, LiveKey], ordered: list[LiveKey]) -> int:
@@ -119,7 +124,7 @@ def list_keys(iam: Any, ref: CredentialRef) -> list[LiveKey] | None:
                        UserName=ref.login)
     except _Gone:
         return None
-    return [LiveKey(k["AccessKeyId"], _utc(k.get("CreateDate")), k.get("Status", ""))
+    return [LiveKey(k["AccessKeyId"], parse_utc(k.get("CreateDate"), ABSENT), k.get("Status", ""))
             for k in answer.get("AccessKeyMetadata") or ()]
 
 
@@ -172,7 +177,7 @@ def key_now(iam: Any, ref: CredentialRef, key_id: str, keys: list[LiveKey] | Non
 def _last_used(iam: Any, ref: CredentialRef, key_id: str) -> datetime | None:
     answer = _call(f"last use of {ref.login} {key_id}", "iam:GetAccessKeyLastUsed",
                    iam.get_access_key_last_used, AccessKeyId=key_id)
-    return _utc(answer.get("AccessKeyLastUsed", {}).get("LastUsedDate"))
+    return parse_utc(answer.get("AccessKeyLastUsed", {}).get("LastUsedDate"), ABSENT)
 
 
 def _key_credential(key: LiveKey, note: str | None) -> Credential:
@@ -198,13 +203,13 @@ def password_now(iam: Any, ref: CredentialRef, irreversible: bool,
         return None
     if ref.identity_id not in (user.get("UserId"), ref.login):
         return None  # deleted and re-created under the same name: not the credential we judged
-    used = _utc(user.get("PasswordLastUsed"))
+    used = parse_utc(user.get("PasswordLastUsed"), ABSENT)
     try:
         profile = _call(f"get login profile of {ref.login}", "iam:GetLoginProfile",
                         iam.get_login_profile, UserName=ref.login)["LoginProfile"]
     except _Gone:
         return password(ref.credential_id, False, None, used, irreversible)
-    created = _utc(profile.get("CreateDate"))
+    created = parse_utc(profile.get("CreateDate"), ABSENT)
     if set_hint is not None and (created is None or set_hint > created):
         created = set_hint  # changed since the login profile was created
     return password(ref.credential_id, True, created, used, irreversible)
@@ -212,9 +217,3 @@ def password_now(iam: Any, ref: CredentialRef, irreversible: bool,
 
 def _second(value: datetime | None) -> datetime | None:
     return value.replace(microsecond=0) if value is not None else None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -6,8 +6,9 @@ import json
 from typing import Any, Callable
 
 from providers.aws_iam.accounts import Accounts
-from providers.aws_iam.errors import BOTO_ERRORS, AUTH_CODES, DENIED_CODES, code_of, scrub
+from providers.aws_iam.errors import BOTO_ERRORS, AUTH_CODES, DENIED_CODES, LIMIT, code_of
 from sweeper.errors import ProviderError
+from sweeper.kit.secrets import scrub
 from sweeper.model import CheckResult
 
 READ = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails",
@@ -49,7 +50,7 @@ def _probe(name: str, call: Callable[[], Any], detail: str) -> tuple[CheckResult
         if code in AUTH_CODES:
             return CheckResult(name, False, f"credentials rejected ({code})"), None
         return CheckResult(name, None, f"could not tell: {code or type(err).__name__}: "
-                                       f"{scrub(str(err))}"), None
+                                       f"{scrub(str(err), LIMIT)}"), None
     return CheckResult(name, True, detail), answer
 
 

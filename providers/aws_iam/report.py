@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from sweeper.kit.times import Unreadable, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind
 
 ROOT_LOGIN = "<root_account>"
@@ -24,24 +25,15 @@ REQUIRED = ("user", "arn", "user_creation_time", "password_enabled", "password_l
             "password_last_changed", "access_key_1_active", "access_key_1_last_rotated",
             "access_key_1_last_used_date", "access_key_2_active", "access_key_2_last_rotated",
             "access_key_2_last_used_date")
-_NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))
-
-
-class Unreadable(ValueError):
-    """A report value that is neither a date nor one of the report's placeholder words."""
+NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))  # the report's "no such time"
+ABSENT = (None,)  # an API answer without the field (botocore hands over aware datetimes)
 
 
 def parse_when(value: str) -> datetime | None:
-    """An ISO 8601 report date as aware UTC; None for N/A, no_information, not_supported, ""."""
-    if value in _NO_VALUE:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise Unreadable(value) from None
-    if parsed.tzinfo is None:  # the report always carries +00:00; a bare time is not guessed at
-        raise Unreadable(value)
-    return parsed.astimezone(timezone.utc)
+    """An ISO 8601 report date as aware UTC; None for N/A, no_information, not_supported, "".
+
+    Raises Unreadable (sweeper.kit.times.BadTime) for anything else, a time without a zone included."""
+    return parse_utc(value, NO_VALUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +43,7 @@ class KeySlot:
     slot: int
     last_rotated: datetime | None
     last_used: datetime | None
+    active: bool | None = None  # access_key_N_active; None when the report's value is unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +184,7 @@ def _key(fields: list[str], ix: dict[str, int], n: int) -> tuple[Credential | No
         used = parse_when(raw_used)
     except Unreadable as err:
         return _unknown(kind, cred_id, f"unreadable access key {n} date {err}"), KeySlot(n, None, None)
-    slot = KeySlot(n, rotated, used)
+    slot = KeySlot(n, rotated, used, {"true": True, "false": False}.get(active))
     if active not in ("true", "false"):
         return _unknown(kind, cred_id, f"unreadable access_key_{n}_active value {active!r}",
                         created=rotated), slot

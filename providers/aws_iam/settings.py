@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from sweeper.config import ProviderSettings, StrictModel
+from sweeper.kit.settings import Retrying
 
 
 class OrganizationSettings(StrictModel):
@@ -17,7 +18,9 @@ class OrganizationSettings(StrictModel):
     max_parallel: int = Field(8, gt=0, le=64)
 
 
-class AwsSettings(ProviderSettings):
+class AwsSettings(ProviderSettings, Retrying):
+    RETRIES_WAS = ("max_attempts", 1)  # it counted the first try too
+
     endpoint_url: str | None = None
     region: str = "us-east-1"
     profile: str | None = None
@@ -28,7 +31,7 @@ class AwsSettings(ProviderSettings):
     exclude_tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value
     console_action: Literal["delete", "report"] = "delete"
     retry_mode: Literal["standard", "adaptive"] = "standard"
-    max_attempts: int = Field(8, gt=0, le=20)  # per call, the first try included (as ~/.aws/config)
+    retries: int = Field(7, ge=0, le=19)  # per call, after the first try (botocore makes retries + 1 attempts)
     timeout_seconds: float = Field(60, gt=0, le=600)  # read timeout per call (connect at most 10 s)
     # The credential report is generated asynchronously: poll with doubling waits from
     # report_poll_seconds, and give up (the account fails) after report_timeout_seconds.

@@ -19,7 +19,7 @@ from providers.entra.batch import Batcher
 from providers.entra.graph import Graph, translate
 from providers.entra.settings import EntraSettings
 from providers.entra.users import SELECT, to_identity
-from sweeper.errors import PermissionDenied, ProviderError
+from sweeper.errors import NotFound, PermissionDenied, ProviderError
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
 
 READ_USERS = "User.Read.All and AuditLog.Read.All (application permissions)"
@@ -44,7 +44,7 @@ class EntraAdapter:
         self.write = write
         self.batch_size = min(settings.batch_size, 20)
         self.credential = credentials.build(settings)
-        self.graph = Graph(settings.endpoint, self.credential, max_retries=settings.max_retries,
+        self.graph = Graph(settings.endpoint, self.credential, retries=settings.retries,
                            max_wait=settings.retry_max_wait, timeout=settings.timeout_seconds)
         self._lock = threading.Lock()
         self._context: tuple[dict[str, str], dict[str, str]] | None = None
@@ -138,10 +138,8 @@ class EntraAdapter:
         try:
             for page in self.graph.pages(url, f"read members of group {group} ({why})", READ_GROUPS):
                 members.update(m["id"] for m in page if isinstance(m, dict) and isinstance(m.get("id"), str))
-        except ProviderError as err:
-            if "404" in err.detail:
-                raise ProviderError("entra", f"read group {group}", f"{why}: group {group} does not exist") from err
-            raise
+        except NotFound as err:
+            raise ProviderError("entra", f"read group {group}", f"{why}: group {group} does not exist") from err
         return members
 
     def list_identities(self, scope: str) -> Iterator[Identity]:
@@ -177,8 +175,8 @@ class EntraAdapter:
         if not self.write:
             raise ProviderError("entra", f"{action.value} users", "adapter was opened read-only")
         revoke = self.settings.revoke_sessions and action is Action.DISABLE
-        batcher = Batcher(self.graph, max_retries=self.settings.max_retries, max_wait=self.settings.retry_max_wait)
-        return self.graph.run(batcher.apply(action, list(refs), revoke), f"{action.value} users", WRITE)
+        batcher = Batcher(self.graph, retries=self.settings.retries, max_wait=self.settings.retry_max_wait)
+        return batcher.apply(action, list(refs), revoke, f"{action.value} users", WRITE)
 
     # -- description ---------------------------------------------------------------------------
 

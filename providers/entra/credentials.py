@@ -1,7 +1,8 @@
 """Azure credentials for each `auth` setting, and reading who a token belongs to.
 
 Secrets come from the environment (never the config file) and never appear in an error message:
-messages name the variable, not its value.
+messages name the variable, not its value, and each secret is remembered (sweeper.kit.secrets) so
+that whatever an SDK says about it is scrubbed too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from azure.core.credentials import AccessToken
 
 from providers.entra.settings import EntraSettings
 from sweeper.errors import AuthError
+from sweeper.kit.secrets import remember
 
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
 
@@ -70,6 +72,7 @@ def build(settings: EntraSettings) -> Any:
         token = os.environ.get(settings.token_env, "").strip()
         if not token:
             raise _auth_error(f"auth = access_token but ${settings.token_env} is empty or not set")
+        remember(token)
         return StaticToken(token, settings.token_env)
     if settings.auth == "default":
         return identity.DefaultAzureCredential()
@@ -78,12 +81,14 @@ def build(settings: EntraSettings) -> Any:
         secret = os.environ.get("AZURE_CLIENT_SECRET", "")
         if not secret:
             raise _auth_error("auth = client_secret but $AZURE_CLIENT_SECRET is empty or not set")
+        remember(secret)
         return identity.ClientSecretCredential(tenant, client, secret)
     if settings.auth == "certificate":
         path = settings.certificate_path or os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH", "")
         if not path:
             raise _auth_error("auth = certificate needs certificate_path (or $AZURE_CLIENT_CERTIFICATE_PATH)")
         password = os.environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
+        remember(password)
         return identity.CertificateCredential(tenant, client, certificate_path=path, password=password)
     # workload_identity: Kubernetes (and anything that writes a federated token to a file), or GitHub Actions.
     if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):

@@ -32,7 +32,8 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
-from sweeper.errors import AuthError, DataError, NotMeasured, PermissionDenied, ProviderError, ThrottledError
+from sweeper.errors import AuthError, DataError, NotFound, NotMeasured, ProviderError
+from sweeper.kit.status import error_for_status
 
 T = TypeVar("T")
 ERRORS: dict[str, Any] = {"XXX": ODataError}
@@ -53,9 +54,9 @@ class BoundedRetryHandler(RetryHandler):
         return wait if wait <= self.max_wait else RetryHandlerOption.MAX_DELAY
 
 
-def http_client(max_retries: int, max_wait: float, timeout: float) -> httpx.AsyncClient:
+def http_client(retries: int, max_wait: float, timeout: float) -> httpx.AsyncClient:
     """httpx with the SDK's default middleware, our bounded retry handler in place of its own."""
-    retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(max_retries, 10)), max_wait)
+    retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(retries, 10)), max_wait)
     middleware = [retry if isinstance(m, RetryHandler) else m
                   for m in KiotaClientFactory.get_default_middleware(None)]
     middleware.append(GraphTelemetryHandler())
@@ -77,19 +78,10 @@ def translate(err: BaseException, operation: str, permission: str) -> ProviderEr
     if isinstance(err, APIError):
         status = err.response_status_code or 0
         code, message = _odata(err)
-        said = f"{code}: {message}" if code else f"HTTP {status}"
-        if status == 401:
-            return AuthError("entra", operation, f"token rejected ({said})")
         if status == 403 and code == UNLICENSED:
             return NotMeasured("entra", operation, "the tenant has no Entra ID P1/P2 licence, so Graph gives no "
-                               "sign-in activity (signInActivity answers 403)")
-        if status == 403:
-            return PermissionDenied("entra", operation, f"permission denied ({said}); needs {permission}")
-        if status == 429:
-            return ThrottledError("entra", operation, f"still throttled after the retry budget ({said})")
-        if status in (503, 504):
-            return ProviderError("entra", operation, f"Graph unavailable after the retry budget ({said})")
-        return ProviderError("entra", operation, said)
+                               "sign-in activity (signInActivity answers 403)", status=status)
+        return error_for_status("entra", operation, status, f"{code}: {message}" if code else "", needs=permission)
     if isinstance(err, KiotaHTTPError):
         return ProviderError("entra", operation, f"{err} (plain http is allowed only for localhost endpoints)")
     if isinstance(err, httpx.TransportError):
@@ -106,7 +98,7 @@ class Graph:
     Sync methods may be called from many threads at once: each submits a coroutine to the loop.
     """
 
-    def __init__(self, endpoint: str, credential: Any, *, max_retries: int, max_wait: float,
+    def __init__(self, endpoint: str, credential: Any, *, retries: int, max_wait: float,
                  timeout: float = 100.0) -> None:
         self.endpoint = endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
@@ -119,7 +111,7 @@ class Graph:
         self._thread = threading.Thread(target=self.loop.run_forever, name="entra-graph", daemon=True)
         self._thread.start()
         self._closed = False
-        adapter = GraphRequestAdapter(auth, client=http_client(max_retries, max_wait, timeout))
+        adapter = GraphRequestAdapter(auth, client=http_client(retries, max_wait, timeout))
         adapter.base_url = self.endpoint
         self.client = GraphServiceClient(request_adapter=adapter)
         self.adapter = adapter
@@ -162,10 +154,8 @@ class Graph:
         """GET and parse; None when Graph says 404."""
         try:
             raw = self.run(self.send("GET", target), operation, permission)
-        except ProviderError as err:
-            if isinstance(err.__cause__, APIError) and err.__cause__.response_status_code == 404:
-                return None
-            raise
+        except NotFound:
+            return None
         return parse(raw, operation)
 
     def pages(self, first: str | RequestInformation, operation: str, permission: str) -> Iterator[list[Any]]:
@@ -174,7 +164,7 @@ class Graph:
         while target is not None:
             page = self.get_json(target, operation, permission)
             if page is None:
-                raise ProviderError("entra", operation, "Graph answered 404 (not found)")
+                raise NotFound("entra", operation, "Graph answered 404 (not found)", status=404)
             value, link = page.get("value"), page.get("@odata.nextLink")
             if not isinstance(value, list) or not (link is None or isinstance(link, str)):
                 raise DataError("entra", operation, "page without a `value` list or with a bad @odata.nextLink")

@@ -7,9 +7,12 @@ from typing import Literal
 from pydantic import Field
 
 from sweeper.config import ProviderSettings
+from sweeper.kit.settings import Retrying
 
 
-class EntraSettings(ProviderSettings):
+class EntraSettings(ProviderSettings, Retrying):
+    RETRIES_WAS = ("max_retries", 0)
+
     tenant_id: str | None = None
     endpoint: str = "https://graph.microsoft.com/v1.0"
     auth: Literal["default", "client_secret", "certificate", "workload_identity", "access_token"] = "default"
@@ -22,7 +25,7 @@ class EntraSettings(ProviderSettings):
     skip_synced: bool = True
     revoke_sessions: bool = False
     batch_size: int = Field(20, gt=0, le=20)
-    max_retries: int = Field(5, ge=0, le=10)  # per request, for 429/503/504 (the SDK allows at most 10)
+    retries: int = Field(5, ge=0, le=10)  # per request and $batch item, for 429/503/504 (the SDK allows 10)
     timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
     retry_max_wait: float = Field(60, gt=0, le=179)  # seconds; a longer Retry-After ends the retries
 

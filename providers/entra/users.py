@@ -14,9 +14,10 @@ Activity is the last SUCCESSFUL sign-in. Graph records `lastSuccessfulSignInDate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
+from sweeper.kit.times import BadTime, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
 
 SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,"
@@ -24,29 +25,14 @@ SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,createdDateT
 SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
 SUCCESS = "lastSuccessfulSignInDateTime"
 ATTEMPTS = ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")
-_EMPTY = (None, "", "0001-01-01T00:00:00Z")
+NO_SIGN_IN = (None, "", "0001-01-01T00:00:00Z")  # Graph's "no such sign-in" forms
+YEAR_TWO = date(2, 1, 1)  # any time Graph writes in year 1 is its "no such sign-in" too
 _MISSING = object()
-
-
-class BadTime(ValueError):
-    pass
 
 
 def parse_time(value: Any) -> datetime | None:
     """A Graph timestamp as aware UTC; None for Graph's "no such sign-in" forms; BadTime otherwise."""
-    if value in _EMPTY:
-        return None
-    if not isinstance(value, str):
-        raise BadTime(repr(value))
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadTime(repr(value)) from None
-    if when.tzinfo is None:  # Graph always says Z; a bare time is not something we guess about
-        raise BadTime(repr(value))
-    if when.year <= 1:
-        return None
-    return when.astimezone(timezone.utc)
+    return parse_utc(value, NO_SIGN_IN, floor=YEAR_TWO)
 
 
 def _day(when: datetime) -> str:

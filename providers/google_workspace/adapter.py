@@ -9,9 +9,10 @@ from googleapiclient.errors import BatchError, HttpError
 
 from providers.google_workspace import mapping
 from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_WRITE, DirectoryClient,
-                                               error_info, retry_after, retryable)
+                                               error_info, retryable)
 from providers.google_workspace.settings import GoogleSettings
 from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError
+from sweeper.kit.retry import chunks, retry_after, retry_items
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
 
 PAGE = 500  # the API's maximum
@@ -96,35 +97,27 @@ class GoogleWorkspaceAdapter:
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
         """Suspend (DISABLE) or unsuspend (ENABLE) in multipart batches. Throttled items are sent
-        again in a later batch, within `num_retries` rounds and `retry_budget_seconds`."""
+        again in a later batch, within `retries` rounds and `retry_budget_seconds`."""
         if not self.write:  # opened for plan/check: refuse rather than change anything
             raise ProviderError(PROVIDER, f"{action} users", "this adapter was opened read-only")
         if len(refs) > self.batch_size:
-            return [o for start in range(0, len(refs), self.batch_size)
-                    for o in self.apply(action, refs[start:start + self.batch_size])]
+            return [o for chunk in chunks(refs, self.batch_size) for o in self.apply(action, chunk)]
         want = action is Action.DISABLE
-        pending = dict(enumerate(refs))
         outcomes: dict[int, Outcome] = {}
         last_error: dict[int, str] = {}
-        rounds, waited = 0, 0.0
-        while pending:
-            rounds += 1
-            retry, hint = self._round(want, pending, outcomes, last_error)
-            pending = {i: pending[i] for i in retry}
-            wait = self.client.backoff(rounds, hint)
-            if pending and (rounds > self.settings.num_retries or waited + wait > self.settings.retry_budget_seconds):
-                for i, ref in pending.items():
-                    outcomes[i] = Outcome(ref, False, error=f"still throttled after {rounds} attempts "
-                                                          f"({last_error.get(i, 'rate limited')})")
-                break
-            if pending:
-                self.client.sleep(wait)
-                waited += wait
+
+        def send(indexes: list[int]) -> dict[int, float | None]:
+            return self._round(want, {i: refs[i] for i in indexes}, outcomes, last_error)
+
+        left, tries = retry_items(range(len(refs)), send, self.client.budget(), self.client.sleep)
+        for i in left:
+            outcomes[i] = Outcome(refs[i], False, error=f"still throttled after {tries} attempts "
+                                                        f"({last_error.get(i, 'rate limited')})")
         return [outcomes[i] for i in range(len(refs))]
 
     def _round(self, want: bool, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
-               last_error: dict[int, str]) -> tuple[list[int], float | None]:
-        """Send one batch; fill `outcomes`; return the indexes to retry and a Retry-After hint."""
+               last_error: dict[int, str]) -> dict[int, float | None]:
+        """Send one batch; fill `outcomes`; return the indexes to retry, each with its Retry-After."""
         users = self.client.users()
         requests = {str(i): users.update(userKey=ref.identity_id, body={"suspended": want}, fields="id,suspended")
                     for i, ref in pending.items()}
@@ -132,7 +125,7 @@ class GoogleWorkspaceAdapter:
             results = self.client.batch(requests)
         except Exception as err:  # the whole batch failed
             return self._batch_failed(err, pending, outcomes, last_error)
-        retry, hint = [], None
+        retry: dict[int, float | None] = {}
         for i, ref in pending.items():
             answer, err = results.get(str(i), (None, None))
             if str(i) not in results:
@@ -143,13 +136,11 @@ class GoogleWorkspaceAdapter:
             else:
                 status, reason, _ = error_info(err)
                 if retryable(status, reason):
-                    retry.append(i)
+                    retry[i] = retry_after(err.resp)
                     last_error[i] = self.client.describe(err)
-                    after = retry_after(err)
-                    hint = hint if after is None else max(hint or 0.0, after)
                 else:
                     outcomes[i] = Outcome(ref, False, error=self.client.describe(err))
-        return retry, hint
+        return retry
 
     def _checked(self, ref: CredentialRef, answer: Any, want: bool) -> Outcome:
         if isinstance(answer, dict) and answer.get("suspended") is want:
@@ -158,7 +149,7 @@ class GoogleWorkspaceAdapter:
                                          f"{answer.get('suspended') if isinstance(answer, dict) else '?'}")
 
     def _batch_failed(self, err: Exception, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
-                      last_error: dict[int, str]) -> tuple[list[int], float | None]:
+                      last_error: dict[int, str]) -> dict[int, float | None]:
         """Transient whole-batch failures are retried (suspension is idempotent); others fail every
         item, or raise when nothing at all has been attempted yet (the contract's 'cannot attempt')."""
         if isinstance(err, HttpError) and retryable(*error_info(err)[:2]) or isinstance(
@@ -166,13 +157,14 @@ class GoogleWorkspaceAdapter:
             text = self.client.describe(err) if isinstance(err, HttpError) else \
                 f"the batch failed ({type(err).__name__})"
             last_error.update((i, text) for i in pending)
-            return list(pending), retry_after(err) if isinstance(err, HttpError) else None
+            after = retry_after(err.resp) if isinstance(err, HttpError) else None
+            return dict.fromkeys(pending, after)
         translated = self.client.translate(err, "apply batch")
         if not outcomes and isinstance(translated, (AuthError, PermissionDenied)):
             raise translated from err
         for i, ref in pending.items():
             outcomes[i] = Outcome(ref, False, error=translated.detail)
-        return [], None
+        return {}
 
     # --- check and permissions --------------------------------------------------------------------------
 

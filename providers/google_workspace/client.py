@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import threading
 import time
 from typing import Any, Callable
@@ -28,7 +27,10 @@ from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest, build_http
 
 from providers.google_workspace.settings import GoogleSettings
-from sweeper.errors import AuthError, DataError, PermissionDenied, ProviderError, ThrottledError
+from sweeper.errors import AuthError, DataError, NotFound, PermissionDenied, ProviderError
+from sweeper.kit.retry import Budget, retry_after
+from sweeper.kit.secrets import remember, scrub
+from sweeper.kit.status import error_for_status
 
 PROVIDER = "google_workspace"
 SCOPE_READ = "https://www.googleapis.com/auth/admin.directory.user.readonly"
@@ -56,13 +58,6 @@ def retryable(status: int, reason: str) -> bool:
     return status in (429, 500, 502, 503, 504) or status == 403 and reason in RATE_REASONS
 
 
-def retry_after(err: HttpError) -> float | None:
-    try:
-        return float(err.resp.get("retry-after"))
-    except (TypeError, ValueError):
-        return None
-
-
 class DirectoryClient:
     """Directory API access for one adapter. `sleep` is the backoff wait (tests replace it)."""
 
@@ -77,7 +72,6 @@ class DirectoryClient:
         self._https: list[httplib2.Http] = []
         self._credentials: Any = None
         self._service: Any = None
-        self._secret: str | None = None  # the access token, scrubbed from every message
 
     # --- credentials and service --------------------------------------------------------------
 
@@ -88,7 +82,7 @@ class DirectoryClient:
             if not token:
                 raise AuthError(PROVIDER, "authenticate", f"auth = access_token but ${s.token_env} is not set "
                                 "or empty: put a Directory API access token in it")
-            self._secret = token
+            remember(token)
             return oauth2_credentials.Credentials(token)
         if s.auth == "service_account":
             try:
@@ -146,29 +140,24 @@ class DirectoryClient:
 
     # --- calls ----------------------------------------------------------------------------------
 
-    def backoff(self, attempt: int, hint: float | None = None) -> float:
-        """Wait before retry `attempt` (1-based): Retry-After when given, else jittered exponential."""
-        wait = hint if hint is not None else random.random() * 2 ** attempt
-        return min(max(wait, 0.0), MAX_BACKOFF)
+    def budget(self) -> Budget:
+        """Our own retries (403 quotaExceeded, batch items): Retry-After or jittered backoff, each wait
+        at most MAX_BACKOFF, `retries` more tries within `retry_budget_seconds` of waiting."""
+        return Budget(self.settings.retries, total=self.settings.retry_budget_seconds, cap=MAX_BACKOFF, jitter=True)
 
     def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False) -> Any:
         """Run one request with the library's retries, plus our own for 403 quotaExceeded
         (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`."""
         request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
-        waited, attempt = 0.0, 0
+        waits = self.budget().start(self.sleep)
         while True:
             try:
-                return request.execute(http=self.http(), num_retries=self.settings.num_retries)
+                return request.execute(http=self.http(), num_retries=self.settings.retries)
             except HttpError as err:
                 status, reason, _ = error_info(err)
                 if missing_ok and status == 404:
                     return None
-                attempt += 1
-                wait = self.backoff(attempt, retry_after(err))
-                if status == 403 and reason in RATE_REASONS and attempt <= self.settings.num_retries \
-                        and waited + wait <= self.settings.retry_budget_seconds:
-                    self.sleep(wait)
-                    waited += wait
+                if status == 403 and reason in RATE_REASONS and waits.again(retry_after(err.resp)):
                     continue
                 raise self.translate(err, operation) from err
             except Exception as err:
@@ -187,56 +176,41 @@ class DirectoryClient:
 
     # --- errors -----------------------------------------------------------------------------------
 
-    def scrub(self, text: str) -> str:
-        return text.replace(self._secret, "[redacted]") if self._secret else text
-
     def permission_hint(self) -> str:
         who = self.settings.admin_subject or "the signed-in admin"
-        return (f"the credentials need the OAuth scope {self.scope} (for a service account: domain-wide "
-                f"delegation of that scope to its client id in the Admin console), and {who} needs an admin "
-                "role with User Management privileges")
+        return (f"the OAuth scope {self.scope} (for a service account: domain-wide delegation of that scope "
+                f"to its client id in the Admin console), and for {who} an admin role with User Management "
+                "privileges")
 
     def describe(self, err: HttpError) -> str:
         """One item's failure in words, for an Outcome."""
-        status, reason, message = error_info(err)
-        if status == 404:
+        failed = self.translate(err, "")
+        if isinstance(failed, NotFound):
             return "user not found"
-        if status == 403 and reason not in RATE_REASONS:
-            return self.scrub(f"permission denied (HTTP 403 {reason}: {message}): {self.permission_hint()}; "
-                              "a delegated admin cannot suspend or restore super admins")
-        return self.scrub(f"HTTP {status} {reason}: {message}")
+        if isinstance(failed, PermissionDenied):
+            return f"{failed.detail}; a delegated admin cannot suspend or restore super admins"
+        status, reason, message = error_info(err)
+        return scrub(f"HTTP {status} {reason}: {message}")
 
     def translate(self, err: BaseException, operation: str) -> ProviderError:
         if isinstance(err, ProviderError):
             return err
         if isinstance(err, HttpError):
             status, reason, message = error_info(err)
-            text = self.scrub(f"HTTP {status} {reason}: {message}")
-            if status == 401:
-                return AuthError(PROVIDER, operation, f"credentials rejected ({text}); {self.auth_hint()}")
-            if status == 429 or status == 403 and reason in RATE_REASONS:
-                return ThrottledError(PROVIDER, operation, f"still throttled after {self.settings.num_retries} "
-                                      f"retries ({text})")
-            if status == 403:
-                return PermissionDenied(PROVIDER, operation, f"{text}: {self.permission_hint()}")
-            if status >= 500:
-                return ProviderError(PROVIDER, operation, f"service error after {self.settings.num_retries} "
-                                     f"retries ({text})")
-            return ProviderError(PROVIDER, operation, text)
+            return error_for_status(PROVIDER, operation, status, f"{reason}: {message}", needs=self.permission_hint(),
+                                    hint=self.auth_hint(), throttled=status == 403 and reason in RATE_REASONS)
         if isinstance(err, auth_exceptions.RefreshError) and self.settings.auth == "access_token":
             # google-auth only refreshes after a 401; a bare access token cannot be refreshed
-            return AuthError(PROVIDER, operation, f"credentials rejected (HTTP 401); {self.auth_hint()}")
+            return error_for_status(PROVIDER, operation, 401, hint=self.auth_hint())
         if isinstance(err, (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError)):
             # e.g. "unauthorized_client": domain-wide delegation of these scopes is missing
-            return AuthError(PROVIDER, operation, self.scrub(
-                f"cannot obtain an access token ({type(err).__name__}: {str(err)[:300]}); {self.auth_hint()}; "
-                f"{self.permission_hint()}"))
+            return AuthError(PROVIDER, operation, f"cannot obtain an access token ({type(err).__name__}: "
+                             f"{str(err)[:300]}); {self.auth_hint()}; needs {self.permission_hint()}")
         if isinstance(err, (ValueError, BatchError)):
             return DataError(PROVIDER, operation, f"unreadable answer from {self.endpoint} ({type(err).__name__})")
         if isinstance(err, (httplib2.HttpLib2Error, OSError)):
-            return ProviderError(PROVIDER, operation, self.scrub(f"cannot reach {self.endpoint}: "
-                                                                 f"{type(err).__name__} {err}"))
-        return ProviderError(PROVIDER, operation, self.scrub(f"{type(err).__name__}: {err}"))
+            return ProviderError(PROVIDER, operation, f"cannot reach {self.endpoint}: {type(err).__name__} {err}")
+        return ProviderError(PROVIDER, operation, f"{type(err).__name__}: {err}")
 
     def auth_hint(self) -> str:
         s = self.settings

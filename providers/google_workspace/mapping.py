@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from sweeper.kit.times import BadTime, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
 
 PROVIDER = "google_workspace"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # lastLoginTime of a user who never signed in
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEVER_SIGNED_IN = (None, "", EPOCH)  # the forms lastLoginTime takes for a user who never signed in
 SELF = "the sweeper's own identity"
 USER_FIELDS = ("id,primaryEmail,name/fullName,isAdmin,isDelegatedAdmin,lastLoginTime,creationTime,"
                "suspended,archived,orgUnitPath")
@@ -47,28 +49,20 @@ class Rules:
 
 def parse_time(value: object) -> datetime | None:
     """An RFC 3339 timestamp as aware UTC; None when it is not one (naive values included)."""
-    if not isinstance(value, str):
-        return None
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_utc(value)
+    except BadTime:
         return None
-    if when.tzinfo is None:
-        return None
-    return when if when.tzinfo is timezone.utc else when.astimezone(timezone.utc)
 
 
 def _activity(raw: dict[str, Any], created: datetime | None) -> tuple[Activity, datetime | None, str | None]:
     value = raw.get("lastLoginTime")
-    if value is None or value == "":
-        never = True
-    else:
-        last = parse_time(value)
-        if last is None:
-            return Activity.UNKNOWN, None, f"lastLoginTime {str(value)[:40]!r} is not a timestamp"
-        never = last == EPOCH
-        if not never:
-            return Activity.SEEN, last, None
+    try:
+        last = parse_utc(value, NEVER_SIGNED_IN)
+    except BadTime:
+        return Activity.UNKNOWN, None, f"lastLoginTime {str(value)[:40]!r} is not a timestamp"
+    if last is not None:
+        return Activity.SEEN, last, None
     if created is None:
         return Activity.UNKNOWN, None, "never signed in, but creationTime is missing or unreadable"
     return Activity.NEVER, None, "never signed in"

@@ -7,9 +7,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sweeper.config import ProviderSettings
+from sweeper.kit.settings import Retrying
 
 
-class GoogleSettings(ProviderSettings):
+class GoogleSettings(ProviderSettings, Retrying):
+    RETRIES_WAS = ("num_retries", 0)
+
     customer: str = "my_customer"
     endpoint: str = "https://admin.googleapis.com"
     auth: Literal["default", "service_account", "access_token"] = "default"
@@ -19,7 +22,7 @@ class GoogleSettings(ProviderSettings):
     exclude_org_units: list[str] = Field(default_factory=list)
     skip_admins: bool = True
     batch_size: int = Field(100, gt=0, le=1000)
-    num_retries: int = Field(5, ge=0, le=20)  # googleapiclient's own retries, and our batch-item rounds
+    retries: int = Field(5, ge=0, le=20)  # googleapiclient's own retries, and our batch-item rounds
     retry_budget_seconds: float = Field(120, gt=0, le=3600)  # total backoff we wait on one call or batch
     timeout_seconds: float = Field(60, gt=0, le=600)  # per HTTP request
     max_parallel: int = Field(4, gt=0, le=16)  # apply() calls at once; Directory quotas are per user

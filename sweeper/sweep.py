@@ -1,0 +1,265 @@
+"""One sweep: list → judge → confirm → unique → guard → act, for every provider at once.
+
+It streams identities from each adapter into the policy, keeps only findings, confirms candidates
+live, applies the safety guards per scope, and (in apply mode) acts through the journal. One
+provider's failure never stops the others: it becomes that provider's status.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Callable, Sequence
+
+from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietly, describe_failure
+from sweeper.adapter import Adapter
+from sweeper.config import Config
+from sweeper.errors import JournalError, NotMeasured
+from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
+from sweeper import reenable
+from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
+from sweeper.records import Journal
+from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
+
+CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
+
+
+class Progress:
+    """What the engine reports while it works; the CLI draws bars from it on a terminal."""
+
+    def listing(self, provider: str, scope: str) -> Callable[[int], None]:
+        return lambda n: None
+
+    def acting(self, provider: str, total: int) -> Callable[[int], None]:
+        return lambda n: None
+
+
+@dataclass
+class Sweep:
+    """One run over the configured providers. `plan_targets` limits apply to what a plan named.
+
+    `open_adapter` builds each provider's adapter (the CLI passes `registry.create`); it is asked
+    for a writing adapter in apply mode only. `describe` gives a provider's metadata (the CLI passes
+    `registry.info`): the controls its findings satisfy and how it words root protection.
+    """
+
+    config: Config
+    providers: Sequence[str]
+    as_of: datetime
+    mode: str = "plan"
+    journal: Journal | None = None
+    plan_targets: set[tuple[str, ...]] | None = None
+    max_disable: int | None = None
+    progress: Progress = field(default_factory=Progress)
+    run_id: str = field(default_factory=new_run_id)
+    open_adapter: OpenAdapter = field(kw_only=True)
+    describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
+
+    def run(self) -> RunResult:
+        result = RunResult(self.run_id, self.mode, self.as_of)
+        with ThreadPoolExecutor(max(len(self.providers), 1), thread_name_prefix="provider") as pool:
+            for scopes in pool.map(self._provider, self.providers):
+                result.scopes.extend(scopes)
+        return result
+
+    def _provider(self, name: str) -> list[ScopeResult]:
+        settings = self.config.providers[name]
+        try:
+            adapter = self.open_adapter(name, settings, write=self.mode == "apply")
+        except Exception as err:  # noqa: BLE001 - any failure here is this provider's, not the run's
+            return [ScopeResult(name, "", ProviderStatus.FAILED, message=describe_failure(err))]
+        try:
+            scopes = adapter.scopes()
+        except Exception as err:  # noqa: BLE001
+            close_quietly(adapter)
+            status = ProviderStatus.NOT_MEASURED if isinstance(err, NotMeasured) else ProviderStatus.FAILED
+            return [ScopeResult(name, "", status, message=describe_failure(err))]
+        thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None)
+        try:
+            with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
+                                    thread_name_prefix=f"{name}-scope") as pool:
+                return list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds), scopes))
+        finally:
+            close_quietly(adapter)
+
+    def _scope(self, adapter: Adapter, name: str, scope: str, t: Thresholds) -> ScopeResult:
+        res = ScopeResult(name, scope)
+        try:
+            self._list(adapter, res, t)
+            if res.status is ProviderStatus.OK:
+                self._confirm(adapter, res, t)
+                self._unique(res)
+                if self.journal is not None:
+                    kept = reenable.respect(res.findings, self.journal, self.run_id, self.as_of,
+                                            self.config.policy.reenable_grace_days)
+                    if kept:
+                        res.say(f"{kept} credential(s) re-enabled since this sweeper disabled them: in their grace period")
+                self._guard(res, t)
+            if self.mode == "apply" and res.status is ProviderStatus.OK:
+                self._act(adapter, res)
+        except Exception as err:  # noqa: BLE001 - a scope's failure is reported, never raised
+            res.status = ProviderStatus.FAILED
+            res.say(describe_failure(err))
+            res.findings = [f for f in res.findings if f.action in (FindingAction.DISABLED, FindingAction.FAILED)]
+        return res
+
+    def _list(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
+        advance = self.progress.listing(res.provider, res.scope)
+        measured = 0
+        try:
+            for identity in adapter.list_identities(res.scope):
+                res.identities += 1
+                advance(1)
+                for credential in identity.credentials:
+                    credential = since_creation(credential)
+                    res.credentials += 1
+                    measured += credential.activity is not Activity.UNKNOWN
+                    decision = evaluate(identity, credential, t, self.as_of)
+                    if decision.kind is DecisionKind.ALREADY_DISABLED:
+                        res.already_disabled += 1
+                    elif decision.kind.is_finding:
+                        res.findings.append(Finding(identity, credential, decision))
+        except NotMeasured as err:
+            res.status, res.findings = ProviderStatus.NOT_MEASURED, []
+            res.say(f"{err.detail}; nothing here is judged or disabled")
+            return
+        except Exception as err:  # noqa: BLE001
+            res.status, res.findings = ProviderStatus.FAILED, []
+            res.say(f"listing failed after {res.identities} identities: {describe_failure(err)}; "
+                    "nothing here is disabled on a partial listing")
+            return
+        if not_measured(res.credentials, measured):
+            res.status, res.findings = ProviderStatus.NOT_MEASURED, []
+            res.say("no identity has any activity data (is sign-in activity licensed and readable?); "
+                    "nothing here is disabled")
+
+    def _confirm(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
+        """Re-read each candidate live and judge it again; the listing may be hours old."""
+        candidates = [f for f in res.findings if f.decision.kind in CONFIRM]
+        if not candidates or adapter.listing_is_live:
+            return
+
+        def confirm(finding: Finding) -> Finding | None:
+            try:
+                fresh = adapter.refresh(finding.ref)
+            except Exception as err:  # noqa: BLE001 - unconfirmed means kept
+                reason = f"could not confirm its activity live ({describe_failure(err)}); kept"
+                return Finding(finding.identity, finding.credential,
+                               Decision(DecisionKind.UNKNOWN, reason, finding.decision.threshold_days,
+                                        finding.decision.days_inactive, "medium", finding.decision.controls))
+            if fresh is None:
+                return None
+            fresh = since_creation(fresh)
+            return Finding(finding.identity, fresh, evaluate(finding.identity, fresh, t, self.as_of))
+
+        with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="confirm") as pool:
+            fresh = dict(zip(map(id, candidates), pool.map(confirm, candidates)))
+        kept, gone, in_use = [], 0, 0
+        for finding in res.findings:
+            if id(finding) not in fresh:
+                kept.append(finding)
+                continue
+            new = fresh[id(finding)]
+            if new is None:
+                gone += 1
+            elif not new.decision.kind.is_finding:
+                in_use += new.decision.kind is DecisionKind.ACTIVE
+                res.already_disabled += new.decision.kind is DecisionKind.ALREADY_DISABLED
+            else:
+                kept.append(new)
+        res.findings = kept
+        if in_use:
+            res.say(f"{in_use} candidate(s) found in use on the live check: kept")
+        if gone:
+            res.say(f"{gone} candidate(s) no longer exist")
+
+    def _unique(self, res: ScopeResult) -> None:
+        """One finding per credential: an identity whose credential came back twice is kept whole.
+
+        Two findings for one credential would mean two actions on it and, worse, that some other
+        credential was judged under its name: the adapter's data cannot be trusted for that identity.
+        """
+        counts = Counter(f.ref.key for f in res.findings)
+        twice = {key for key, n in counts.items() if n > 1}
+        if not twice:
+            return
+        suspects = {key[:3] for key in twice}
+        kept, seen = [], set()
+        for f in res.findings:
+            key = f.ref.key
+            if key[:3] in suspects:
+                if key in seen:
+                    continue
+                seen.add(key)
+                why = (f"the provider gave {f.ref.label} more than once" if key in twice else
+                       "another credential of this identity was given more than once")
+                f = Finding(f.identity, f.credential, Decision(
+                    DecisionKind.UNKNOWN, f"{why}; nothing of this identity is disabled (fail closed)",
+                    f.decision.threshold_days, f.decision.days_inactive, "medium", f.decision.controls))
+            kept.append(f)
+        res.findings = kept
+        res.say(f"{len(suspects)} identit{'y' if len(suspects) == 1 else 'ies'} with a credential listed "
+                "twice: kept")
+
+    def _guard(self, res: ScopeResult, t: Thresholds) -> None:
+        """Plan filter and the safety cap (rule 9), per scope."""
+        targets = [f for f in res.findings if f.decision.kind is DecisionKind.DISABLE]
+        if self.plan_targets is not None:
+            for f in targets:
+                if f.ref.key not in self.plan_targets:
+                    f.decision = replace(f.decision, reason=f"{f.decision.reason}; not in the plan file: left alone")
+            targets = [f for f in targets if f.ref.key in self.plan_targets]
+        for f in targets:
+            f.action = FindingAction.PLANNED
+        affected = len({f.ref.key[:3] for f in targets})
+        over = cap_exceeded(len(targets), res.identities, t, self.max_disable, affected=affected)
+        if over:
+            res.status = ProviderStatus.CAPPED
+            res.say(f"safety cap: {over}; nothing in this scope is disabled "
+                    "(review the plan, then raise the cap with --max-disable N)")
+            for f in targets:
+                f.action = FindingAction.NONE
+
+    def _act(self, adapter: Adapter, res: ScopeResult) -> None:
+        """Disable the planned findings through the journal, group by group; a journal failure halts the scope."""
+        targets = [f for f in res.findings if f.action == FindingAction.PLANNED]
+        if not targets:
+            return
+        assert self.journal is not None
+        journal = self.journal
+        advance = self.progress.acting(f"{res.provider} {res.scope}", len(targets))
+        # A local journal records one adapter batch at a time and runs batches side by side; a remote
+        # one records a larger group per write (one round trip) and runs that group's batches side by side.
+        size = max(adapter.batch_size, journal.group_size)
+        groups = [targets[i:i + size] for i in range(0, len(targets), size)]
+        halted = threading.Event()  # the journal failed: nothing more is acted on in this scope
+
+        def act(group: list[Finding]) -> None:
+            if halted.is_set():
+                for finding in group:
+                    finding.action = FindingAction.NONE
+                    finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; not attempted: "
+                                                                        "the journal could not record intents")
+                return
+            items = [(f.ref, before_state(f.credential), f.credential.irreversible) for f in group]
+            try:
+                answers = apply_batch(adapter, journal, self.run_id, Action.DISABLE, items)
+            except JournalError:
+                halted.set()
+                for finding in group:
+                    finding.action = FindingAction.NONE
+                raise
+            for finding, (ok, detail) in zip(group, answers):
+                finding.action = FindingAction.DISABLED if ok else FindingAction.FAILED
+                if ok and detail:
+                    finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; {detail}")
+                elif not ok:
+                    finding.error = detail
+            advance(len(group))
+
+        parallel = adapter.max_parallel if size == adapter.batch_size else 1
+        with ThreadPoolExecutor(max(1, parallel), thread_name_prefix="apply") as pool:
+            list(pool.map(act, groups))
