@@ -81,6 +81,16 @@ class Journal(Protocol):
 
     def uid_of(self, action_id: int) -> str: ...
 
+    def record_actor(self, run_id: str, provider: str, principal: str) -> None:
+        """Who a run acted as in one provider."""
+        ...
+
+    def verify(self) -> str | None:
+        """None when the hash chain holds and the tables are what it records; else the first bad row."""
+        ...
+
+    def run_details(self, run_id: str) -> dict[str, Any]: ...
+
     def first_seen_enabled(self, disable_uid: str) -> str | None: ...
 
     def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:

@@ -40,21 +40,22 @@ def respect(findings: Sequence[Any], journal: Any, run_id: str, as_of: datetime,
         if used is not None and used > disabled_at:
             continue  # used since it came back: the ordinary rules judge it
         if restored is not None:
-            start, how = _when(restored.updated) or as_of, f"restored by run {restored.run_id}"
+            start = _when(restored.updated) or as_of
+            how = f"restored by run {restored.run_id} (disabled by run {disabled.run_id} on {disabled_at.date()})"
         else:
             uid = journal.uid_of(disabled.id)
             seen = journal.first_seen_enabled(uid)
             if seen is None:
                 journal.saw_enabled(uid, run_id, as_of.isoformat())
                 seen = as_of.isoformat()
-            start, how = _when(seen) or as_of, "re-enabled"
+            start = _when(seen) or as_of
+            how = f"re-enabled since run {disabled.run_id} (disabled {disabled_at.date()})"
         until = start + timedelta(days=grace_days)
         if as_of >= until:
             f.decision = replace(f.decision, reason=f"{f.decision.reason}; re-enabled since run {disabled.run_id} "
                                                     f"(disabled {disabled_at.date()}); grace ended {until.date()}")
             continue
         f.decision = replace(f.decision, kind=DecisionKind.WARN, risk="low",
-                             reason=f"{how} since run {disabled.run_id} (disabled {disabled_at.date()}); "
-                                    f"grace until {until.date()}; {f.decision.reason}")
+                             reason=f"{how}; grace until {until.date()}; {f.decision.reason}")
         changed += 1
     return changed

@@ -36,7 +36,7 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     age = _age_days(found[0].started)
     limit = config.policy.restore_max_age_days
     if age is not None and age > limit and not force and not dry_run:
-        raise UsageError(f"run {run_id} is {age:.0f} days old, older than restore_max_age_days = {limit}: much may "
+        raise UsageError(f"run {run_id} is {age:.2g} days old, older than restore_max_age_days = {limit:g}: much may "
                          "have been decided since; check with --dry-run, then give --force")
     rows = [a for a in journal.actions(run_id) if a.action is Action.DISABLE
             and a.state in (ActionState.DONE, ActionState.INTERRUPTED)

@@ -248,3 +248,124 @@ def test_replaying_an_old_plan_after_a_restore_is_refused(tmp_path, cloud) -> No
     assert run("apply", tmp_path / "plan.json", "-c", cfg, "--yes").exit_code == 2
     r = run("apply", tmp_path / "plan.json", "-c", cfg, "--yes", "--reapply", "-f", "json")
     assert r.exit_code == 0 and cloud.calls == []  # even forced, the restored ones are in their grace
+
+
+# -- restore is careful ------------------------------------------------------------------------------
+
+def _apply_run(cfg: Path) -> str:
+    runs = json.loads(run("history", "-c", cfg, "-f", "json").stdout)["runs"]
+    return next(r["run_id"] for r in runs if r["mode"] == "apply")
+
+
+def test_restore_leaves_alone_what_people_changed_since(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    _night(cfg, NOW)
+    run_id = _apply_run(cfg)
+    owner = cloud.users["stale0@example.com"]  # the owner re-activates it and uses it ...
+    owner.enabled, owner.last_used = True, datetime.now(timezone.utc)
+    owner.enabled = False  # ... then incident response turns it off after a leak
+    cloud.users["stale1@example.com"].enabled = True  # a helpdesk re-enabled this one
+    r = run("restore", run_id, "-c", cfg)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "changed since the run" in out and "not restored" in out
+    assert not owner.enabled  # incident response's decision stands
+    assert cloud.users["stale2@example.com"].enabled  # untouched since the run: restored
+    assert [c for c in cloud.calls if c[0] == "enable"] == [("enable", "stale2@example.com")]
+
+
+def test_an_old_run_needs_force(tmp_path, cloud) -> None:
+    import time
+
+    _seed(cloud)
+    cfg = _cfg(tmp_path, "restore_max_age_days = 0.00001")  # under a second
+    _night(cfg, NOW)
+    run_id = _apply_run(cfg)
+    time.sleep(1.0)
+    r = run("restore", run_id, "-c", cfg)
+    assert r.exit_code == 2 and "older than restore_max_age_days" in r.output and "--force" in r.output
+    assert run("restore", run_id, "-c", cfg, "--dry-run").exit_code == 0
+    assert run("restore", run_id, "-c", cfg, "--force").exit_code == 0
+    assert all(u.enabled for u in cloud.users.values())
+
+
+# -- the journal is an audit trail --------------------------------------------------------------------
+
+def test_a_forged_row_and_a_broken_chain_are_refused_naming_the_row(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    _night(cfg, NOW)
+    assert "verified" in run("history", "-c", cfg, "--verify").stdout
+    db = sqlite3.connect(tmp_path / "sweeper.db")
+    with db:  # someone with the sqlite3 shell makes restore enable an account HR disabled
+        db.execute("INSERT INTO actions (run_id, provider, scope, identity_id, login, kind, credential_id, action, "
+                   "state, before, irreversible, created, updated, uid) SELECT run_id, provider, scope, 'hr-disabled', "
+                   "'hr@example.com', kind, 'hr-disabled', action, state, before, 0, created, updated, 'forged/1' "
+                   "FROM actions LIMIT 1")
+    for args in (["history", "--verify"], ["history"], ["restore", _apply_run_raw(tmp_path)], ["apply", "--yes"]):
+        r = run(*args[:1], *args[1:], "-c", cfg)
+        assert r.exit_code == 2, (args, r.output)
+        assert "forged/1" in r.output or "actions row" in r.output, (args, r.output)
+    with db:
+        db.execute("DELETE FROM actions WHERE uid = 'forged/1'")
+        [(seq,)] = db.execute("SELECT min(seq) FROM events WHERE record LIKE '%\"t\":\"intent\"%'").fetchall()
+        db.execute("UPDATE events SET record = replace(record, 'stale', 'STALE') WHERE seq = ?", (seq,))
+    r = run("history", "-c", cfg, "--verify")
+    assert r.exit_code == 2 and f"event {seq}" in r.output and "chain is broken" in r.output
+
+
+def _apply_run_raw(tmp_path: Path) -> str:
+    db = sqlite3.connect(tmp_path / "sweeper.db")
+    return db.execute("SELECT run_id FROM runs WHERE mode = 'apply'").fetchone()[0]
+
+
+def test_with_a_key_every_event_carries_a_verified_hmac(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    key = {"SWEEPER_JOURNAL_KEY": "journal-key-for-tests"}
+    r = run("apply", "-c", cfg, "--yes", env=key)
+    assert r.exit_code == 0, r.output
+    assert "and HMAC verified" in run("history", "-c", cfg, "--verify", env=key).stdout
+    bad = run("history", "-c", cfg, "--verify", env={"SWEEPER_JOURNAL_KEY": "another key"})
+    assert bad.exit_code == 2 and "HMAC" in bad.output
+
+
+def test_each_run_records_who_where_and_why(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    ci = {"GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "example/sweeps", "GITHUB_SERVER_URL": "https://github.example"}
+    assert run("plan", "-c", cfg, "--plan-out", tmp_path / "plan.json").exit_code == 0
+    assert run("apply", tmp_path / "plan.json", "-c", cfg, "--yes", env=ci).exit_code == 0
+    run_id = _apply_run(cfg)
+    detail = json.loads(run("history", "-c", cfg, "--run", run_id, "-f", "json").stdout)
+    info = detail["run"]
+    assert info["actor"] == {"fake": "sweeper-bot (fake)"} and info["host"]
+    assert info["context"]["ci"] == "github" and info["context"]["url"].endswith("/example/sweeps/actions/runs/4242")
+    assert info["context"]["version"] and info["config_digest"] and info["plan_digest"]
+    assert all(a["reason"] and "last used" in a["reason"] for a in detail["actions"])
+
+
+def test_a_missing_journal_is_an_error_unless_a_new_one_is_asked_for(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cfg = _cfg(tmp_path)
+    assert run("apply", "-c", cfg, "--yes").exit_code == 0
+    (tmp_path / "sweeper.db").unlink()
+    for name in ("sweeper.db-wal", "sweeper.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    r = run("history", "-c", cfg)
+    assert r.exit_code == 2 and "journal is missing" in r.output and "--new-journal" in r.output
+    assert run("apply", "-c", cfg, "--yes").exit_code == 2
+    assert run("history", "-c", cfg, "--new-journal").exit_code == 0
+
+
+def test_an_exclusion_that_matches_nobody_is_reported_as_stale(tmp_path, cloud) -> None:
+    _seed(cloud)
+    cloud.add(FakeUser("breakglass-01@example.com", NOW - timedelta(days=1), NOW - timedelta(days=900)))
+    r = run("plan", "-c", _cfg(tmp_path), "-f", "json")
+    assert "stale" not in r.stderr  # breakglass-* matches a login
+    path = tmp_path / "sweeper.toml"
+    path.write_text(path.read_text().replace('exclude = ["breakglass-*"]', 'exclude = ["breakglass-*", "svc-old-*"]'))
+    r = run("plan", "-c", path, "-f", "json")
+    assert r.exit_code == 0 and "exclude pattern 'svc-old-*' matched no login" in r.stderr
+    assert "'breakglass-*' matched" not in r.stderr
