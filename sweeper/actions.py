@@ -44,7 +44,8 @@ def close_quietly(adapter: Adapter) -> None:
 def before_state(credential: Credential) -> dict[str, Any]:
     """The state recorded in the journal before a change (no secrets: ids, flags and dates only)."""
     return {"enabled": credential.enabled, "activity": credential.activity.value,
-            "last_used": credential.last_used.isoformat() if credential.last_used else None}
+            "last_used": credential.last_used.isoformat() if credential.last_used else None,
+            "created": credential.created.isoformat() if credential.created else None}
 
 
 def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,

@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -181,8 +181,23 @@ def _progress():
     return make_progress(err_console)
 
 
+def future_as_of(when: datetime, allowed: bool) -> str | None:
+    """Acting never happens earlier than the real clock would: a future --as-of needs the flag, and is
+    then a warning recorded with the run."""
+    now = datetime.now(timezone.utc)
+    if when <= now + timedelta(minutes=1):
+        return None
+    stamp = when.isoformat().replace("+00:00", "Z")
+    if not allowed:
+        raise UsageError(f"--as-of {stamp} is in the future: acting as if it were later than it is would disable "
+                         "credentials before their time (give --allow-future-as-of for demos and tests)")
+    note = f"--as-of {stamp} is in the future (--allow-future-as-of)"
+    err_console.print(f"warning: {note}", soft_wrap=True)
+    return note
+
+
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
-           plan_targets=None, max_disable=None):
+           plan_targets=None, max_disable=None, plan_digest: str | None = None, note: str | None = None):
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
     from sweeper.sweep import Sweep
@@ -192,13 +207,16 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                       open_adapter=registry.create, describe=registry.info)
         if journal:
             try:
-                journal.start_run(sweep.run_id, mode, as_of, config.digest)
+                journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
             except StoreDenied as err:
                 if mode != "plan":
                     raise
                 err_console.print(f"warning: this plan is not recorded in the journal ({err})", soft_wrap=True)
                 journal = sweep.journal = None
         result = sweep.run()
+    for glob in result.stale_patterns():
+        err_console.print(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)",
+                          markup=False, soft_wrap=True)
     if journal:
         try:
             journal.finish_run(result.run_id, result.run_status())
@@ -216,21 +234,32 @@ def irreversible_text(provider: str, kind) -> str | None:
         return None
 
 
-def _journal(config: Config, override: str | None = None):
+def _journal(config: Config, override: str | None = None, *, new: bool = False, verify: bool = False):
+    """The journal; `verify` refuses one whose hash chain is broken (apply, restore, history)."""
+    from sweeper.errors import JournalError
     from sweeper.journal_remote import open_journal
     from sweeper.store import is_remote
 
     if override and not is_remote(override) and "://" in override:
         raise UsageError(f"--journal {override}: unknown storage scheme (use a file path, s3://, gs:// or az://)")
     where = override or config.journal_location
-    return open_journal(where, config.journal)
+    journal = open_journal(where, config.journal, new=new)
+    if verify:
+        broken = journal.verify()
+        if broken:
+            raise JournalError(f"{journal.path}: the journal does not verify: {broken}; nothing is done on it "
+                               "(see `sweeper history --verify`)")
+    return journal
+
+
+NewJournalOpt = typer.Option(False, "--new-journal", help="Start an empty journal where one existed and is missing.")
 
 
 @app.command()
 @guarded
 def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
-         journal_at: Optional[str] = JournalOpt,
+         journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
          exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
     """Report what would be disabled, changing nothing (the dry run).
@@ -242,7 +271,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     cfg = load(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
-    journal = _journal(cfg, journal_at)
+    journal = _journal(cfg, journal_at, new=new_journal)
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
@@ -257,10 +286,13 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
                                                      help="Act only on what this plan names."),
           config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
           as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
-          journal_at: Optional[str] = JournalOpt,
+          journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
           max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
                                                     help="Raise the per-scope safety cap to N for this run."),
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+          reapply: bool = typer.Option(False, "--reapply", help="Apply a plan file the journal says was applied."),
+          allow_future_as_of: bool = typer.Option(False, "--allow-future-as-of",
+                                                  help="Let --as-of lie in the future (demos, tests): recorded.")):
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
@@ -274,19 +306,27 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     cfg = load(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
-    targets = planfile.read(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
+    plan = planfile.load(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
         if plan_file else None
+    targets = planfile.targets(plan, str(plan_file)) if plan is not None else None
+    note = future_as_of(when, allow_future_as_of)
     if interactive() and not yes:
         scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
             f"every inactive credential found in {', '.join(providers)}"
         if not typer.confirm(f"Disable {scope}?", default=False, err=True):
             err_console.print("nothing changed")
             raise typer.Exit(0)
-    journal = _journal(cfg, journal_at)
+    journal = _journal(cfg, journal_at, new=new_journal, verify=True)
     with journal.exclusive():
+        digest = planfile.digest_of(plan) if plan is not None else None
+        used = journal.plan_applied(digest) if digest else None
+        if used and not reapply:
+            raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
+                             "(make a new plan, or give --reapply to apply it again)")
         for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             err_console.print(message)
-        result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable)
+        result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
+                        note=note)
     _report(result, fmt, output, cfg)
     raise typer.Exit(result.exit_code())
 
@@ -296,11 +336,15 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
 def restore(run_id: str = typer.Argument(..., help="The run whose changes to undo (see `sweeper history`)."),
             config: Optional[str] = ConfigOpt,
             provider: Optional[List[str]] = typer.Option(None, "-p", "--provider", help="Only this provider."),
-            journal_at: Optional[str] = JournalOpt,
-            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")):
+            journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
+            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled."),
+            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days.")):
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
-    Deleted console passwords cannot be restored; they are listed as such.
+    Each credential is checked first: what was enabled, used or changed since the run is left alone
+    ("changed since the run; not restored"). Deleted console passwords cannot be restored; they are
+    listed as such. On a terminal it shows what it will re-enable and asks, unless --yes.
 
     Example: sweeper restore 20261121T040000Z-1a2b3c --dry-run
     """
@@ -311,11 +355,22 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 
     cfg = load(config)
     provider = known(provider) if provider else None
-    journal = _journal(cfg, journal_at)
+    journal = _journal(cfg, journal_at, new=new_journal, verify=True)
+    if interactive() and not yes and not dry_run:
+        _, preview = do_restore(cfg, journal, run_id, provider, dry_run=True, force=force,
+                                open_adapter=registry.create, irreversible=irreversible_text)
+        todo = [i for i in preview if i.result.startswith("would")]
+        for item in todo:
+            err_console.print(f"  {item.row.ref.provider} {item.row.ref.scope} {item.row.ref.login} "
+                              f"{item.row.ref.label}", markup=False)
+        if not typer.confirm(f"Re-enable these {len(todo)} credential(s), each checked first?", default=False,
+                             err=True):
+            err_console.print("nothing changed")
+            raise typer.Exit(0)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", provider, open_adapter=registry.create):
             err_console.print(message)
-        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, open_adapter=registry.create,
+        restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force, open_adapter=registry.create,
                                        irreversible=irreversible_text)
     table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
                   + (" — dry run" if dry_run else ""), title_justify="left")
@@ -332,7 +387,8 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 @guarded
 def history(config: Optional[str] = ConfigOpt,
             run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
-            journal_at: Optional[str] = JournalOpt,
+            verify: bool = typer.Option(False, "--verify", help="Check the journal's hash chain (and HMAC) only."),
+            journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
             fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")):
     """List past runs, newest first, with their action counts; --run shows one run's actions.
 
@@ -341,7 +397,16 @@ def history(config: Optional[str] = ConfigOpt,
     from rich.table import Table
 
     cfg = load(config)
-    journal = _journal(cfg, journal_at)
+    if verify:
+        journal = _journal(cfg, journal_at, new=new_journal)
+        broken = journal.verify()
+        if broken:
+            err_console.print(f"{journal.path}: does not verify: {broken}", markup=False, soft_wrap=True)
+            raise typer.Exit(2)
+        keyed = " and HMAC" if os.environ.get("SWEEPER_JOURNAL_KEY") else ""
+        sys.stdout.write(f"{journal.path}: hash chain{keyed} verified; every run and action is as recorded\n")
+        return
+    journal = _journal(cfg, journal_at, new=new_journal, verify=True)
     runs = journal.runs(run)
     if run and not runs:
         raise UsageError(f"--run {run}: no such run in {journal.path}")
@@ -349,10 +414,12 @@ def history(config: Optional[str] = ConfigOpt,
     if fmt is HistoryFormat.json:
         out: dict = {"runs": [r.as_json() for r in runs]}
         if run:
+            out["run"] = journal.run_details(run)  # who, from where, with which config and plan
             out["actions"] = [{"provider": a.ref.provider, "scope": a.ref.scope, "identity": a.ref.login,
                                "identity_id": a.ref.identity_id, "credential": a.ref.label,
                                "action": a.action.value, "state": a.state, "error": a.error,
-                               "irreversible": a.irreversible, "updated": a.updated} for a in actions]
+                               "reason": a.before.get("reason"), "irreversible": a.irreversible,
+                               "updated": a.updated} for a in actions]
         emit(json.dumps(out, indent=2) + "\n", None)
         return
     console = stdout_console()

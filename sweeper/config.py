@@ -33,6 +33,9 @@ class PolicySettings(StrictModel):
     max_disable: int = Field(25, ge=0)
     max_disable_percent: float = Field(10, gt=0, le=100)
     exclude: list[str] = Field(default_factory=list)
+    never_disable: list[str] = Field(default_factory=list)  # exact ids or logins: never disabled, whatever else says
+    reenable_grace_days: int = Field(30, ge=0)  # what a person re-enabled is not disabled again before this
+    restore_max_age_days: float = Field(30, gt=0)  # older runs are restored only with --force
     plan_max_age_hours: float = Field(24, gt=0)
 
 

@@ -108,7 +108,7 @@ def run_demo(apply: bool, keep: Path | None) -> int:
             code = _run(console, "undo that run", ["restore", run_id, *cfg])
             if code:
                 return code
-            _run(console, "after the restore: the same findings again", ["plan", *cfg, "-f", "markdown"])
+            _run(console, "after the restore: what was restored is in its grace period, not disabled again", ["plan", *cfg, "-f", "markdown"])
         where = f"files kept in {folder}" if keep else "emulators stopped, temporary files removed"
         console.rule()
         console.print(f"demo finished in {time.monotonic() - started:.1f} s; {where}."

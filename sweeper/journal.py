@@ -8,6 +8,8 @@ reconciles by asking the provider for the credential's current state. Timestamps
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -70,6 +72,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN host TEXT;
         CREATE INDEX actions_uid ON actions(uid);
     """),
+    # the plan an apply acted on (plans are single-use) and what a person should know about the run
+    ("0003_run_plan_digest_and_note", """
+        ALTER TABLE runs ADD COLUMN plan_digest TEXT;
+        ALTER TABLE runs ADD COLUMN note TEXT;
+        CREATE INDEX runs_plan_digest ON runs(plan_digest);
+    """),
+    # a credential this sweeper disabled, first seen enabled again (its re-enable grace starts then)
+    ("0004_reenable_sightings", """
+        CREATE TABLE sightings (
+            disable_uid TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            seen TEXT NOT NULL
+        );
+        CREATE INDEX actions_credential ON actions(provider, scope, identity_id, kind, credential_id);
+    """),
+    # the audit trail: every change to runs, actions and sightings as a hash-chained event (and an
+    # HMAC when SWEEPER_JOURNAL_KEY is set); who ran it, from where, with what
+    ("0005_chained_events_and_actor", """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            mac TEXT
+        );
+        ALTER TABLE runs ADD COLUMN actor TEXT;
+        ALTER TABLE runs ADD COLUMN context TEXT;
+    """),
 ]
 
 
@@ -84,12 +114,20 @@ class Journal:
 
     group_size = 0
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, new: bool = True) -> None:
+        """Open (or create) the journal file. With `new=False`, a journal that existed here (its lock
+        file remains) and is now missing is an error: a deleted journal is never silently replaced."""
         self.path: Path | str = Path(path)
         self._lock = threading.Lock()
         self._uids = itertools.count(1)
+        marker = Path(f"{self.path}.lock")
+        if not new and not self.path.exists() and marker.exists():
+            raise JournalError(f"{self.path}: the journal is missing, but one existed here ({marker.name} remains); "
+                               "restore it from a backup, or give --new-journal to start an empty one")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not marker.exists():
+                os.close(os.open(marker, os.O_CREAT | os.O_RDWR, 0o600))
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(self.path, 0o600)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -113,6 +151,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._migrate()
+        self._backfill()
 
     def _migrate(self) -> None:
         with self._tx() as db:
@@ -126,14 +165,26 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. A full disk or an unwritable file is a JournalError naming the file,
+        and nothing of the transaction is kept (the caller acts on nothing it could not record)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err) or "busy" in str(err):
+                    raise  # another process holds the file: the caller waits (_patiently)
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise JournalError(f"{self.path}: cannot write the journal: {_why(err)}") from None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -159,22 +210,187 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    # the chain
+
+    def _chain(self, db: sqlite3.Connection, *records: dict[str, Any]) -> None:
+        """Append `records` to the hash chain, in the transaction that makes the change they describe."""
+        row = db.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        key = _journal_key()
+        for record in records:
+            text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+            digest = _link(prev, text)
+            db.execute("INSERT INTO events (record, prev, hash, mac) VALUES (?, ?, ?, ?)",
+                       (text, prev, digest, _mac(key, digest) if key else None))
+            prev = digest
+
+    def verify(self) -> str | None:
+        """Check the chain and that the tables hold exactly what it says. None when sound, else what is
+        wrong, naming the first bad row. With SWEEPER_JOURNAL_KEY set, every event must carry its HMAC."""
+        key = _journal_key()
+        with self._lock:  # one read transaction: a snapshot that no concurrent writer changes halfway
+            self._db.execute("BEGIN")
+            try:
+                events = self._db.execute("SELECT seq, record, prev, hash, mac FROM events ORDER BY seq").fetchall()
+                tables = {table: self._db.execute(f"SELECT {columns} FROM {table} ORDER BY {order}").fetchall()
+                          for table, columns, order in _AUDITED}
+            finally:
+                self._db.execute("COMMIT")
+        prev, records = GENESIS, []
+        for seq, text, before, digest, mac in events:
+            if before != prev or _link(prev, text) != digest:
+                return f"event {seq}: the hash chain is broken (edited, inserted or removed rows)"
+            if key and (not mac or not _hmac_ok(key, digest, mac)):
+                return f"event {seq}: its HMAC does not verify with SWEEPER_JOURNAL_KEY"
+            prev = digest
+            records.append(json.loads(text))
+        rebuilt = Journal.__new__(Journal)
+        rebuilt._open_cache(f"{self.path} (rebuilt)")
+        rebuilt._unchained = True
+        rebuilt.apply_records(records)
+        for table, columns, order in _AUDITED:
+            mine = tables[table]
+            theirs = rebuilt._rows(table, columns, order)
+            if mine != theirs:
+                bad = next((m for m, t in zip(mine, theirs) if m != t), None) or (mine[len(theirs):] or theirs[len(mine):])[0]
+                return f"{table} row {bad[0]!r}: not what the hash chain records (edited or forged)"
+        return None
+
+    def dump_records(self) -> list[dict[str, Any]]:
+        """Every run, action and sighting as the records that rebuild them, in the order they were made."""
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            runs = self._db.execute("SELECT run_id, mode, started, finished, status, as_of, config_digest, pid, "
+                                    "restores, host, plan_digest, note, actor, context FROM runs ORDER BY rowid").fetchall()
+            actions = self._db.execute("SELECT uid, id, run_id, provider, scope, identity_id, login, kind, "
+                                       "credential_id, action, state, before, irreversible, error, created, updated "
+                                       "FROM actions ORDER BY id").fetchall()
+            sightings = self._db.execute("SELECT disable_uid, run_id, seen FROM sightings ORDER BY rowid").fetchall()
+        for (run_id, mode, started, finished, status, as_of, digest, pid, restores, host, plan, note, actor,
+             context) in runs:
+            out.append({"t": "run", "run_id": run_id, "mode": mode, "started": started, "as_of": as_of,
+                        "config_digest": digest, "host": host, "pid": pid, "restores": restores,
+                        "plan_digest": plan, "note": note, "actor": json.loads(actor or "{}"),
+                        "context": json.loads(context or "{}")})
+            if status != RunStatus.RUNNING:
+                out.append({"t": "finish", "run_id": run_id, "status": status, "finished": finished or started})
+        for (uid, action_id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before,
+             irreversible, error, created, updated) in actions:
+            uid = uid or f"id:{action_id}"
+            out.append({"t": "intent", "run_id": run_id, "uid": uid, "provider": provider, "scope": scope,
+                        "identity_id": identity_id, "login": login, "kind": kind, "credential_id": credential_id,
+                        "action": action, "before": json.loads(before or "{}"), "irreversible": bool(irreversible),
+                        "created": created})
+            if state != ActionState.INTENT:
+                out.append({"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
+        out += [{"t": "sighting", "disable_uid": d, "run_id": r, "seen": seen} for d, r, seen in sightings]
+        return out
+
+    def _backfill(self) -> None:
+        """A journal from before the chain: its rows become the chain's first events, as they stand."""
+        with self._lock:
+            empty = self._db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+            rows = self._db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        if not (empty and rows):
+            return
+        with self._lock:  # actions from before uids existed get one, so the chain can name them
+            self._db.execute("UPDATE actions SET uid = 'id:' || id WHERE uid IS NULL")
+        records = self.dump_records()
+        with self._tx() as db:
+            self._chain(db, *records)
+
+    def _rows(self, table: str, columns: str, order: str) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(f"SELECT {columns} FROM {table} ORDER BY {order}").fetchall()
+
+    def apply_records(self, records: Sequence[dict[str, Any]]) -> None:
+        """Make the changes `records` describe (a remote journal's log, or a chain being checked)."""
+        for r in records:
+            kind = r["t"]
+            if kind == "run":
+                Journal.start_run(self, r["run_id"], r["mode"], r.get("as_of"), r.get("config_digest") or "",
+                               r.get("restores"), started=r["started"], host=r.get("host"), pid=r.get("pid") or 0,
+                               plan_digest=r.get("plan_digest"), note=r.get("note"), actor=r.get("actor"),
+                               context=r.get("context"))
+            elif kind == "finish":
+                Journal.finish_run(self, r["run_id"], r["status"], finished=r["finished"])
+            elif kind == "intent":
+                ref = CredentialRef(r["provider"], r["scope"], r["identity_id"], r["login"],
+                                    CredentialKind(r["kind"]), r["credential_id"])
+                Journal.intend(self, r["run_id"], Action(r["action"]),
+                               [(ref, r.get("before") or {}, bool(r.get("irreversible")))],
+                               created=r["created"], uids=[r["uid"]])
+            elif kind == "settle":
+                Journal._settle_uid(self, r["uid"], r["state"], r.get("error"), r["updated"])
+            elif kind == "sighting":
+                Journal.saw_enabled(self, r["disable_uid"], r["run_id"], r["seen"])
+            elif kind == "actor":
+                Journal.record_actor(self, r["run_id"], r["provider"], r["principal"])
+            else:
+                raise KeyError(kind)
+
+    def _settle_uid(self, uid: str, state: str, error: str | None, updated: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE actions SET state = ?, error = ?, updated = ? WHERE uid = ?",
+                       (ActionState(state), error, updated, uid))
+            self._record(db, {"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
+
+    def _record(self, db: sqlite3.Connection, *records: dict[str, Any]) -> None:
+        if not getattr(self, "_unchained", False):
+            self._chain(db, *records)
+
     # runs
 
     def start_run(self, run_id: str, mode: str, as_of: datetime | str | None, config_digest: str = "",
                   restores: str | None = None, *, started: str | None = None, host: str | None = None,
-                  pid: int | None = None) -> None:
+                  pid: int | None = None, plan_digest: str | None = None, note: str | None = None,
+                  actor: dict[str, str] | None = None, context: dict[str, str] | None = None) -> None:
+        """Record a run starting, with where it runs (host, CI run and its URL, tool version)."""
         when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
+        record = {"t": "run", "run_id": run_id, "mode": mode, "started": started or _now(), "as_of": when,
+                  "config_digest": config_digest, "host": host or socket.gethostname(),
+                  "pid": os.getpid() if pid is None else pid, "restores": restores, "plan_digest": plan_digest,
+                  "note": note, "actor": actor or {}, "context": run_context() if context is None else context}
         with self._tx() as db:
-            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, mode, started or _now(), RunStatus.RUNNING, when, config_digest,
-                        os.getpid() if pid is None else pid, restores, host or socket.gethostname()))
+            db.execute("INSERT INTO runs (run_id, mode, started, status, as_of, config_digest, pid, restores, host, "
+                       "plan_digest, note, actor, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, mode, record["started"], RunStatus.RUNNING, when, config_digest, record["pid"],
+                        restores, record["host"], plan_digest, note, json.dumps(record["actor"], sort_keys=True),
+                        json.dumps(record["context"], sort_keys=True)))
+            self._record(db, record)
+
+    def record_actor(self, run_id: str, provider: str, principal: str) -> None:
+        """Who a run acted as in one provider (its whoami)."""
+        with self._tx() as db:
+            row = db.execute("SELECT actor FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            actor = json.loads(row[0] or "{}") if row else {}
+            actor[provider] = principal
+            db.execute("UPDATE runs SET actor = ? WHERE run_id = ?", (json.dumps(actor, sort_keys=True), run_id))
+            self._record(db, {"t": "actor", "run_id": run_id, "provider": provider, "principal": principal})
+
+    def run_details(self, run_id: str) -> dict[str, Any]:
+        """What the journal knows of a run beyond `runs()`: host, actor, CI context, plan, note."""
+        with self._lock:
+            row = self._db.execute("SELECT host, actor, context, config_digest, plan_digest, note FROM runs "
+                                   "WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return {}
+        host, actor, context, config_digest, plan_digest, note = row
+        return {"host": host, "actor": json.loads(actor or "{}"), "context": json.loads(context or "{}"),
+                "config_digest": config_digest, "plan_digest": plan_digest, "note": note}
+
+    def plan_applied(self, digest: str) -> str | None:
+        """The apply run that already acted on the plan with this digest, if any."""
+        with self._lock:
+            found = self._db.execute("SELECT run_id FROM runs WHERE plan_digest = ? AND mode = 'apply' "
+                                     "ORDER BY started LIMIT 1", (digest,)).fetchone()
+        return found[0] if found else None
 
     def finish_run(self, run_id: str, status: RunStatus, *, finished: str | None = None) -> None:
+        when = finished or _now()
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?",
-                       (finished or _now(), RunStatus(status), run_id))
+            db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (when, RunStatus(status), run_id))
+            self._record(db, {"t": "finish", "run_id": run_id, "status": str(RunStatus(status)), "finished": when})
 
     def runs(self, run_id: str | None = None) -> list[RunRow]:
         """Runs, newest first, with their action counts."""
@@ -209,6 +425,11 @@ class Journal:
                      int(irreversible), now, now, uid))
                 assert cur.lastrowid is not None  # set by every INSERT
                 ids.append(cur.lastrowid)
+                self._record(db, {"t": "intent", "run_id": run_id, "uid": uid, "provider": ref.provider,
+                                  "scope": ref.scope, "identity_id": ref.identity_id, "login": ref.login,
+                                  "kind": ref.kind.value, "credential_id": ref.credential_id,
+                                  "action": action.value, "before": before, "irreversible": bool(irreversible),
+                                  "created": now})
         return ids
 
     def new_uid(self, run_id: str) -> str:
@@ -221,6 +442,10 @@ class Journal:
         with self._tx() as db:
             db.executemany("UPDATE actions SET state = ?, error = ?, updated = ? WHERE id = ?",
                            [(ActionState(state), error, now, action_id) for action_id, state, error in results])
+            uids = dict(db.execute(f"SELECT id, uid FROM actions WHERE id IN ({','.join('?' * len(results))})",
+                                   [i for i, _, _ in results]).fetchall()) if results else {}
+            self._record(db, *({"t": "settle", "uid": uids.get(i) or f"id:{i}", "state": str(ActionState(state)),
+                                "error": error, "updated": now} for i, state, error in results))
 
     def actions(self, run_id: str | None = None, state: ActionState | None = None) -> list[ActionRow]:
         """Actions in the order they were recorded, of one run and in one state when given."""
@@ -241,6 +466,46 @@ class Journal:
                           r[13])
                 for r in rows]
 
+    def last_change(self, ref: CredentialRef) -> tuple[ActionRow, ActionRow | None] | None:
+        """The latest disable this sweeper made of `ref` that took effect (done), and the restore
+        (enable, done) after it, if any; None if it never disabled it. An interrupted disable was seen
+        not to take effect when reconciled: the credential was never disabled by this sweeper."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
+                "before, irreversible, error, updated FROM actions WHERE provider = ? AND scope = ? AND "
+                "identity_id = ? AND kind = ? AND credential_id = ? AND state = 'done' "
+                "ORDER BY id", (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)
+            ).fetchall()
+        disabled: ActionRow | None = None
+        enabled: ActionRow | None = None
+        for r in rows:
+            row = ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
+                            Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
+            if row.action is Action.DISABLE:
+                disabled, enabled = row, None
+            elif disabled is not None:
+                enabled = row
+        return None if disabled is None else (disabled, enabled)
+
+    def uid_of(self, action_id: int) -> str:
+        with self._lock:
+            found = self._db.execute("SELECT uid FROM actions WHERE id = ?", (action_id,)).fetchone()
+        return found[0] if found and found[0] else f"id:{action_id}"
+
+    def first_seen_enabled(self, disable_uid: str) -> str | None:
+        with self._lock:
+            found = self._db.execute("SELECT seen FROM sightings WHERE disable_uid = ?", (disable_uid,)).fetchone()
+        return found[0] if found else None
+
+    def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
+        """Record the first run that saw a credential this sweeper disabled enabled again."""
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO sightings (disable_uid, run_id, seen) VALUES (?, ?, ?)",
+                             (disable_uid, run_id, seen))
+            if cur.rowcount:
+                self._record(db, {"t": "sighting", "disable_uid": disable_uid, "run_id": run_id, "seen": seen})
+
     def later_done(self, row: ActionRow) -> str | None:
         """The run that later did the same action to the same credential, if any."""
         r = row.ref
@@ -259,8 +524,11 @@ class Journal:
             for run_id, pid in db.execute("SELECT run_id, pid FROM runs WHERE status = ? AND run_id != ?",
                                           (RunStatus.RUNNING, exclude_run)).fetchall():
                 if not _alive(pid):
-                    db.execute("UPDATE runs SET status = ?, finished = COALESCE(finished, ?) WHERE run_id = ?",
-                               (RunStatus.INTERRUPTED, _now(), run_id))
+                    now = _now()
+                    db.execute("UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
+                               (RunStatus.INTERRUPTED, now, run_id))
+                    self._record(db, {"t": "finish", "run_id": run_id, "status": str(RunStatus.INTERRUPTED),
+                                      "finished": now})
 
 
 def _read(state: type[StateT], value: str) -> StateT:
@@ -270,6 +538,62 @@ def _read(state: type[StateT], value: str) -> StateT:
     except ValueError:
         raise JournalError(f"a {state.__name__} this sweeper does not know: {value!r} (written by a newer "
                            "version?)") from None
+
+
+GENESIS = "0" * 64
+KEY_ENV = "SWEEPER_JOURNAL_KEY"
+# What the chain vouches for: every column a run, an action or a sighting has, in a stable order.
+_AUDITED = (
+    ("runs", "run_id, mode, started, finished, status, as_of, config_digest, restores, host, plan_digest, note, "
+             "actor, context", "run_id"),
+    ("actions", "uid, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before, "
+                "irreversible, error, created, updated", "uid"),
+    ("sightings", "disable_uid, run_id, seen", "disable_uid"),
+)
+
+
+def _journal_key() -> bytes | None:
+    key = os.environ.get(KEY_ENV)
+    return key.encode() if key else None
+
+
+def _link(prev: str, text: str) -> str:
+    return hashlib.sha256(f"{prev}\n{text}".encode()).hexdigest()
+
+
+def _mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
+def _hmac_ok(key: bytes, digest: str, mac: str) -> bool:
+    return hmac.compare_digest(_mac(key, digest), mac)
+
+
+def run_context() -> dict[str, str]:
+    """Where a run runs: the CI system's run id and URL when there is one, and this tool's version."""
+    from sweeper import __version__
+
+    env = os.environ
+    out = {"version": __version__}
+    if env.get("GITHUB_RUN_ID"):
+        out.update(ci="github", run=env["GITHUB_RUN_ID"],
+                   url=f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/{env.get('GITHUB_REPOSITORY', '')}"
+                       f"/actions/runs/{env['GITHUB_RUN_ID']}", actor=env.get("GITHUB_ACTOR", ""))
+    elif env.get("GITLAB_CI") or env.get("CI_JOB_ID"):
+        out.update(ci="gitlab", run=env.get("CI_JOB_ID", ""), url=env.get("CI_JOB_URL", ""),
+                   actor=env.get("GITLAB_USER_LOGIN", ""))
+    return out
+
+
+def _why(err: sqlite3.Error) -> str:
+    text = str(err)
+    if "full" in text:
+        return "the disk is full (database or disk is full); free space, then run again"
+    if "readonly" in text or "read-only" in text:
+        return "the file is read-only"
+    if "disk I/O" in text:
+        return "disk I/O error (a full disk or a file size limit?)"
+    return text
 
 
 def _patiently(step, seconds: float = 30.0) -> None:

@@ -21,6 +21,8 @@ only after the store has confirmed it: an intent is durable before the call it a
 from __future__ import annotations
 
 import gzip
+import hashlib
+import hmac
 import json
 import sqlite3
 import os
@@ -35,7 +37,7 @@ from typing import Any, Iterator, Sequence
 
 from sweeper import records
 from sweeper.errors import JournalError, JournalLocked
-from sweeper.journal import Journal, _now
+from sweeper.journal import Journal, _journal_key, _mac, _now, run_context
 from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
 from sweeper.store import ObjectStore, StoreConflict, StoreError, open_store
 
@@ -90,6 +92,8 @@ class RemoteJournal(Journal):
 
     def _load(self) -> None:
         marker = self._get(MARKER)
+        if marker is None and self._list(""):
+            marker = self._get(MARKER)  # another machine may have made the journal between the two reads
         if marker is None:
             if self._list(""):
                 raise JournalError(f"{self.url}: objects at the journal path that are not an identity-sweeper "
@@ -152,33 +156,19 @@ class RemoteJournal(Journal):
             doc = json.loads(data)
             if doc.get("format") != FORMAT:
                 raise ValueError("format")
-            return int(doc["seq"]), str(doc.get("writer", "")), list(doc["records"])
+            seq, records = int(doc["seq"]), list(doc["records"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise JournalError(f"{self.url}/{name}: corrupt or foreign journal segment") from None
+        key = _journal_key()
+        if key and not (isinstance(doc.get("mac"), str) and hmac.compare_digest(doc["mac"], _mac(key, _segment_digest(seq, records)))):
+            raise JournalError(f"{self.url}/{name}: its HMAC does not verify with SWEEPER_JOURNAL_KEY (edited, "
+                               "forged or written without the key)")
+        return seq, str(doc.get("writer", "")), records
 
     # -- replaying records into the local copy ------------------------------------------------
     def _replay(self, records: Sequence[dict[str, Any]], where: str) -> None:
         try:
-            for r in records:
-                kind = r["t"]
-                if kind == "run":
-                    Journal.start_run(self, r["run_id"], r["mode"], r.get("as_of"), r.get("config_digest") or "",
-                                      r.get("restores"), started=r["started"], host=r.get("host"),
-                                      pid=r.get("pid") or 0)
-                elif kind == "finish":
-                    Journal.finish_run(self, r["run_id"], RunStatus(r["status"]), finished=r["finished"])
-                elif kind == "intent":
-                    ref = CredentialRef(r["provider"], r["scope"], r["identity_id"], r["login"],
-                                        CredentialKind(r["kind"]), r["credential_id"])
-                    Journal.intend(self, r["run_id"], Action(r["action"]), [(ref, r.get("before") or {},
-                                                                             bool(r.get("irreversible")))],
-                                   created=r["created"], uids=[r["uid"]])
-                elif kind == "settle":
-                    with self._tx() as db:
-                        db.execute("UPDATE actions SET state = ?, error = ?, updated = ? WHERE uid = ?",
-                                   (ActionState(r["state"]), r.get("error"), r["updated"], r["uid"]))
-                else:
-                    raise KeyError(kind)
+            Journal.apply_records(self, records)
         except (KeyError, ValueError, TypeError, sqlite3.Error) as err:
             raise JournalError(f"{self.url}/{where}: a record this sweeper cannot read ({err!r:.80})") from None
 
@@ -192,8 +182,11 @@ class RemoteJournal(Journal):
             nonce = uuid.uuid4().hex  # names this write: a retried request that did land is found again
             for _ in range(_MAX_RACES):
                 seq = self._seq + 1
-                body = json.dumps({"format": FORMAT, "seq": seq, "writer": nonce, "records": records},
-                                  separators=(",", ":")).encode()
+                doc: dict[str, Any] = {"format": FORMAT, "seq": seq, "writer": nonce, "records": records}
+                key = _journal_key()
+                if key:  # tamper-evident: only a holder of SWEEPER_JOURNAL_KEY can write a segment that verifies
+                    doc["mac"] = _mac(key, _segment_digest(seq, records))
+                body = json.dumps(doc, separators=(",", ":")).encode()
                 try:
                     self.requests += 1
                     self.store.create(_segment(seq), body)
@@ -220,11 +213,13 @@ class RemoteJournal(Journal):
         self._marker = True
 
     def start_run(self, run_id: str, mode: str, as_of: datetime | str | None, config_digest: str = "",
-                  restores: str | None = None, **_: Any) -> None:
+                  restores: str | None = None, *, plan_digest: str | None = None, note: str | None = None,
+                  **_: Any) -> None:
         when = as_of.isoformat() if isinstance(as_of, datetime) else as_of
         self._append([{"t": "run", "run_id": run_id, "mode": mode, "started": _now(), "as_of": when,
                        "config_digest": config_digest, "host": socket.gethostname(), "pid": os.getpid(),
-                       "restores": restores}])
+                       "restores": restores, "plan_digest": plan_digest, "note": note, "actor": {},
+                       "context": run_context()}])
         if self._lease is not None:
             self._renew(run_id=run_id)
 
@@ -248,6 +243,13 @@ class RemoteJournal(Journal):
         self._append([{"t": "settle", "uid": uids[action_id], "state": ActionState(state), "error": error,
                        "updated": now}
                       for action_id, state, error in results])
+
+    def record_actor(self, run_id: str, provider: str, principal: str) -> None:
+        self._append([{"t": "actor", "run_id": run_id, "provider": provider, "principal": principal}])
+
+    def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
+        if self.first_seen_enabled(disable_uid) is None:
+            self._append([{"t": "sighting", "disable_uid": disable_uid, "run_id": run_id, "seen": seen}])
 
     def mark_interrupted(self, exclude_run: str) -> None:
         """Acting runs left 'running' are dead (this process holds the lease they needed); a plan run
@@ -386,7 +388,7 @@ class RemoteJournal(Journal):
     # -- snapshots ------------------------------------------------------------------------------
     def _write_snapshot(self) -> None:
         seq = self._seq
-        data = gzip.compress(json.dumps({"format": FORMAT, "seq": seq, "records": self._dump()},
+        data = gzip.compress(json.dumps({"format": FORMAT, "seq": seq, "records": self.dump_records()},
                                         separators=(",", ":")).encode())
         try:
             self.requests += 1
@@ -395,35 +397,16 @@ class RemoteJournal(Journal):
         except StoreConflict:
             pass
 
-    def _dump(self) -> list[dict[str, Any]]:
-        """Every run and action as the records that rebuild them, in the order they were written."""
-        out: list[dict[str, Any]] = []
-        with self._lock:
-            runs = self._db.execute("SELECT run_id, mode, started, finished, status, as_of, config_digest, pid, "
-                                    "restores, host FROM runs ORDER BY rowid").fetchall()
-            actions = self._db.execute("SELECT uid, run_id, provider, scope, identity_id, login, kind, credential_id, "
-                                       "action, state, before, irreversible, error, created, updated FROM actions "
-                                       "ORDER BY id").fetchall()
-        for run_id, mode, started, finished, status, as_of, digest, pid, restores, host in runs:
-            out.append({"t": "run", "run_id": run_id, "mode": mode, "started": started, "as_of": as_of,
-                        "config_digest": digest, "host": host, "pid": pid, "restores": restores})
-            if status != RunStatus.RUNNING:
-                out.append({"t": "finish", "run_id": run_id, "status": status, "finished": finished or started})
-        for (uid, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before,
-             irreversible, error, created, updated) in actions:
-            out.append({"t": "intent", "run_id": run_id, "uid": uid, "provider": provider, "scope": scope,
-                        "identity_id": identity_id, "login": login, "kind": kind, "credential_id": credential_id,
-                        "action": action, "before": json.loads(before or "{}"), "irreversible": bool(irreversible),
-                        "created": created})
-            if state != ActionState.INTENT:
-                out.append({"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
-        return out
-
     def close(self) -> None:
         if self._lease is not None:
             self._release()
         self.store.close()
         super().close()
+
+
+def _segment_digest(seq: int, records: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps([seq, records], sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -434,9 +417,10 @@ def _parse_time(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def open_journal(path: str, settings: Any = None) -> records.Journal:
-    """A local SQLite journal for a file path, a RemoteJournal for an object-storage URL."""
+def open_journal(path: str, settings: Any = None, *, new: bool = True) -> records.Journal:
+    """A local SQLite journal for a file path, a RemoteJournal for an object-storage URL. With
+    `new=False` a local journal that existed and is now missing is an error (see `Journal`)."""
     from sweeper.store import is_remote
 
-    return RemoteJournal(path, settings) if is_remote(path) else Journal(path)
+    return RemoteJournal(path, settings) if is_remote(path) else Journal(path, new=new)
 

@@ -125,6 +125,8 @@ class Identity:
 
     `excluded_by` and `protected_by` are reasons the adapter found in provider data (a tag, a group,
     an org unit, a directory role); login-glob exclusions and the root account are judged by the core.
+    `exclusion_unknown` says why the adapter cannot tell whether a configured exclusion applies (a
+    record without its org unit): such an identity is kept, never disabled.
     """
 
     provider: str
@@ -141,6 +143,7 @@ class Identity:
     org_unit: str | None = None
     excluded_by: str | None = None
     protected_by: str | None = None
+    exclusion_unknown: str | None = None  # the data an exclusion needs is missing: never disabled
 
     def __post_init__(self) -> None:
         _check_aware(self.created)

@@ -1,12 +1,16 @@
 """Plan files: what `plan --plan-out` wrote and `apply PLAN` may act on, and nothing else.
 
 A plan names its targets, the config it was made from (digest), when it was made (real clock), and
-carries a SHA-256 digest over its own content so that an edited plan is refused.
+carries a SHA-256 digest over its own content. The digest detects damage, not tampering: anyone can
+recompute it. When `SWEEPER_PLAN_KEY` is set, `plan` also signs the plan (HMAC-SHA256) and `apply`
+refuses a plan whose signature is missing or wrong, so an edited or re-dated plan cannot be revived.
+Applying is single-use: the journal records each applied plan's digest (see `apply --reapply`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from datetime import datetime, timedelta, timezone
@@ -20,11 +24,30 @@ from sweeper.report import rfc3339
 
 SCHEMA_VERSION = 1
 KIND = "identity-sweeper-plan"
+KEY_ENV = "SWEEPER_PLAN_KEY"
 _TARGET_KEYS = ("provider", "scope", "identity_id", "identity", "kind", "credential_id")
 
 
+def _canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _digest(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _key() -> bytes | None:
+    key = os.environ.get(KEY_ENV)
+    return key.encode() if key else None
+
+
+def _signature(key: bytes, body: dict) -> str:
+    return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
+
+
+def digest_of(plan: dict) -> str:
+    """The plan's recorded digest (what the journal remembers it by)."""
+    return str(plan.get("digest", ""))
 
 
 def build(result: RunResult, config: Config, created: datetime) -> dict:
@@ -35,7 +58,11 @@ def build(result: RunResult, config: Config, created: datetime) -> dict:
     body = {"schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": result.run_id,
             "created": rfc3339(created), "as_of": rfc3339(result.as_of), "config_digest": config.digest,
             "targets": targets}
-    return {**body, "digest": _digest(body)}
+    plan = {**body, "digest": _digest(body)}
+    key = _key()
+    if key:
+        plan["signature"] = _signature(key, {k: v for k, v in plan.items() if k != "signature"})
+    return plan
 
 
 def write(path: str, plan: dict) -> None:
@@ -48,6 +75,11 @@ def write(path: str, plan: dict) -> None:
 
 def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple]:
     """Validate a plan file and return its target keys. Raises PlanError saying what is wrong."""
+    return targets(load(path, config, now, max_age_hours), path)
+
+
+def load(path: str, config: Config, now: datetime, max_age_hours: float) -> dict:
+    """Read and validate a plan file (digest, signature when a key is set, config, age)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -64,10 +96,20 @@ def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[
     if plan.get("schema_version") != SCHEMA_VERSION:
         raise PlanError(f"{path}: schema_version {plan.get('schema_version')!r} is not supported "
                         f"(this sweeper reads {SCHEMA_VERSION})")
-    body = {k: v for k, v in plan.items() if k != "digest"}
+    body = {k: v for k, v in plan.items() if k not in ("digest", "signature")}
     if plan.get("digest") != _digest(body):
         raise PlanError(f"{path}: digest does not match the content: the plan was edited or damaged; "
                         "make a new one with `sweeper plan --plan-out`")
+    key = _key()
+    if key:
+        signed = {k: v for k, v in plan.items() if k != "signature"}
+        given = plan.get("signature")
+        if not isinstance(given, str):
+            raise PlanError(f"{path}: the plan is not signed, and {KEY_ENV} is set: only plans signed with "
+                            "that key are applied; make a new plan with the key set")
+        if not hmac.compare_digest(given, _signature(key, signed)):
+            raise PlanError(f"{path}: the plan's signature does not match ({KEY_ENV}): it was edited, re-dated "
+                            "or signed with another key; make a new plan")
     if plan.get("config_digest") != config.digest:
         raise PlanError(f"{path}: made from another configuration than {config.path} "
                         "(policy or provider settings differ); make a new plan with this config")
@@ -83,11 +125,17 @@ def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[
                         f"plan_max_age_hours = {max_age_hours:g}; make a new plan")
     if age < -timedelta(minutes=5):
         raise PlanError(f"{path}: plan was created in the future ({plan['created']})")
-    targets = plan.get("targets")
-    if not isinstance(targets, list) or not all(
-            isinstance(t, dict) and all(isinstance(t.get(k), str) for k in _TARGET_KEYS) for t in targets):
+    targets(plan, path)
+    return plan
+
+
+def targets(plan: dict, path: str) -> set[tuple]:
+    """The target keys a validated plan names."""
+    found = plan.get("targets")
+    if not isinstance(found, list) or not all(
+            isinstance(t, dict) and all(isinstance(t.get(k), str) for k in _TARGET_KEYS) for t in found):
         raise PlanError(f"{path}: \"targets\" must be a list of objects with {', '.join(_TARGET_KEYS)}")
-    return {(t["provider"], t["scope"], t["identity_id"], t["kind"], t["credential_id"]) for t in targets}
+    return {(t["provider"], t["scope"], t["identity_id"], t["kind"], t["credential_id"]) for t in found}
 
 
 def real_now() -> datetime:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from sweeper.config import PolicySettings, ProviderSettings
+from sweeper.text import scripts, skeleton
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
 
 # Controls every inactivity finding satisfies when the provider names none of its own (its
@@ -35,6 +36,7 @@ class Thresholds:
     max_disable: int = 25
     max_disable_percent: float = 10.0
     controls: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
+    never_disable: frozenset[str] = frozenset()  # exact identity ids, logins or credential ids
     root_protection: str = "the provider's root account is never touched"
 
     def controls_for(self, kind: CredentialKind) -> tuple[str, ...]:
@@ -56,6 +58,7 @@ class Thresholds:
             exclude=tuple(policy.exclude) + tuple(provider.exclude),
             max_disable=pick("max_disable"),
             max_disable_percent=pick("max_disable_percent"),
+            never_disable=frozenset(policy.never_disable),
             **({} if info is None else {
                 "controls": {kind: info.control_ids(kind) for kind in CredentialKind},
                 "root_protection": info.root_protection}),
@@ -80,12 +83,19 @@ def _ago(days: int) -> str:
 
 
 def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
-    """The first login glob that matches, case-insensitively."""
-    folded = login.casefold()
+    """The first login glob that matches as a person reads it: case, Unicode normalisation, invisible
+    characters and look-alike letters and dashes do not make a near miss (it fails closed: kept)."""
+    seen = skeleton(login)
     for glob in globs:
-        if fnmatch.fnmatchcase(folded, glob.casefold()):
-            return f"login matches exclude pattern {glob!r}"
+        if fnmatch.fnmatchcase(seen, skeleton(glob)):
+            literal = fnmatch.fnmatchcase(login.casefold(), glob.casefold())
+            return f"login matches exclude pattern {glob!r}" + ("" if literal else " (as it reads: look-alike characters)")
     return None
+
+
+def _script_note(login: str) -> str:
+    found = scripts(login)
+    return f"; the login mixes {' and '.join(sorted(found))} letters" if len(found) > 1 else ""
 
 
 BOUND_NOTE = "no use since it was created"
@@ -173,11 +183,18 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     risk = _risk(kind, identity, credential)
     shield = (t.root_protection if identity.kind is IdentityKind.ROOT
               else credential.protected_by or identity.protected_by)
+    reason += _script_note(identity.login)
     if shield:
         return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", window, days, risk, controls)
     excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
     if excluded:
         return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", window, days, risk, controls)
+    if identity.exclusion_unknown:  # cannot tell whether an exclusion applies: kept
+        return Decision(DecisionKind.UNKNOWN, f"{reason}; exclusion unknown: {identity.exclusion_unknown}; "
+                        "never disabled", window, days, "medium", controls)
+    if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
+        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: listed in [policy] never_disable",
+                        window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
     return Decision(kind, reason, window, days, risk, controls)

@@ -17,12 +17,12 @@ from sweeper.results import new_run_id
 @dataclass
 class RestoreItem:
     row: ActionRow
-    result: str  # restored | would restore | would check | cannot restore | nothing to restore | failed
+    result: str  # restored | would restore | would check | cannot restore | nothing to restore | changed | failed
     detail: str | None = None
 
 
 def restore(config: Config, journal: Journal, run_id: str, providers: list[str] | None,
-            dry_run: bool = False, *, open_adapter: OpenAdapter,
+            dry_run: bool = False, force: bool = False, *, open_adapter: OpenAdapter,
             irreversible: Callable[[str, CredentialKind], str | None] = lambda provider, kind: None,
             ) -> tuple[str | None, list[RestoreItem]]:
     """Re-enable every credential `run_id` disabled. Returns (the restore's own run id, items).
@@ -30,8 +30,14 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     `open_adapter` builds each provider's adapter (the CLI passes `registry.create`); `irreversible`
     says what a provider cannot undo for a credential kind (the CLI passes its registry metadata).
     """
-    if not journal.runs(run_id):
+    found = journal.runs(run_id)
+    if not found:
         raise UsageError(f"no run {run_id!r} in the journal {journal.path} (see `sweeper history`)")
+    age = _age_days(found[0].started)
+    limit = config.policy.restore_max_age_days
+    if age is not None and age > limit and not force and not dry_run:
+        raise UsageError(f"run {run_id} is {age:.2g} days old, older than restore_max_age_days = {limit:g}: much may "
+                         "have been decided since; check with --dry-run, then give --force")
     rows = [a for a in journal.actions(run_id) if a.action is Action.DISABLE
             and a.state in (ActionState.DONE, ActionState.INTERRUPTED)
             and (not providers or a.ref.provider in providers)]
@@ -74,7 +80,7 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
 
 def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:
     """Re-enable one provider's rows that need it, in journaled groups; one item per row."""
-    rows, items = _landed(adapter, journal, rows)
+    rows, items = _unchanged(adapter, journal, rows)
     size = max(1, adapter.batch_size, journal.group_size)
     for i in range(0, len(rows), size):
         batch = rows[i:i + size]
@@ -85,26 +91,71 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
     return items
 
 
-def _landed(adapter: Adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:
-    """Keep `done` rows, and `interrupted` rows whose change did land after all (a killed run's request
-    can reach the provider after the reconciling check) unless a later run did it; the others need nothing."""
+
+
+
+def _age_days(started: str) -> float | None:
+    from datetime import datetime, timezone
+
+    when = _time(started)
+    return None if when is None else (datetime.now(timezone.utc) - when).total_seconds() / 86400
+
+
+def _unchanged(adapter: Adapter, journal: Journal, rows: list[ActionRow]) -> tuple[list[ActionRow], list[RestoreItem]]:
+    """The rows whose credential is still as the run left it; the others are listed and left alone.
+
+    A restore must never undo what a person decided after the run: a credential enabled, used, seen
+    enabled, or acted on by a later run since, is "changed since the run; not restored". An
+    interrupted row is restored only if its change did land (a killed run's request can reach the
+    provider after the reconciling check) and no later run did it.
+    """
     keep, skipped = [], []
     for row in rows:
-        if row.state == ActionState.DONE:
-            keep.append(row)
-            continue
         later = journal.later_done(row)
         if later:
-            skipped.append(RestoreItem(row, "nothing to restore", f"interrupted here; run {later} disabled it "
-                                                                   "later (restore that run to undo it)"))
+            why = ("interrupted here; " if row.state != ActionState.DONE else "changed since the run: ")
+            skipped.append(RestoreItem(row, "nothing to restore", f"{why}run {later} disabled it later "
+                                                                  "(restore that run to undo it)"))
             continue
         try:
             current = adapter.refresh(row.ref)
         except Exception as err:  # noqa: BLE001
             skipped.append(RestoreItem(row, "failed", f"cannot check its current state: {describe_failure(err)}"))
             continue
-        if current is not None and not current.enabled:
-            keep.append(row)
+        why = _changed(journal, row, current)
+        if why:
+            skipped.append(RestoreItem(row, "nothing to restore" if why.startswith(("already", "the interrupted"))
+                                       else "changed", why))
         else:
-            skipped.append(RestoreItem(row, "nothing to restore", "the interrupted change never took effect"))
+            keep.append(row)
     return keep, skipped
+
+
+def _changed(journal: Journal, row: ActionRow, current) -> str | None:
+    """Why `current` is not what the run left (None when it is)."""
+    if current is None:
+        return "changed since the run: it no longer exists; not restored"
+    if current.enabled:
+        if row.state != ActionState.DONE:
+            return "the interrupted change never took effect"
+        return "already enabled (changed since the run); nothing to restore"
+    disabled_at = _time(row.updated)
+    if current.last_used is not None and disabled_at is not None and current.last_used > disabled_at:
+        return (f"changed since the run: used on {current.last_used.date()}, after it was disabled, so someone "
+                "enabled it and it was disabled again since; not restored")
+    seen = journal.first_seen_enabled(journal.uid_of(row.id))
+    if seen:
+        return f"changed since the run: seen enabled again on {seen[:10]} and disabled since; not restored"
+    created = row.before.get("created")
+    if created and current.created is not None and _time(created) != current.created:
+        return "changed since the run: a different credential now (another creation date); not restored"
+    return None
+
+
+def _time(text: str | None):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None

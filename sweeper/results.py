@@ -57,6 +57,8 @@ class ScopeResult:
     message: str | None = None
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    patterns: set[str] = field(default_factory=set)  # exclude patterns in force for this scope
+    unmatched: set[str] = field(default_factory=set)  # ... and those no login of this scope matched
 
     def say(self, text: str) -> None:
         self.notes.append(text)
@@ -70,6 +72,12 @@ class RunResult:
     as_of: datetime
     scopes: list[ScopeResult] = field(default_factory=list)
     journal_error: str | None = None  # the run's end could not be recorded (its actions were)
+
+    def stale_patterns(self) -> list[str]:
+        """Exclude patterns that matched no login in any scope listed completely (stale, or mistyped)."""
+        listed = [s for s in self.scopes if s.status is not ProviderStatus.FAILED and s.patterns]
+        every = set().union(*(s.patterns for s in listed)) if listed else set()
+        return sorted(g for g in every if all(g in s.unmatched for s in listed if g in s.patterns))
 
     @property
     def findings(self) -> list[Finding]:

@@ -7,6 +7,7 @@ provider's failure never stops the others: it becomes that provider's status.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import JournalError, NotMeasured
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
+from sweeper import reenable
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 from sweeper.records import Journal
 from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
@@ -57,6 +59,15 @@ class Sweep:
     open_adapter: OpenAdapter = field(kw_only=True)
     describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
 
+    def _attribute(self, adapter: Adapter, name: str) -> None:
+        """Record who this run acts as in the provider (its whoami), for the audit trail."""
+        try:
+            who = adapter.whoami().display
+        except Exception as err:  # noqa: BLE001 - attribution never stops a run; the failure is recorded
+            who = f"unknown ({describe_failure(err)})"
+        assert self.journal is not None
+        self.journal.record_actor(self.run_id, name, who)
+
     def run(self) -> RunResult:
         result = RunResult(self.run_id, self.mode, self.as_of)
         with ThreadPoolExecutor(max(len(self.providers), 1), thread_name_prefix="provider") as pool:
@@ -70,6 +81,8 @@ class Sweep:
             adapter = self.open_adapter(name, settings, write=self.mode == "apply")
         except Exception as err:  # noqa: BLE001 - any failure here is this provider's, not the run's
             return [ScopeResult(name, "", ProviderStatus.FAILED, message=describe_failure(err))]
+        if self.mode == "apply" and self.journal is not None:
+            self._attribute(adapter, name)
         try:
             scopes = adapter.scopes()
         except Exception as err:  # noqa: BLE001
@@ -91,6 +104,11 @@ class Sweep:
             if res.status is ProviderStatus.OK:
                 self._confirm(adapter, res, t)
                 self._unique(res)
+                if self.journal is not None:
+                    kept = reenable.respect(res.findings, self.journal, self.run_id, self.as_of,
+                                            self.config.policy.reenable_grace_days)
+                    if kept:
+                        res.say(f"{kept} credential(s) re-enabled since this sweeper disabled them: in their grace period")
                 self._guard(res, t)
             if self.mode == "apply" and res.status is ProviderStatus.OK:
                 self._act(adapter, res)
@@ -103,10 +121,15 @@ class Sweep:
     def _list(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
         advance = self.progress.listing(res.provider, res.scope)
         measured = 0
+        unmatched = {glob: glob.casefold() for glob in t.exclude}
         try:
             for identity in adapter.list_identities(res.scope):
                 res.identities += 1
                 advance(1)
+                if unmatched:  # which exclude patterns still match nobody (cheap: stops once all have)
+                    login = identity.login.casefold()
+                    for glob in [g for g, folded in unmatched.items() if fnmatch.fnmatchcase(login, folded)]:
+                        del unmatched[glob]
                 for credential in identity.credentials:
                     credential = since_creation(credential)
                     res.credentials += 1
@@ -116,6 +139,7 @@ class Sweep:
                         res.already_disabled += 1
                     elif decision.kind.is_finding:
                         res.findings.append(Finding(identity, credential, decision))
+            res.patterns, res.unmatched = set(t.exclude), set(unmatched)
         except NotMeasured as err:
             res.status, res.findings = ProviderStatus.NOT_MEASURED, []
             res.say(f"{err.detail}; nothing here is judged or disabled")
@@ -238,7 +262,8 @@ class Sweep:
                     finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; not attempted: "
                                                                         "the journal could not record intents")
                 return
-            items = [(f.ref, before_state(f.credential), f.credential.irreversible) for f in group]
+            items = [(f.ref, {**before_state(f.credential), "reason": f.decision.reason}, f.credential.irreversible)
+                     for f in group]
             try:
                 answers = apply_batch(adapter, journal, self.run_id, Action.DISABLE, items)
             except JournalError:

@@ -121,7 +121,8 @@ class AwsIamAdapter:
 
     def _excluded_by(self, tags: dict[str, str]) -> str | None:
         for key, value in self.settings.exclude_tags.items():
-            if key in tags and (value == "*" or tags[key] == value):
+            # values compare as people write them: "True", "true " and "TRUE" all exempt (fails closed)
+            if key in tags and (value == "*" or tags[key].strip().casefold() == value.strip().casefold()):
                 return f"tag {key}={tags[key]}"
         return None
 
@@ -262,6 +263,15 @@ class AwsIamAdapter:
         if self.settings.console_action == "report":
             return Outcome(ref, False, "console_action = report: not deleted")
         iam = self.accounts.client(ref.scope, "iam")
+        try:  # by name only, so first make sure the name still belongs to the user that was judged
+            user = iam.get_user(UserName=ref.login)["User"]
+        except BOTO_ERRORS as err:
+            if code_of(err) == "NoSuchEntity":
+                return Outcome(ref, True, note="already removed (the user no longer exists)")
+            raise translate(err, f"get user {ref.login}", "iam:GetUser") from err
+        if user.get("UserId") not in (None, ref.identity_id) and ref.identity_id != ref.login:
+            return Outcome(ref, False, f"{ref.login} is now another user (UserId {user.get('UserId')}, judged "
+                                       f"{ref.identity_id}): deleted and re-created since; not touched")
         try:
             iam.delete_login_profile(UserName=ref.login)
         except BOTO_ERRORS as err:

@@ -124,4 +124,6 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0) -> Identi
     cred = Credential(CredentialKind.ACCOUNT, uid, enabled, activity, created, last_used, note,
                       protected_by=protected)
     return Identity(PROVIDER, scope, uid, login, IdentityKind.MEMBER, enabled, (cred,), created, display,
-                    org_unit=ou, excluded_by=rules.excluded_by(ou) if ou else None, protected_by=protected)
+                    org_unit=ou, excluded_by=rules.excluded_by(ou) if ou else None, protected_by=protected,
+                    exclusion_unknown=None if ou or not rules.exclude_org_units else
+                    "the user record has no orgUnitPath, so exclude_org_units cannot be checked")

@@ -42,7 +42,8 @@ def test_as_of_judges_while_the_real_clock_stamps(served, tmp_path):
     now_plan = sweeper("plan", "-c", cfg, "-f", "json", "--plan-out", tmp_path / "now.json", env=env)
     assert now_plan.code == 0, now_plan
     # A plan made now is fresh by the real clock, whatever --as-of the apply judges at.
-    applied = sweeper("apply", tmp_path / "now.json", "-c", cfg, "--as-of", FUTURE, "--yes", "-f", "json", env=env)
+    applied = sweeper("apply", tmp_path / "now.json", "-c", cfg, "--as-of", FUTURE, "--allow-future-as-of", "--yes",
+                      "-f", "json", env=env)
     assert applied.code == 0, applied
     assert applied.json()["summary"]["disabled"] == 13  # the plan's targets, and nothing the far future adds
     assert {f["identity"] for f in applied.json()["findings"] if f["action"] == "disabled"} == \

@@ -1,0 +1,54 @@
+"""Comparing names the way a person reads them, so that safety nets fail closed.
+
+An exclusion protects an account; a near miss (a look-alike hyphen, a differently encoded accent,
+a Cyrillic letter in a Latin name, another case) must still protect it. `skeleton()` folds a name
+to what it looks like: NFKC, case folding, invisible characters dropped, and the common confusable
+letters and dashes mapped to their ASCII look-alikes (a small, documented subset of Unicode's
+confusables table, enough for the scripts logins are written in).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Look-alikes of ASCII letters and of the hyphen, mapped to what they look like. Case is folded first.
+_CONFUSABLES = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "һ": "h", "ԛ": "q",
+    "ԝ": "w", "ɡ": "g",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ω": "w",
+    # Latin look-alikes and symbols
+    "ı": "i", "ℓ": "l",
+    # dashes and minus signs
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-", "﹣": "-", "－": "-", "⁃": "-",
+    # look-alike dots, at signs and underscores
+    "․": ".", "。": ".", "＠": "@", "﹫": "@", "＿": "_",
+})
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+
+
+def skeleton(name: str) -> str:
+    """What `name` looks like: NFKC, case-folded, invisible characters dropped, confusables mapped."""
+    folded = unicodedata.normalize("NFKC", name).casefold().translate(_INVISIBLE)
+    # decompose accents the same way however they were encoded, then recompose
+    return unicodedata.normalize("NFC", folded.translate(_CONFUSABLES))
+
+
+def scripts(name: str) -> set[str]:
+    """The scripts of the letters in `name` (LATIN, CYRILLIC, GREEK, ...); digits and symbols have none."""
+    found = set()
+    for ch in name:
+        if ch.isalpha():
+            try:
+                found.add(unicodedata.name(ch).split(" ", 1)[0])
+            except ValueError:
+                found.add("UNKNOWN")
+    return found
+
+
+def mixed_scripts(name: str) -> bool:
+    """Whether a name mixes letters of several scripts (a sign of a look-alike)."""
+    return len(scripts(name)) > 1
