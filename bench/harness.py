@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from providers.emulator import toml_value
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
 
@@ -89,18 +91,6 @@ def workload_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return ap
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
-
-
 def _table(name: str, values: dict[str, Any]) -> list[str]:
     lines = [f"[{name}]"]
     nested = []
@@ -108,7 +98,7 @@ def _table(name: str, values: dict[str, Any]) -> list[str]:
         if isinstance(value, dict):
             nested.append((f"{name}.{key}", value))
         else:
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     for sub, sub_values in nested:
         lines += ["", *_table(sub, sub_values)]
     return lines

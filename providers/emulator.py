@@ -213,6 +213,38 @@ def toml_section(name: str, values: dict[str, Any]) -> str:
 ErrorBody = Callable[[int, str], Response]
 
 
+class ServedEmulator(Emulator):
+    """An emulator whose HTTP side is an `EmulatorServer` in `self.server` (Graph, Directory):
+    starting, stopping, faults and counters are the server's."""
+
+    server: "EmulatorServer"
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    @property
+    def faults(self) -> Faults:
+        return self.server.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.server.set_faults(faults)
+
+    def request_counts(self) -> dict[str, int]:
+        return self.server.request_counts()
+
+    def reset_counts(self) -> None:
+        self.server.reset_counts()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 

@@ -92,13 +92,19 @@ class RemoteJournal(Journal):
 
     def _load(self) -> None:
         marker = self._get(MARKER)
-        if marker is None and self._list(""):
-            marker = self._get(MARKER)  # another machine may have made the journal between the two reads
+        names = self._list("") if marker is None else []
+        for wait in (0.05, 0.2, 0.5):  # another machine may be making the journal right now
+            if marker is not None or not names or not all(map(_ours, names)):
+                break
+            time.sleep(wait)
+            marker = self._get(MARKER)
         if marker is None:
-            if self._list(""):
+            if names and not all(map(_ours, names)):
                 raise JournalError(f"{self.url}: objects at the journal path that are not an identity-sweeper "
                                    f"journal (no {MARKER}); choose an empty prefix")
-            return  # a new journal: the marker is written with the first record
+            if any(n.startswith(("log/", "snapshot/")) for n in names):
+                raise JournalError(f"{self.url}: journal records without their {MARKER} marker (was it deleted?)")
+            return  # a new journal (at most a lease being taken): the marker is written with the first record
         self._check_marker(marker[0])
         snapshots = self._list("snapshot/")
         if snapshots:
@@ -402,6 +408,12 @@ class RemoteJournal(Journal):
             self._release()
         self.store.close()
         super().close()
+
+
+def _ours(name: str) -> bool:
+    """Whether an object name is one the journal writes (anything else at the path is foreign)."""
+    return name in (MARKER, LEASE) or (name.startswith("log/") and name.endswith(".json")) or \
+        (name.startswith("snapshot/") and name.endswith(".json.gz"))
 
 
 def _segment_digest(seq: int, records: list[dict[str, Any]]) -> str:

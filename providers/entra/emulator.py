@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from providers.emulator import Emulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
+from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -374,7 +374,7 @@ class GraphApp:
         return status
 
 
-class GraphEmulator(Emulator):
+class GraphEmulator(ServedEmulator):
     """The emulator: `.endpoint` for the adapter's config, `.server` for counters and faults."""
 
     provider = "entra"
@@ -385,31 +385,6 @@ class GraphEmulator(Emulator):
         self.app = GraphApp(self.state)
         self.server = EmulatorServer(self.app, _injected_error, faults)
         self.app.base = self.server.base_url
-
-    def start(self) -> GraphEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.server.running
-
-    @property
-    def faults(self) -> Faults:
-        return self.server.faults
-
-    @faults.setter
-    def faults(self, faults: Faults) -> None:
-        self.server.set_faults(faults)
-
-    def request_counts(self) -> dict[str, int]:
-        return self.server.request_counts()
-
-    def reset_counts(self) -> None:
-        self.server.reset_counts()
 
     def config(self) -> dict[str, Any]:
         """The `[providers.entra]` keys that point the adapter here, with the token in `token_env`."""

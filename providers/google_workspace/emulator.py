@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from providers.emulator import Emulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
+from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
 from providers.google_workspace import wire
 
@@ -125,7 +125,7 @@ def _untoken(token: str, query: str) -> int:
     return raw["o"]
 
 
-class DirectoryEmulator(Emulator):
+class DirectoryEmulator(ServedEmulator):
     """The emulator: `endpoint`, `server` (counts, faults), `directory` (state)."""
 
     provider = "google_workspace"
@@ -145,31 +145,9 @@ class DirectoryEmulator(Emulator):
     def endpoint(self) -> str:
         return self.server.base_url
 
-    def start(self) -> "DirectoryEmulator":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.server.running
-
-    @property
-    def faults(self) -> Faults:
-        return self.server.faults
-
-    @faults.setter
-    def faults(self, faults: Faults) -> None:
-        self.server.set_faults(faults)
-
-    def request_counts(self) -> dict[str, int]:
-        return self.server.request_counts()
-
     def reset_counts(self) -> None:
         """Zero the request and batch-part counters."""
-        self.server.reset_counts()
+        super().reset_counts()
         with self.server._lock:
             self.part_counts.clear()
 

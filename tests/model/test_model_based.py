@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from providers.emulator import toml_value
 from hypothesis import HealthCheck, event, given, note, seed, settings
 from hypothesis.control import currently_in_test_context
 from typer.testing import CliRunner
@@ -63,25 +65,13 @@ def _soak_seed(test: Callable) -> Callable:
 
 # -- running the CLI ----------------------------------------------------------------------------------
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def render(config: dict[str, Any], connection: dict[str, Any], journal: Path) -> str:
     """sweeper.toml: the world's policy and provider keys plus how to reach the emulator."""
-    lines = ["[policy]", *(f"{k} = {_toml(v)}" for k, v in config["policy"].items()), "",
-             "[journal]", f"path = {_toml(str(journal))}", ""]
+    lines = ["[policy]", *(f"{k} = {toml_value(v)}" for k, v in config["policy"].items()), "",
+             "[journal]", f"path = {toml_value(str(journal))}", ""]
     for name, section in config["providers"].items():
         lines.append(f"[providers.{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in {**section, **connection}.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in {**section, **connection}.items()]
     return "\n".join(lines) + "\n"
 
 

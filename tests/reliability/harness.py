@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from providers.emulator import toml_value
 from tests.reliability import world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,29 +100,17 @@ class Endpoints:
         lines = ["[policy]", "inactive_days = 90", "warn_days = 14", "max_disable = 25",
                  "max_disable_percent = 50", 'exclude = ["breakglass-*"]', policy, "",
                  "[journal]", f'path = "{journal}"',
-                 *(f"{k} = {toml(v)}" for k, v in (journal_keys or {}).items()), ""]
+                 *(f"{k} = {toml_value(v)}" for k, v in (journal_keys or {}).items()), ""]
         for provider, keys in base.items():
             if provider in sections and sections[provider] is None:
                 continue
             keys = {**keys, **sections.get(provider, {})}
             lines.append(f"[providers.{provider}]")
-            lines += [f"{k} = {toml(v)}" for k, v in keys.items()]
+            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
             lines.append("")
         path = folder / name
         path.write_text("\n".join(lines))
         return path
-
-
-def toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f'"{k}" = {toml(v)}' for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml(v) for v in value) + "]"
-    return json.dumps(str(value))
 
 
 def clean_env(**extra: str) -> dict[str, str]:
