@@ -94,6 +94,8 @@ def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
 
 
 def _script_note(login: str) -> str:
+    if login.isascii():
+        return ""
     found = scripts(login)
     return f"; the login mixes {' and '.join(sorted(found))} letters" if len(found) > 1 else ""
 
@@ -169,16 +171,16 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     credential = since_creation(credential)
     if not credential.enabled or not identity.enabled:
         return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", threshold)
-    controls = t.controls_for(credential.kind)
     reference = _reference(credential, threshold, t)
     if reference is None:
         return Decision(DecisionKind.UNKNOWN, _unknown_reason(credential), threshold, None,
-                        _risk(DecisionKind.UNKNOWN, identity, credential), controls)
+                        _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind))
     since, window = reference
     age = now - since
     quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
+    controls = t.controls_for(credential.kind)
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
     shield = (t.root_protection if identity.kind is IdentityKind.ROOT

@@ -25,7 +25,7 @@ SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,createdDateT
 SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
 SUCCESS = "lastSuccessfulSignInDateTime"
 ATTEMPTS = ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")
-NO_SIGN_IN = (None, "", "0001-01-01T00:00:00Z")  # Graph's "no such sign-in" forms
+NO_SIGN_IN = frozenset((None, "", "0001-01-01T00:00:00Z"))  # Graph's "no such sign-in" forms
 YEAR_TWO = date(2, 1, 1)  # any time Graph writes in year 1 is its "no such sign-in" too
 _MISSING = object()
 

@@ -15,7 +15,7 @@ from sweeper.model import Activity, Credential, CredentialKind, Identity, Identi
 
 PROVIDER = "google_workspace"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-NEVER_SIGNED_IN = (None, "", EPOCH)  # the forms lastLoginTime takes for a user who never signed in
+NEVER_SIGNED_IN = frozenset((None, "", EPOCH))  # the forms lastLoginTime takes for a user who never signed in
 SELF = "the sweeper's own identity"
 USER_FIELDS = ("id,primaryEmail,name/fullName,isAdmin,isDelegatedAdmin,lastLoginTime,creationTime,"
                "suspended,archived,orgUnitPath")

@@ -28,24 +28,26 @@ def parse_utc(value: object, no_value: Collection[object] = (), *, floor: date |
     year 1). Raises BadTime for other types, text that does not parse, a time without a zone, or
     one outside the years UTC can hold.
     """
-    if value is None or isinstance(value, str):
+    if type(value) is str:  # the common case first: text, read once
         if value in no_value:
             return None
-        if value is None:
-            raise BadTime("None")
         try:
             when = datetime.fromisoformat(value)
         except ValueError:
             raise BadTime(value) from None
+    elif value is None:
+        if None in no_value:
+            return None
+        raise BadTime("None")
     elif isinstance(value, datetime):
         when = value
     else:
         raise BadTime(repr(value)[:60])
-    if when.utcoffset() is None:
+    if when.tzinfo is None or when.utcoffset() is None:
         raise BadTime(f"{value} (no time zone)")
     if floor is not None and when.date() < floor:
         return None
-    if any(when == s for s in no_value if isinstance(s, datetime)):
+    if when in no_value:  # a sentinel instant (the epoch); text and None never equal a datetime
         return None
     try:
         return when.astimezone(timezone.utc)
