@@ -10,10 +10,11 @@ import functools
 import json
 import os
 import sys
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,13 +23,20 @@ from sweeper import __version__, registry
 from sweeper.config import Config, load
 from sweeper.errors import SweeperError, UsageError
 
+if TYPE_CHECKING:
+    from sweeper.model import CredentialKind
+    from sweeper.records import Journal
+    from sweeper.results import RunResult
+    from sweeper.sweep import Progress
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find identities nobody has used for too long in AWS IAM, Entra ID and Google "
                        "Workspace, and disable them safely (dry run first, caps, undo).")
 err_console = Console(stderr=True, highlight=False)
 
 
-# table, then every registered renderer (json, csv, markdown and any plug-in's)
+# table, then every registered renderer (json, csv, markdown and any plug-in's); mypy cannot know the
+# members of an Enum made at run time (hence the ignore, and Format["table"] rather than Format.table)
 Format = Enum("Format", {name: name for name in ("table", *registry.renderer_names())}, type=str)  # type: ignore[misc]
 
 
@@ -41,7 +49,7 @@ ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SW
 ProviderOpt = typer.Option(None, "-p", "--provider",
                            help=f"Only this provider ({', '.join(registry.names())}); repeatable.")
 AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
-FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
+FormatOpt = typer.Option(Format["table"], "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
                       help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
                            "file gets that format, any other the -f format. Also s3://, gs:// or az:// URLs "
@@ -51,11 +59,15 @@ JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
-def guarded(fn: Callable) -> Callable:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn errors into a one-line message and an exit code; never a traceback (SWEEPER_DEBUG=1 shows one)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
@@ -149,12 +161,12 @@ def emit_remote(text: str, url: str, config: Config | None) -> None:
     err_console.print(f"report written to {url}")
 
 
-def _report(result, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
+def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
     from sweeper import report
     from sweeper.store import is_remote
 
     if not outputs:
-        if fmt is Format.table:
+        if fmt is Format["table"]:
             report.to_table(result, stdout_console())
         else:
             emit(report.render(result, fmt.value), None)
@@ -175,14 +187,14 @@ def _report(result, fmt: Format, outputs: list[str] | None, config: Config | Non
             err_console.print(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {err.strerror}")
 
 
-def _progress():
+def _progress() -> AbstractContextManager[Progress]:
     from sweeper.progress import make_progress
 
     return make_progress(err_console)
 
 
-def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
-           plan_targets=None, max_disable=None):
+def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
+           plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None) -> RunResult:
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
     from sweeper.sweep import Sweep
@@ -208,7 +220,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
     return result
 
 
-def irreversible_text(provider: str, kind) -> str | None:
+def irreversible_text(provider: str, kind: CredentialKind) -> str | None:
     """What a provider says cannot be undone for a credential kind (its registry metadata)."""
     try:
         return registry.info(provider).irreversible.get(kind)
@@ -216,7 +228,7 @@ def irreversible_text(provider: str, kind) -> str | None:
         return None
 
 
-def _journal(config: Config, override: str | None = None):
+def _journal(config: Config, override: str | None = None) -> Journal:
     from sweeper.journal_remote import open_journal
     from sweeper.store import is_remote
 
@@ -232,7 +244,8 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
          journal_at: Optional[str] = JournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
-         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
+         exit_code: bool = typer.Option(False, "--exit-code",
+                                        help="Exit 10 when something would be disabled.")) -> None:
     """Report what would be disabled, changing nothing (the dry run).
 
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
@@ -260,7 +273,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           journal_at: Optional[str] = JournalOpt,
           max_disable: Optional[int] = typer.Option(None, "--max-disable", min=0,
                                                     help="Raise the per-scope safety cap to N for this run."),
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")):
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
@@ -297,7 +310,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             config: Optional[str] = ConfigOpt,
             provider: Optional[List[str]] = typer.Option(None, "-p", "--provider", help="Only this provider."),
             journal_at: Optional[str] = JournalOpt,
-            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")):
+            dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled.")) -> None:
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
     Deleted console passwords cannot be restored; they are listed as such.
@@ -333,7 +346,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 def history(config: Optional[str] = ConfigOpt,
             run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
             journal_at: Optional[str] = JournalOpt,
-            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")):
+            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")) -> None:
     """List past runs, newest first, with their action counts; --run shows one run's actions.
 
     Example: sweeper history -f json
@@ -347,7 +360,7 @@ def history(config: Optional[str] = ConfigOpt,
         raise UsageError(f"--run {run}: no such run in {journal.path}")
     actions = journal.actions(run) if run else []
     if fmt is HistoryFormat.json:
-        out: dict = {"runs": [r.as_json() for r in runs]}
+        out: dict[str, Any] = {"runs": [r.as_json() for r in runs]}
         if run:
             out["actions"] = [{"provider": a.ref.provider, "scope": a.ref.scope, "identity": a.ref.login,
                                "identity_id": a.ref.identity_id, "credential": a.ref.label,
@@ -375,7 +388,7 @@ def history(config: Optional[str] = ConfigOpt,
 
 @app.command()
 @guarded
-def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt):
+def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt) -> None:
     """Validate the config, then probe each provider's access and permissions (changes nothing).
 
     Example: sweeper check -c sweeper.toml
@@ -414,7 +427,8 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
 def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--provider",
                                                              help="Only this provider."),
                 storage: Optional[str] = typer.Option(None, "--storage",
-                                                      help="Instead: what a journal in s3, gs or az needs, by mode.")):
+                                                      help="Instead: what a journal in s3, gs or az needs, "
+                                                           "by mode.")) -> None:
     """Print the least-privilege permissions each provider needs (or, with --storage, the journal's bucket).
 
     Example: sweeper permissions -p aws > sweeper-iam-policy.json
@@ -438,7 +452,7 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
 @app.command()
 @guarded
 def demo(apply_: bool = typer.Option(False, "--apply", help="Also apply, show history, and restore."),
-         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")):
+         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")) -> None:
     """Run a full sweep against the bundled local emulators; no cloud account needed.
 
     Example: sweeper demo --apply

@@ -86,7 +86,8 @@ def _start(stack: ExitStack, now: datetime) -> dict[str, str]:
 def _environment(stack: ExitStack, values: dict[str, str]) -> None:
     """Point this process's credential chains at the emulators, and put everything back afterwards."""
     saved = dict(os.environ)
-    stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
+    stack.callback(os.environ.update, saved)  # callbacks run last in, first out: clear, then put back
+    stack.callback(os.environ.clear)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                  "SWEEPER_CONFIG", "GITHUB_STEP_SUMMARY"):
         os.environ.pop(name, None)

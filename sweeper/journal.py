@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from sweeper.errors import JournalError, JournalLocked
 from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
@@ -272,7 +272,7 @@ def _read(state: type[StateT], value: str) -> StateT:
                            "version?)") from None
 
 
-def _patiently(step, seconds: float = 30.0) -> None:
+def _patiently(step: Callable[[], None], seconds: float = 30.0) -> None:
     """Run `step`, retrying while another process holds the database lock, for up to `seconds`."""
     deadline = time.monotonic() + seconds
     delay = 0.01

@@ -11,6 +11,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sweeper.config import Config
 from sweeper.results import RunResult
@@ -23,11 +24,11 @@ KIND = "identity-sweeper-plan"
 _TARGET_KEYS = ("provider", "scope", "identity_id", "identity", "kind", "credential_id")
 
 
-def _digest(body: dict) -> str:
+def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def build(result: RunResult, config: Config, created: datetime) -> dict:
+def build(result: RunResult, config: Config, created: datetime) -> dict[str, Any]:
     targets = [{"provider": f.identity.provider, "scope": f.identity.scope, "identity_id": f.identity.id,
                 "identity": f.identity.login, "kind": f.credential.kind.value,
                 "credential_id": f.credential.credential_id}
@@ -38,7 +39,7 @@ def build(result: RunResult, config: Config, created: datetime) -> dict:
     return {**body, "digest": _digest(body)}
 
 
-def write(path: str, plan: dict) -> None:
+def write(path: str, plan: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(plan, fh, indent=2)
@@ -46,7 +47,7 @@ def write(path: str, plan: dict) -> None:
     os.replace(tmp, path)
 
 
-def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple]:
+def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple[str, ...]]:
     """Validate a plan file and return its target keys. Raises PlanError saying what is wrong."""
     p = Path(path)
     try:

@@ -112,7 +112,7 @@ class AwsEmulator:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> AwsEmulator:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class Quiet(WSGIRequestHandler):  # tests read counters, not access logs
@@ -237,7 +237,7 @@ class AwsEmulator:
             if not entry or entry[1] <= 0:
                 return None
             entry[1] -= 1
-            return entry[0]
+            return str(entry[0])
 
     def _report_hold(self, action: str) -> tuple[int, bytes, str] | None:
         with self._lock:
@@ -270,7 +270,8 @@ def _reset_moto() -> None:
     from moto.organizations.models import organizations_backends
     from moto.sts.models import sts_backends
 
-    for backends in (iam_backends, sts_backends, organizations_backends):
+    registries: list[Any] = [iam_backends, sts_backends, organizations_backends]  # unlike BackendDicts
+    for backends in registries:
         for per_account in list(backends.values()):
             per_account.reset()
         backends.clear()
@@ -281,7 +282,7 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
     from moto.iam.models import AccessKeyLastUsed, iam_backends
 
     for account_id, account in scenario.get("accounts", {}).items():
-        backend = iam_backends[account_id]["global"]
+        backend: Any = iam_backends[account_id]["global"]  # given attributes moto does not declare
         backend.sweeper_root = account.get("root") or {}
         for spec in account.get("users", []):
             tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
@@ -310,7 +311,7 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
 def _seed_organization(org: dict[str, Any]) -> None:
     from moto.organizations.models import FakeAccount, organizations_backends
 
-    backend = organizations_backends[org["management"]]["aws"]
+    backend: Any = organizations_backends[org["management"]]["aws"]  # its org is set by create_organization
     backend.create_organization(REGION, FeatureSet="ALL")
     suspended = set(org.get("suspended", []))
     for member in [*org.get("members", []), *suspended]:
@@ -323,6 +324,5 @@ def _seed_organization(org: dict[str, Any]) -> None:
 
 def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None) -> AwsEmulator:
     """Seed and start an emulator from a scenario dict or a JSON file path."""
-    if not isinstance(scenario, dict):
-        scenario = json.loads(Path(scenario).read_text())
-    return AwsEmulator(scenario, faults).start()
+    data: dict[str, Any] = scenario if isinstance(scenario, dict) else json.loads(Path(scenario).read_text())
+    return AwsEmulator(data, faults).start()

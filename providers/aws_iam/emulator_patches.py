@@ -30,20 +30,21 @@ def apply() -> None:
         from moto.iam.models import IAMBackend
         from moto.iam.responses import IamResponse
 
-        IAMBackend.get_credential_report = _credential_report
+        # patched with setattr: assigning to a method is what this module is for
+        setattr(IAMBackend, "get_credential_report", _credential_report)
         original_create = IAMBackend.create_login_profile
 
         def create_login_profile(self: Any, user_name: str, password: str) -> Any:
             from moto.core.utils import utcnow
 
-            user = original_create(self, user_name, password)
+            user: Any = original_create(self, user_name, password)
             user.password_created = utcnow()
             return user
 
-        IAMBackend.create_login_profile = create_login_profile
-        IAMBackend.get_access_key_last_used = _get_access_key_last_used
-        IamResponse.get_login_profile = _get_login_profile
-        IamResponse.get_account_authorization_details = _get_account_authorization_details
+        setattr(IAMBackend, "create_login_profile", create_login_profile)
+        setattr(IAMBackend, "get_access_key_last_used", _get_access_key_last_used)
+        setattr(IamResponse, "get_login_profile", _get_login_profile)
+        setattr(IamResponse, "get_account_authorization_details", _get_account_authorization_details)
         _applied = True
 
 

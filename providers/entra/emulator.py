@@ -70,7 +70,7 @@ class _Invalid(Exception):
 
 def _parse_filter(text: str) -> list[tuple[str, object]]:
     """`a eq 'x' and b eq true`: the only $filter form the emulator knows (equality, `and`)."""
-    clauses = []
+    clauses: list[tuple[str, object]] = []
     for part in text.split(" and "):
         field, op, value = (part.strip().split(" ", 2) + ["", ""])[:3]
         if op != "eq" or not field or not value:
@@ -229,7 +229,8 @@ class GraphApp:
         """Offsets of this page and the absolute nextLink (with the query it was asked with)."""
         start = 0
         if "$skiptoken" in arg:
-            start = _offset(arg["$skiptoken"]) if _offset(arg["$skiptoken"]) is not None else -1
+            offset = _offset(arg["$skiptoken"])
+            start = offset if offset is not None else -1
             if start < 0:
                 raise _Invalid(400, "Directory_ExpiredPageToken", "The specified page token value has expired.")
         stop = min(total, start + top)
@@ -312,7 +313,7 @@ class GraphApp:
                  "id": m} for m in self.state.transitive(group_id)]
         return self._value_page(f"groups/{group_id}/transitiveMembers", arg, rows, "directoryObjects")
 
-    def _value_page(self, path: str, arg: dict[str, str], rows: list[dict], context: str) -> Response:
+    def _value_page(self, path: str, arg: dict[str, str], rows: list[dict[str, Any]], context: str) -> Response:
         start, stop, link = self._page(path, arg, len(rows), self._top(arg, MAX_TOP))
         payload: dict[str, Any] = {"@odata.context": f"{self.base}/v1.0/$metadata#{context}", "value": rows[start:stop]}
         if link:
@@ -424,7 +425,8 @@ class GraphEmulator:
 def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(scenario, dict):
         return scenario
-    return json.loads(Path(scenario).read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(Path(scenario).read_text(encoding="utf-8"))
+    return loaded
 
 
 def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None, latency_ms: float = 0) -> GraphEmulator:

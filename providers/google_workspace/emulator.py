@@ -89,16 +89,25 @@ def _query(text: str) -> Callable[[Any], bool]:
             if value.lower() not in ("true", "false"):
                 raise ValueError(clause)
             field, want = ("suspended" if name == "isSuspended" else "isAdmin"), value.lower() == "true"
-            tests.append(lambda u, f=field, w=want: bool(u.get(f)) is w)
+            tests.append(_flag_is(field, want))
         elif name == "orgUnitPath":
-            tests.append(lambda u, v=value: _under(u.get("orgUnitPath"), v))
+            tests.append(_in_unit(value))
         else:
             raise ValueError(clause)
     return lambda u: isinstance(u, dict) and all(t(u) for t in tests)
 
 
+def _flag_is(field: str, want: bool) -> Callable[[dict[str, Any]], bool]:
+    return lambda u: bool(u.get(field)) is want
+
+
+def _in_unit(unit: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda u: _under(u.get("orgUnitPath"), unit)
+
+
 def _clauses(text: str) -> list[str]:
-    out, cur, quote = [], "", ""
+    out: list[str] = []
+    cur, quote = "", ""
     for ch in text:
         if quote:
             cur += ch
@@ -121,7 +130,7 @@ def _untoken(token: str, query: str) -> int:
     raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     if raw.get("q") != query or not isinstance(raw.get("o"), int) or raw["o"] < 0:
         raise ValueError(token)
-    return raw["o"]
+    return int(raw["o"])
 
 
 class DirectoryEmulator:
@@ -224,10 +233,12 @@ class DirectoryEmulator:
         text = req.arg("query", "") or ""
         try:
             match = _query(text)
-            start = _untoken(req.arg("pageToken"), text) if req.arg("pageToken") else 0
+            token = req.arg("pageToken")
+            start = _untoken(token, text) if token else 0
         except ValueError as err:
             return wire.error(400, "invalid", f"Invalid Input: {err}")
-        page, i, users = [], start, d.users
+        page: list[Any] = []
+        i, users = start, d.users
         while i < len(users) and len(page) < size:
             if match(users[i]):
                 page.append(_public(users[i]))
@@ -321,7 +332,8 @@ class DirectoryEmulator:
 def load_scenario(scenario: dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(scenario, dict):
         return scenario
-    return json.loads(Path(scenario).read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(Path(scenario).read_text(encoding="utf-8"))
+    return loaded
 
 
 def start(scenario: dict[str, Any] | str | Path, faults: Faults | None = None,

@@ -29,7 +29,8 @@ def user(uid: str, email: str, *, created: datetime, last_login: datetime | None
 
 
 def demo() -> dict[str, Any]:
-    return json.loads(DEMO.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(DEMO.read_text(encoding="utf-8"))
+    return loaded
 
 
 def synthetic(n: int, *, now: datetime, seed: int = 0, customer_id: str = "C0synth1",
