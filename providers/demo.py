@@ -36,10 +36,11 @@ def aws(now: datetime) -> dict[str, Any]:
     def ago(**delta: float) -> str:
         return (now - timedelta(**delta)).isoformat()
 
-    def key(created: dict, used: dict | None, status: str = "Active", **extra: Any) -> dict:
+    def key(created: dict[str, float], used: dict[str, float] | None, status: str = "Active",
+            **extra: Any) -> dict[str, Any]:
         return {"created": ago(**created), "last_used": ago(**used) if used else None, "status": status, **extra}
 
-    def pw(created: dict, used: dict | None) -> dict:
+    def pw(created: dict[str, float], used: dict[str, float] | None) -> dict[str, Any]:
         return {"created": ago(**created), "last_used": ago(**used) if used else None}
 
     old = ago(days=900)

@@ -42,7 +42,9 @@ class AzureBlobStore:
         # The SDK's default retry waits about 18 s, 24 s, 42 s per failed call; the journal would rather
         # fail soon with StoreUnavailable and let the run be retried: 1.5 s, 2.3 s, 3.4 s (+-0.5 s).
         options: dict[str, Any] = {
-            "retry_policy": ExponentialRetry(initial_backoff=0, increment_base=1.5, random_jitter_range=0.5,
+            # (the SDK annotates increment_base and random_jitter_range as int; its arithmetic takes floats)
+            "retry_policy": ExponentialRetry(initial_backoff=0, increment_base=1.5,  # type: ignore[arg-type]
+                                             random_jitter_range=0.5,  # type: ignore[arg-type]
                                              retry_total=int(getattr(settings, "retries", 3))),
             "connection_timeout": min(timeout, 10.0),  # a dead host should not eat the whole budget per try
             "read_timeout": timeout,
@@ -64,7 +66,7 @@ class AzureBlobStore:
                 from azure.identity import DefaultAzureCredential
 
                 self._credential = DefaultAzureCredential()
-                self._container = ContainerClient(account_url, location.bucket, credential=self._credential,
+                self._container = ContainerClient(str(account_url), location.bucket, credential=self._credential,
                                                   **options)
         except (ValueError, AzureError) as err:
             # from_connection_string's ValueError does not quote the string, but say nothing of it anyway
@@ -94,7 +96,7 @@ class AzureBlobStore:
             download = self._container.download_blob(self.location.key(name))
             return download.readall(), download.properties.etag
         except ResourceNotFoundError as err:
-            if err.error_code == "BlobNotFound":
+            if getattr(err, "error_code", None) == "BlobNotFound":
                 return None
             raise self._fail(err, "reading", name) from err
         except AzureError as err:
@@ -103,9 +105,9 @@ class AzureBlobStore:
     def create(self, name: str, data: bytes) -> str:
         try:  # overwrite=False is Put Blob with If-None-Match: *; an existing blob answers 409 BlobAlreadyExists
             blob = self._container.get_blob_client(self.location.key(name))
-            return blob.upload_blob(data, overwrite=False)["etag"]
+            return str(blob.upload_blob(data, overwrite=False)["etag"])
         except ResourceExistsError as err:
-            if err.error_code == "BlobAlreadyExists":
+            if getattr(err, "error_code", None) == "BlobAlreadyExists":
                 raise StoreConflict(f"{self.location.url}/{name}", "exists already (created by another writer)") from err
             raise self._fail(err, "creating", name) from err
         except AzureError as err:
@@ -114,10 +116,10 @@ class AzureBlobStore:
     def replace(self, name: str, data: bytes, version: str) -> str:
         try:
             blob = self._container.get_blob_client(self.location.key(name))
-            return blob.upload_blob(data, overwrite=True, etag=version,
-                                    match_condition=MatchConditions.IfNotModified)["etag"]
+            return str(blob.upload_blob(data, overwrite=True, etag=version,
+                                        match_condition=MatchConditions.IfNotModified)["etag"])
         except ResourceNotFoundError as err:
-            if err.error_code == "BlobNotFound":  # If-Match on a deleted blob
+            if getattr(err, "error_code", None) == "BlobNotFound":  # If-Match on a deleted blob
                 raise StoreConflict(f"{self.location.url}/{name}", "deleted by another writer since it was read") from err
             raise self._fail(err, "replacing", name) from err
         except AzureError as err:
@@ -130,11 +132,12 @@ class AzureBlobStore:
             raise self._fail(err, "writing", name) from err
 
     def delete(self, name: str, version: str | None = None) -> None:
-        condition = {"etag": version, "match_condition": MatchConditions.IfNotModified} if version else {}
+        condition: dict[str, Any] = \
+            {"etag": version, "match_condition": MatchConditions.IfNotModified} if version else {}
         try:
             self._container.delete_blob(self.location.key(name), **condition)
         except ResourceNotFoundError as err:
-            if err.error_code != "BlobNotFound":  # already gone is fine; a missing container is not
+            if getattr(err, "error_code", None) != "BlobNotFound":  # already gone is fine; a missing container is not
                 raise self._fail(err, "deleting", name) from err
         except AzureError as err:
             raise self._fail(err, "deleting", name) from err

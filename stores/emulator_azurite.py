@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_PREFIX = ROOT / ".venv" / "npm"
@@ -39,7 +40,7 @@ def _installed() -> Path | None:
 
 
 @contextlib.contextmanager
-def _install_lock():
+def _install_lock() -> Iterator[None]:
     NPM_PREFIX.mkdir(parents=True, exist_ok=True)
     with open(NPM_PREFIX / ".install.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -74,7 +75,8 @@ def ensure_azurite() -> tuple[Path | None, str]:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class AzuriteEmulator:

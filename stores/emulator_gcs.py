@@ -62,7 +62,8 @@ class _Guarded:
         except NotFound:
             return None
 
-    def create_file(self, bucket_name: str, file_name: str, content: bytes, file_obj: dict, file_id: Any = None) -> Any:
+    def create_file(self, bucket_name: str, file_name: str, content: bytes, file_obj: dict[str, Any],
+                    file_id: Any = None) -> Any:
         # every upload type ends here (media, multipart, the last chunk of a resumable one, whose
         # session URL carries the initiating request's query); a missing bucket stays a 404
         want = self._handler.query("ifGenerationMatch")
@@ -78,8 +79,8 @@ class _Guarded:
             raise _PreconditionFailed
         return self._storage.delete_file(bucket_name, file_name)
 
-    def get_file_obj(self, bucket_name: str, file_name: str) -> dict:
-        obj = self._storage.get_file_obj(bucket_name, file_name)
+    def get_file_obj(self, bucket_name: str, file_name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self._storage.get_file_obj(bucket_name, file_name)
         self._handler.generation = str(obj["generation"])  # sent as X-Goog-Generation
         return obj
 
@@ -95,7 +96,7 @@ class _Handler(RequestHandler):
         values = parse_qs(urlsplit(self.path).query).get(key)
         return values[0] if values else None
 
-    def _reply(self, status: int, body: dict) -> None:
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -175,7 +176,7 @@ class GcsEmulator:
 
     @property
     def endpoint_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._httpd.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def make_bucket(self, name: str) -> None:

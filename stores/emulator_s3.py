@@ -23,7 +23,7 @@ class S3Emulator:
         self._server: Any = None
 
     def start(self) -> "S3Emulator":
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class Quiet(WSGIRequestHandler):
@@ -35,7 +35,8 @@ class S3Emulator:
         def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             with self._lock:
                 self.requests[environ.get("REQUEST_METHOD", "?")] += 1
-            return app(environ, start_response)
+            body: Iterable[bytes] = app(environ, start_response)
+            return body
 
         self._server = make_server("127.0.0.1", 0, counted, threaded=True, request_handler=Quiet)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="moto-s3", daemon=True).start()

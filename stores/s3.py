@@ -83,13 +83,13 @@ class S3Store:
             raise self._fail(err, "get", name) from err
 
     def create(self, name: str, data: bytes) -> str:
-        return self._call("create", name, self._s3.put_object, Key=self.location.key(name), Body=data,
-                          IfNoneMatch="*")["ETag"]
+        return str(self._call("create", name, self._s3.put_object, Key=self.location.key(name), Body=data,
+                              IfNoneMatch="*")["ETag"])
 
     def replace(self, name: str, data: bytes, version: str) -> str:
         try:
-            return self._s3.put_object(Bucket=self.location.bucket, Key=self.location.key(name), Body=data,
-                                       IfMatch=version)["ETag"]
+            return str(self._s3.put_object(Bucket=self.location.bucket, Key=self.location.key(name), Body=data,
+                                           IfMatch=version)["ETag"])
         except ClientError as err:
             if str(err.response.get("Error", {}).get("Code", "")) in _ABSENT:  # S3: If-Match on no object
                 raise StoreConflict(f"{self.location.url}/{name}", "deleted by another writer since it was read") from err

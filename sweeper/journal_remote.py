@@ -340,7 +340,7 @@ class RemoteJournal(Journal):
 
     def _parse_lease(self, data: bytes) -> dict[str, Any]:
         try:
-            doc = json.loads(data)
+            doc: dict[str, Any] = json.loads(data)
             if doc.get("format") != FORMAT:
                 raise ValueError
             return doc

@@ -46,7 +46,7 @@ class Thresholds:
     def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None) -> "Thresholds":
         """`[policy]` with the provider section's overrides; `info` (its `ProviderInfo`) adds the
         controls it names per credential kind and how it words root protection."""
-        def pick(name: str):  # the provider's value when set, else [policy]'s
+        def pick(name: str) -> Any:  # the provider's value when set, else [policy]'s
             value = getattr(provider, name)
             return getattr(policy, name) if value is None else value
 

@@ -151,14 +151,16 @@ def unregister(name: str) -> None:
     _extra["providers"].pop(name, None)
 
 
-def settings_class(name: str) -> type:
+def settings_class(name: str) -> type[Any]:
     entry = info(name)
-    return _import(entry.settings, entry.install_hint)
+    found: type[Any] = _import(entry.settings, entry.install_hint)
+    return found
 
 
-def adapter_class(name: str) -> type:
+def adapter_class(name: str) -> type[Any]:
     entry = info(name)
-    return _import(entry.adapter, entry.install_hint)
+    found: type[Any] = _import(entry.adapter, entry.install_hint)
+    return found
 
 
 def create(name: str, settings: Any, *, write: bool) -> Any:
@@ -192,9 +194,9 @@ def store_names() -> list[str]:
     return list(dict.fromkeys([*_table("stores"), *_extra["stores"]]))
 
 
-def store_class(scheme: str) -> type:
+def store_class(scheme: str) -> type[Any]:
     """The ObjectStore class for a URL scheme, imported now; a missing SDK names its extra."""
-    found = _get("stores", scheme, _STORE_HINTS.get(scheme, ""))
+    found: type[Any] | None = _get("stores", scheme, _STORE_HINTS.get(scheme, ""))
     if found is None:
         raise ConfigError(f"unknown storage scheme {scheme!r} (known: {', '.join(store_names())})")
     return found
@@ -205,7 +207,7 @@ def renderer_names() -> list[str]:
 
 
 def renderer(name: str) -> Callable[[Any], str]:
-    found = _get("renderers", name)
+    found: Callable[[Any], str] | None = _get("renderers", name)
     if found is None:
         raise ConfigError(f"unknown report format {name!r} (known: table, {', '.join(renderer_names())})")
     return found

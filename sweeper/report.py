@@ -7,12 +7,14 @@ import io
 import json
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from sweeper.engine import Finding, RunResult
 from sweeper.model import DecisionKind
+from sweeper.results import FindingAction
 
 
 
@@ -32,7 +34,7 @@ def rfc3339(when: datetime | None) -> str | None:
     return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def finding_json(f: Finding) -> dict:
+def finding_json(f: Finding) -> dict[str, Any]:
     return {
         "provider": f.identity.provider, "scope": f.identity.scope, "identity": f.identity.login,
         "identity_id": f.identity.id, "credential": f.credential.label, "kind": f.credential.kind.value,
@@ -44,7 +46,7 @@ def finding_json(f: Finding) -> dict:
     }
 
 
-def summary(result: RunResult) -> dict:
+def summary(result: RunResult) -> dict[str, Any]:
     decisions = Counter(f.decision.kind for f in result.findings)
     actions = Counter(f.action for f in result.findings)
     return {
@@ -53,11 +55,11 @@ def summary(result: RunResult) -> dict:
         "already_disabled": sum(s.already_disabled for s in result.scopes),
         **{k.value: decisions[k] for k in (DecisionKind.DISABLE, DecisionKind.WARN, DecisionKind.EXCLUDED,
                                            DecisionKind.PROTECTED, DecisionKind.UNKNOWN)},
-        "disabled": actions["disabled"], "failed": actions["failed"],
+        "disabled": actions[FindingAction.DISABLED], "failed": actions[FindingAction.FAILED],
     }
 
 
-def to_json(result: RunResult) -> dict:
+def to_json(result: RunResult) -> dict[str, Any]:
     return {
         "schema_version": 1, "run_id": result.run_id, "mode": result.mode, "as_of": rfc3339(result.as_of),
         "providers": [{"name": s.provider, "scope": s.scope, "status": s.status.value,

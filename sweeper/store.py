@@ -150,4 +150,5 @@ def open_store(url: str, settings: Any = None) -> ObjectStore:
     from sweeper import registry
 
     location = parse_url(url)
-    return registry.store_class(location.scheme)(location, settings)
+    store: ObjectStore = registry.store_class(location.scheme)(location, settings)
+    return store

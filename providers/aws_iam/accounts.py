@@ -35,7 +35,7 @@ class Accounts:
         org = settings.organization
         # total_max_attempts counts the first try (as max_attempts does in ~/.aws/config)
         retries = {"mode": settings.retry_mode, "total_max_attempts": settings.retries + 1}
-        self.config = Config(retries=retries,  # type: ignore[arg-type]
+        self.config = Config(retries=retries,
                              max_pool_connections=max(10, 2 * (org.max_parallel if org else 8)),
                              connect_timeout=min(10, settings.timeout_seconds),
                              read_timeout=settings.timeout_seconds, user_agent_extra="identity-sweeper")

@@ -16,10 +16,10 @@ from providers.aws_iam import pages, probe
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
-from providers.aws_iam.report import ABSENT, ROOT_LOGIN, KeySlot, Report, Unreadable
+from providers.aws_iam.report import ABSENT, ROOT_LOGIN, KeySlot, Report
 from providers.aws_iam.settings import AwsSettings
 from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
-from sweeper.kit.times import parse_utc
+from sweeper.kit.times import Unreadable, parse_utc
 from sweeper.model import (Action, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
 
@@ -156,7 +156,8 @@ class AwsIamAdapter:
                 state = iam.generate_credential_report().get("State")
                 if state == "COMPLETE":
                     action = "iam:GetCredentialReport"
-                    return iam.get_credential_report()["Content"]
+                    content: bytes = iam.get_credential_report()["Content"]
+                    return content
                 waited_for = f"report state {state}"
             except BOTO_ERRORS as err:
                 if code_of(err) not in _REPORT_WAIT:

@@ -108,7 +108,7 @@ def _in_order(pairs: dict[int, LiveKey], ordered: list[LiveKey]) -> int:
     return sum(rank[a.key_id] < rank[b.key_id] for i, (_, a) in enumerate(placed) for _, b in placed[i + 1:])
 
 
-def _call(operation: str, permission: str, fn: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+def _call(operation: str, permission: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     try:
         return fn(**kwargs)
     except BOTO_ERRORS as err:

@@ -112,6 +112,7 @@ def row_of(fields: list[str], ix: dict[str, int], width: int, identity_id: str,
     for n in (1, 2):
         cred, slot = _key(fields, ix, n)
         if cred is not None:
+            assert slot is not None  # a credential always comes with its slot
             creds.append(cred)
             slots.append(slot)
     return Row(login, fields[ix["arn"]], created, tuple(creds), tuple(slots))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from providers.entra.graph import Graph, parse, translate
@@ -105,7 +105,7 @@ class Batcher:
                     continue
                 op.status, op.said, op.wait = answer["status"], _said(answer), retry_after(answer.get("headers"))
 
-    async def _post(self, chunk: list[Op]) -> dict[str, dict[str, Any]]:
+    async def _post(self, chunk: Sequence[Op]) -> dict[str, dict[str, Any]]:
         body = {"requests": [op.item(str(n)) for n, op in enumerate(chunk, 1)]}
         self.requests += 1
         raw = await self.graph.send("POST", f"{self.graph.endpoint}/$batch", body)

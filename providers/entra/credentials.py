@@ -61,7 +61,8 @@ def _github_assertion() -> str:
     req = urllib.request.Request(f"{url}{sep}audience={urllib.parse.quote(GITHUB_AUDIENCE)}", headers={
         "Authorization": f"bearer {os.environ['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}"})
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - the runner's own URL
-        return json.loads(resp.read())["value"]
+        token: str = json.loads(resp.read())["value"]
+        return token
 
 
 def build(settings: EntraSettings) -> Any:

@@ -26,7 +26,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import Az
 from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware import RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption
-from msgraph import GraphServiceClient
+from msgraph.graph_service_client import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
@@ -61,7 +61,8 @@ def http_client(retries: int, max_wait: float, timeout: float) -> httpx.AsyncCli
                   for m in KiotaClientFactory.get_default_middleware(None)]
     middleware.append(GraphTelemetryHandler())
     client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30)), http2=True)
-    return GraphClientFactory.create_with_custom_middleware(middleware, client=client)
+    wrapped: httpx.AsyncClient = GraphClientFactory.create_with_custom_middleware(middleware, client=client)
+    return wrapped
 
 
 def _odata(err: APIError) -> tuple[str, str]:
@@ -139,7 +140,8 @@ class Graph:
             info.headers.try_add("Content-Type", "application/json")
         for attempt in range(TRANSPORT_RETRIES + 1):
             try:
-                return await self.adapter.send_primitive_async(info, "bytes", ERRORS)
+                raw: bytes | None = await self.adapter.send_primitive_async(info, "bytes", ERRORS)
+                return raw
             except httpx.TransportError:
                 if attempt == TRANSPORT_RETRIES:
                     raise
@@ -192,8 +194,10 @@ def parse(raw: bytes | None, operation: str) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise DataError("entra", operation, f"Graph answered malformed JSON ({err.msg} at byte {err.pos})") from err
+    except ValueError as err:  # bytes in no Unicode encoding (UnicodeDecodeError has no msg or pos)
+        raise DataError("entra", operation, f"Graph answered bytes that are not JSON text ({err})") from err
     if not isinstance(data, dict):
         raise DataError("entra", operation, "Graph answered JSON that is not an object")
     return data

@@ -84,7 +84,10 @@ def generate(n: int, *, seed: int = 0, as_of: datetime | None = None, tenant_id:
 def demo(as_of: datetime | None = None, *, token: str = "demo-token") -> dict[str, Any]:
     """A small tenant showing each case the sweeper handles, dated back from `as_of`."""
     now = as_of or datetime(2025, 6, 1, tzinfo=timezone.utc)
-    ago = lambda days: now - timedelta(days=days)  # noqa: E731
+
+    def ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
     users = [
         user("alice@contoso.test", id="u-alice", created=ago(900), success=ago(2), interactive=ago(2)),
         user("bob@contoso.test", id="u-bob", created=ago(900), success=ago(200), interactive=ago(200)),

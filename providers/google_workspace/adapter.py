@@ -123,8 +123,8 @@ class GoogleWorkspaceAdapter:
                     for i, ref in pending.items()}
         try:
             results = self.client.batch(requests)
-        except Exception as err:  # the whole batch failed
-            return self._batch_failed(err, pending, outcomes, last_error)
+        except Exception as batch_err:  # the whole batch failed
+            return self._batch_failed(batch_err, pending, outcomes, last_error)
         retry: dict[int, float | None] = {}
         for i, ref in pending.items():
             answer, err = results.get(str(i), (None, None))

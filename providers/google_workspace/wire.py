@@ -84,16 +84,17 @@ def _parse_list(s: str, pos: int) -> tuple[int, Selection]:
 
 
 def _add(tree: Selection, names: list[str], sub: Selection | None) -> None:
-    node: Selection | None = tree
+    node = tree
     for name in names[:-1]:
-        if name in node and node[name] is None:  # the whole value is already selected
+        child = node.setdefault(name, {})
+        if child is None:  # the whole value is already selected
             return
-        node = node.setdefault(name, {})
+        node = child
     last = names[-1]
     if last not in node:
         node[last] = sub
-    elif node[last] is not None:
-        node[last] = None if sub is None else {**node[last], **sub}
+    elif (selected := node[last]) is not None:
+        node[last] = None if sub is None else {**selected, **sub}
 
 
 def select(value: object, tree: Selection | None) -> object:

@@ -152,7 +152,9 @@ class AdapterContract:
         outcomes = adapter.apply(Action.DISABLE, [ref, gone])
         assert sorted(o.ref.key for o in outcomes) == sorted([ref.key, gone.key])
         assert next(o for o in outcomes if o.ref.key == ref.key).ok
-        if not contract.adapter.refresh(ref).irreversible:
+        after = contract.adapter.refresh(ref)
+        assert after is not None, "the disabled credential is gone"
+        if not after.irreversible:
             adapter.apply(Action.ENABLE, [ref])
 
     def test_never_used_means_a_known_creation_and_garbled_data_is_unknown(self, contract: ContractSetup) -> None:

@@ -140,6 +140,14 @@ def test_malformed_page_is_a_data_error(monkeypatch):
             listing(adapter)
 
 
+@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe\x00"])  # bad JSON; bytes in no Unicode encoding
+def test_unparseable_bodies_are_data_errors(raw):
+    from providers.entra.graph import parse
+
+    with pytest.raises(DataError, match="Graph answered"):
+        parse(raw, "GET users")
+
+
 def test_dropped_connections_raise_after_bounded_retries(monkeypatch):
     with running(generate(600), monkeypatch) as (emu, adapter):
         adapter.scopes()
