@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import socket
 import sys
 import threading
 import time
@@ -248,7 +249,7 @@ class ServedEmulator(Emulator):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         # a client that timed out or was killed hangs up mid-answer: expected here, not worth a traceback
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             super().handle_error(request, client_address)

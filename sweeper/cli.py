@@ -13,7 +13,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,17 @@ from rich.console import Console
 from sweeper import __version__, registry
 from sweeper.config import Config, load
 from sweeper.errors import SweeperError, UsageError
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from sweeper.model import CredentialKind
+    from sweeper.records import Journal
+    from sweeper.results import RunResult
+    from sweeper.sweep import Progress
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find identities nobody has used for too long in AWS IAM, Entra ID and Google "
@@ -41,7 +52,7 @@ ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SW
 ProviderOpt = typer.Option(None, "-p", "--provider",
                            help=f"Only this provider ({', '.join(registry.names())}); repeatable.")
 AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
-FormatOpt = typer.Option(Format.table, "-f", "--format", help="Report format.")
+FormatOpt = typer.Option(Format["table"], "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
                       help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
                            "file gets that format, any other the -f format. Also s3://, gs:// or az:// URLs "
@@ -51,11 +62,11 @@ JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
-def guarded(fn: Callable) -> Callable:
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn errors into a one-line message and an exit code; never a traceback (SWEEPER_DEBUG=1 shows one)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
@@ -149,12 +160,12 @@ def emit_remote(text: str, url: str, config: Config | None) -> None:
     err_console.print(f"report written to {url}")
 
 
-def _report(result, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
+def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
     from sweeper import report
     from sweeper.store import is_remote
 
     if not outputs:
-        if fmt is Format.table:
+        if fmt is Format["table"]:
             report.to_table(result, stdout_console())
         else:
             emit(report.render(result, fmt.value), None)
@@ -175,7 +186,7 @@ def _report(result, fmt: Format, outputs: list[str] | None, config: Config | Non
             err_console.print(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {err.strerror}")
 
 
-def _progress():
+def _progress() -> AbstractContextManager[Progress]:
     from sweeper.progress import make_progress
 
     return make_progress(err_console)
@@ -196,8 +207,9 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
     return note
 
 
-def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal=None,
-           plan_targets=None, max_disable=None, plan_digest: str | None = None, note: str | None = None):
+def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
+           plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
+           plan_digest: str | None = None, note: str | None = None) -> RunResult:
     from sweeper.errors import JournalError
     from sweeper.store import StoreDenied
     from sweeper.sweep import Sweep
@@ -226,7 +238,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
     return result
 
 
-def irreversible_text(provider: str, kind) -> str | None:
+def irreversible_text(provider: str, kind: CredentialKind) -> str | None:
     """What a provider says cannot be undone for a credential kind (its registry metadata)."""
     try:
         return registry.info(provider).irreversible.get(kind)
@@ -234,7 +246,7 @@ def irreversible_text(provider: str, kind) -> str | None:
         return None
 
 
-def _journal(config: Config, override: str | None = None, *, new: bool = False, verify: bool = False):
+def _journal(config: Config, override: str | None = None, *, new: bool = False, verify: bool = False) -> Journal:
     """The journal; `verify` refuses one whose hash chain is broken (apply, restore, history)."""
     from sweeper.errors import JournalError
     from sweeper.journal_remote import open_journal
@@ -261,7 +273,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
          journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
-         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")):
+         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")) -> None:
     """Report what would be disabled, changing nothing (the dry run).
 
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
@@ -292,7 +304,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
           reapply: bool = typer.Option(False, "--reapply", help="Apply a plan file the journal says was applied."),
           allow_future_as_of: bool = typer.Option(False, "--allow-future-as-of",
-                                                  help="Let --as-of lie in the future (demos, tests): recorded.")):
+                                                  help="Let --as-of lie in the future (demos, tests): recorded.")) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
@@ -339,7 +351,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
             dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days.")):
+            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days.")) -> None:
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
     Each credential is checked first: what was enabled, used or changed since the run is left alone
@@ -389,7 +401,7 @@ def history(config: Optional[str] = ConfigOpt,
             run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
             verify: bool = typer.Option(False, "--verify", help="Check the journal's hash chain (and HMAC) only."),
             journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
-            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")):
+            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")) -> None:
     """List past runs, newest first, with their action counts; --run shows one run's actions.
 
     Example: sweeper history -f json
@@ -412,7 +424,7 @@ def history(config: Optional[str] = ConfigOpt,
         raise UsageError(f"--run {run}: no such run in {journal.path}")
     actions = journal.actions(run) if run else []
     if fmt is HistoryFormat.json:
-        out: dict = {"runs": [r.as_json() for r in runs]}
+        out: dict[str, Any] = {"runs": [r.as_json() for r in runs]}
         if run:
             out["run"] = journal.run_details(run)  # who, from where, with which config and plan
             out["actions"] = [{"provider": a.ref.provider, "scope": a.ref.scope, "identity": a.ref.login,
@@ -442,7 +454,7 @@ def history(config: Optional[str] = ConfigOpt,
 
 @app.command()
 @guarded
-def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt):
+def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt) -> None:
     """Validate the config, then probe each provider's access and permissions (changes nothing).
 
     Example: sweeper check -c sweeper.toml
@@ -481,7 +493,7 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
 def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--provider",
                                                              help="Only this provider."),
                 storage: Optional[str] = typer.Option(None, "--storage",
-                                                      help="Instead: what a journal in s3, gs or az needs, by mode.")):
+                                                      help="Instead: what a journal in s3, gs or az needs, by mode.")) -> None:
     """Print the least-privilege permissions each provider needs (or, with --storage, the journal's bucket).
 
     Example: sweeper permissions -p aws > sweeper-iam-policy.json
@@ -505,7 +517,7 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
 @app.command()
 @guarded
 def demo(apply_: bool = typer.Option(False, "--apply", help="Also apply, show history, and restore."),
-         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")):
+         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")) -> None:
     """Run a full sweep against the bundled local emulators; no cloud account needed.
 
     Example: sweeper demo --apply

@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from sweeper.errors import JournalError, JournalLocked
 from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
@@ -113,6 +113,7 @@ class Journal:
     """
 
     group_size = 0
+    _unchained: bool  # set on a journal rebuilt by verify(): its records are not chained again
 
     def __init__(self, path: Path | str, *, new: bool = True) -> None:
         """Open (or create) the journal file. With `new=False`, a journal that existed here (its lock
@@ -596,7 +597,7 @@ def _why(err: sqlite3.Error) -> str:
     return text
 
 
-def _patiently(step, seconds: float = 30.0) -> None:
+def _patiently(step: Callable[[], None], seconds: float = 30.0) -> None:
     """Run `step`, retrying while another process holds the database lock, for up to `seconds`."""
     deadline = time.monotonic() + seconds
     delay = 0.01

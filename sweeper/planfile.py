@@ -15,6 +15,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sweeper.config import Config
 from sweeper.results import RunResult
@@ -28,11 +29,11 @@ KEY_ENV = "SWEEPER_PLAN_KEY"
 _TARGET_KEYS = ("provider", "scope", "identity_id", "identity", "kind", "credential_id")
 
 
-def _canonical(body: dict) -> bytes:
+def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _digest(body: dict) -> str:
+def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
@@ -41,16 +42,16 @@ def _key() -> bytes | None:
     return key.encode() if key else None
 
 
-def _signature(key: bytes, body: dict) -> str:
+def _signature(key: bytes, body: dict[str, Any]) -> str:
     return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
 
 
-def digest_of(plan: dict) -> str:
+def digest_of(plan: dict[str, Any]) -> str:
     """The plan's recorded digest (what the journal remembers it by)."""
     return str(plan.get("digest", ""))
 
 
-def build(result: RunResult, config: Config, created: datetime) -> dict:
+def build(result: RunResult, config: Config, created: datetime) -> dict[str, Any]:
     targets = [{"provider": f.identity.provider, "scope": f.identity.scope, "identity_id": f.identity.id,
                 "identity": f.identity.login, "kind": f.credential.kind.value,
                 "credential_id": f.credential.credential_id}
@@ -65,7 +66,7 @@ def build(result: RunResult, config: Config, created: datetime) -> dict:
     return plan
 
 
-def write(path: str, plan: dict) -> None:
+def write(path: str, plan: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(plan, fh, indent=2)
@@ -73,12 +74,12 @@ def write(path: str, plan: dict) -> None:
     os.replace(tmp, path)
 
 
-def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple]:
+def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple[str, ...]]:
     """Validate a plan file and return its target keys. Raises PlanError saying what is wrong."""
     return targets(load(path, config, now, max_age_hours), path)
 
 
-def load(path: str, config: Config, now: datetime, max_age_hours: float) -> dict:
+def load(path: str, config: Config, now: datetime, max_age_hours: float) -> dict[str, Any]:
     """Read and validate a plan file (digest, signature when a key is set, config, age)."""
     p = Path(path)
     try:
@@ -129,7 +130,7 @@ def load(path: str, config: Config, now: datetime, max_age_hours: float) -> dict
     return plan
 
 
-def targets(plan: dict, path: str) -> set[tuple]:
+def targets(plan: dict[str, Any], path: str) -> set[tuple[str, ...]]:
     """The target keys a validated plan names."""
     found = plan.get("targets")
     if not isinstance(found, list) or not all(

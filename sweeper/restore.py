@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sweeper.actions import OpenAdapter, apply_batch, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import UsageError
-from sweeper.model import Action, ActionState, CredentialKind, RunStatus
+from sweeper.model import Action, ActionState, Credential, CredentialKind, RunStatus
 from sweeper.records import ActionRow, Journal
 from sweeper.results import new_run_id
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 @dataclass
@@ -113,7 +116,7 @@ def _unchanged(adapter: Adapter, journal: Journal, rows: list[ActionRow]) -> tup
     for row in rows:
         later = journal.later_done(row)
         if later:
-            why = ("interrupted here; " if row.state != ActionState.DONE else "changed since the run: ")
+            why: str | None = ("interrupted here; " if row.state != ActionState.DONE else "changed since the run: ")
             skipped.append(RestoreItem(row, "nothing to restore", f"{why}run {later} disabled it later "
                                                                   "(restore that run to undo it)"))
             continue
@@ -131,7 +134,7 @@ def _unchanged(adapter: Adapter, journal: Journal, rows: list[ActionRow]) -> tup
     return keep, skipped
 
 
-def _changed(journal: Journal, row: ActionRow, current) -> str | None:
+def _changed(journal: Journal, row: ActionRow, current: Credential | None) -> str | None:
     """Why `current` is not what the run left (None when it is)."""
     if current is None:
         return "changed since the run: it no longer exists; not restored"
@@ -152,7 +155,7 @@ def _changed(journal: Journal, row: ActionRow, current) -> str | None:
     return None
 
 
-def _time(text: str | None):
+def _time(text: str | None) -> datetime | None:
     from datetime import datetime
 
     try:

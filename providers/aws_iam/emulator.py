@@ -117,7 +117,7 @@ class AwsEmulator(Emulator):
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> AwsEmulator:
-        from moto.server import DomainDispatcherApplication
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class Quiet(WSGIRequestHandler):  # tests read counters, not access logs
@@ -242,7 +242,8 @@ class AwsEmulator(Emulator):
             if not entry or entry[1] <= 0:
                 return None
             entry[1] -= 1
-            return entry[0]
+            code: str = entry[0]
+            return code
 
     def _report_hold(self, action: str) -> tuple[int, bytes, str] | None:
         with self._lock:
@@ -271,11 +272,13 @@ def _account_of(access_key: str) -> str | None:
 
 
 def _reset_moto() -> None:
+    from moto.core.base_backend import BackendDict
     from moto.iam.models import iam_backends
     from moto.organizations.models import organizations_backends
     from moto.sts.models import sts_backends
 
-    for backends in (iam_backends, sts_backends, organizations_backends):
+    all_backends: tuple[BackendDict[Any], ...] = (iam_backends, sts_backends, organizations_backends)
+    for backends in all_backends:
         for per_account in list(backends.values()):
             per_account.reset()
         backends.clear()
@@ -317,6 +320,7 @@ def _seed_organization(org: dict[str, Any]) -> None:
 
     backend = organizations_backends[org["management"]]["aws"]
     backend.create_organization(REGION, FeatureSet="ALL")
+    assert backend.org is not None  # create_organization just made it
     suspended = set(org.get("suspended", []))
     for member in [*org.get("members", []), *suspended]:
         account = FakeAccount(backend.org, AccountName=f"member-{member}", Email=f"{member}@example.com")

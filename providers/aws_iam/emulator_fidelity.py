@@ -35,7 +35,7 @@ def backend_app(report_hook: Callable[[], ReportHook | None]) -> Callable[[str],
     `report_hook()` is asked on every GetCredentialReport for a function that rewrites the CSV (or None).
     """
     from moto.core.utils import convert_to_flask_response
-    from moto.server import create_backend_app
+    from moto.moto_server.werkzeug_app import create_backend_app
 
     view = convert_to_flask_response(_iam_response(report_hook).dispatch)
 

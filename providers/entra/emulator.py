@@ -71,7 +71,7 @@ class _Invalid(Exception):
 
 def _parse_filter(text: str) -> list[tuple[str, object]]:
     """`a eq 'x' and b eq true`: the only $filter form the emulator knows (equality, `and`)."""
-    clauses = []
+    clauses: list[tuple[str, object]] = []
     for part in text.split(" and "):
         field, op, value = (part.strip().split(" ", 2) + ["", ""])[:3]
         if op != "eq" or not field or not value:
@@ -230,7 +230,7 @@ class GraphApp:
         """Offsets of this page and the absolute nextLink (with the query it was asked with)."""
         start = 0
         if "$skiptoken" in arg:
-            start = _offset(arg["$skiptoken"]) if _offset(arg["$skiptoken"]) is not None else -1
+            start = offset if (offset := _offset(arg["$skiptoken"])) is not None else -1
             if start < 0:
                 raise _Invalid(400, "Directory_ExpiredPageToken", "The specified page token value has expired.")
         stop = min(total, start + top)
@@ -313,7 +313,7 @@ class GraphApp:
                  "id": m} for m in self.state.transitive(group_id)]
         return self._value_page(f"groups/{group_id}/transitiveMembers", arg, rows, "directoryObjects")
 
-    def _value_page(self, path: str, arg: dict[str, str], rows: list[dict], context: str) -> Response:
+    def _value_page(self, path: str, arg: dict[str, str], rows: list[dict[str, Any]], context: str) -> Response:
         start, stop, link = self._page(path, arg, len(rows), self._top(arg, MAX_TOP))
         payload: dict[str, Any] = {"@odata.context": f"{self.base}/v1.0/$metadata#{context}", "value": rows[start:stop]}
         if link:

@@ -80,7 +80,7 @@ def _under(path: Any, unit: str) -> bool:
 
 def _query(text: str) -> Callable[[Any], bool]:
     """Compile `isSuspended=true isAdmin=false orgUnitPath='/Sales'` into a predicate."""
-    tests: list[Callable[[dict[str, Any]], bool]] = []
+    tests: list[Callable[..., bool]] = []
     for clause in _clauses(text):
         name, sep, value = clause.partition("=")
         value = value.strip("'\"")
@@ -99,6 +99,7 @@ def _query(text: str) -> Callable[[Any], bool]:
 
 
 def _clauses(text: str) -> list[str]:
+    out: list[str]
     out, cur, quote = [], "", ""
     for ch in text:
         if quote:
@@ -122,7 +123,8 @@ def _untoken(token: str, query: str) -> int:
     raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     if raw.get("q") != query or not isinstance(raw.get("o"), int) or raw["o"] < 0:
         raise ValueError(token)
-    return raw["o"]
+    offset: int = raw["o"]
+    return offset
 
 
 class DirectoryEmulator(ServedEmulator):
@@ -237,9 +239,10 @@ class DirectoryEmulator(ServedEmulator):
         text = req.arg("query", "") or ""
         try:
             match = _query(text)
-            start = _untoken(req.arg("pageToken"), text) if req.arg("pageToken") else 0
+            start = _untoken(page_token, text) if (page_token := req.arg("pageToken")) else 0
         except ValueError as err:
             return wire.error(400, "invalid", f"Invalid Input: {err}")
+        page: list[Any]
         page, i, users = [], start, d.users
         while i < len(users) and len(page) < size:
             if match(users[i]):
