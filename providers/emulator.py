@@ -246,6 +246,25 @@ class ServedEmulator(Emulator):
         self.server.reset_counts()
 
 
+def serve_wsgi(app: Callable[..., Any], name: str) -> Any:
+    """A threaded werkzeug server for a WSGI `app` (moto's) on 127.0.0.1, a free port, serving from a
+    daemon thread named `name`; quiet, since tests read counters, not access logs. `stop_wsgi` ends it."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log(self, *args: object) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
+    return server
+
+
+def stop_wsgi(server: Any) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 

@@ -24,11 +24,8 @@ class S3Emulator:
 
     def start(self) -> "S3Emulator":
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import WSGIRequestHandler, make_server
 
-        class Quiet(WSGIRequestHandler):
-            def log(self, *args: object) -> None:
-                pass
+        from providers.emulator import serve_wsgi
 
         app = DomainDispatcherApplication(create_backend_app)
 
@@ -38,14 +35,14 @@ class S3Emulator:
             body: Iterable[bytes] = app(environ, start_response)
             return body
 
-        self._server = make_server("127.0.0.1", 0, counted, threaded=True, request_handler=Quiet)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="moto-s3", daemon=True).start()
+        self._server = serve_wsgi(counted, "moto-s3")
         return self
 
     def stop(self) -> None:
+        from providers.emulator import stop_wsgi
+
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_wsgi(self._server)
             self._server = None
 
     def __enter__(self) -> "S3Emulator":

@@ -45,14 +45,9 @@ CASES = {"aws": (world.aws, _aws_target), "entra": (world.entra, _entra_target),
 
 
 @pytest.mark.parametrize("provider", [pytest.param(p, marks=getattr(pytest.mark, p)) for p in CASES])
-def test_a_helpdesk_re_enable_is_not_undone_the_next_night(provider: str, monkeypatch: pytest.MonkeyPatch,
+def test_a_helpdesk_re_enable_is_not_undone_the_next_night(provider: str, clean_env: pytest.MonkeyPatch,
                                                            tmp_path: Path) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "SWEEPER_CONFIG",
-                 "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch = clean_env
     scenario, target = CASES[provider]
     with emulator.start(provider, scenario(NOW)) as emu:
         for name, value in emu.env().items():

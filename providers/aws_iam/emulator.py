@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from providers.aws_iam import emulator_fidelity
-from providers.emulator import Emulator, FaultDice, Faults, Scenario
+from providers.emulator import Emulator, FaultDice, Faults, Scenario, serve_wsgi, stop_wsgi
 
 REGION = "us-east-1"
 _IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -105,7 +105,6 @@ class AwsEmulator(Emulator):
         self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
         self._lock = threading.Lock()
         self._server: Any = None
-        self._thread: threading.Thread | None = None
 
     @property
     def faults(self) -> Faults:
@@ -118,26 +117,16 @@ class AwsEmulator(Emulator):
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> AwsEmulator:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class Quiet(WSGIRequestHandler):  # tests read counters, not access logs
-            def log(self, *args: object) -> None:
-                pass
 
         _reset_moto()
         _seed(self, self.scenario)
         app = DomainDispatcherApplication(emulator_fidelity.backend_app(lambda: self.report_hook))
-        self._server = make_server("127.0.0.1", 0, self._middleware(app), threaded=True,
-                                   request_handler=Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="moto",
-                                        daemon=True)
-        self._thread.start()
+        self._server = serve_wsgi(self._middleware(app), "moto")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_wsgi(self._server)
             self._server = None
 
     @property
