@@ -7,9 +7,12 @@ list raises a `ProviderError` (or a subclass), and the engine marks that provide
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
+
+
+PERMISSION_MODES = ("plan", "apply", "org-member")
 
 
 @runtime_checkable
@@ -22,7 +25,9 @@ class Adapter(Protocol):
     Contract, checked by the suite in `sweeper.testing.contract` against every adapter's emulator:
 
     - `scopes()` returns the scopes to sweep (AWS account ids, the Entra tenant id, the Google
-      customer id). A scope that cannot be reached raises; it is never silently left out.
+      customer id). A scope that cannot be reached raises; it is never silently left out. It binds
+      the credentials to the configured tenant, account or customer: when they reach another one it
+      raises `BindingError` naming both, and the whole run stops before anything is listed.
     - `list_identities(scope)` yields every identity of that scope, one pass, paged. If any page
       fails, the iterator raises `ProviderError`: a partial listing is never passed off as whole.
       A malformed record becomes an identity whose credential is `Activity.UNKNOWN` with a note.
@@ -37,7 +42,11 @@ class Adapter(Protocol):
       `Outcome` per ref, in any order. A credential already in the wanted state is `ok`.
       It raises only when nothing could be attempted (for example authentication failed).
     - `whoami()` names the principal the adapter runs as; `check()` probes each needed permission
-      without changing anything; `permissions()` is the least-privilege policy as text.
+      without changing anything (the binding among them); `permissions(mode, settings)` is the
+      least-privilege policy as text for one of `PERMISSION_MODES` ("plan": read only, for plan,
+      check and notify; "apply": what acting adds; "org-member": what a member account's role needs,
+      for providers with member accounts), shaped by the settings when given (None: the defaults).
+      An unknown or unsupported mode raises ValueError saying so.
     """
 
     name: str
@@ -58,6 +67,6 @@ class Adapter(Protocol):
     def check(self) -> list[CheckResult]: ...
 
     @classmethod
-    def permissions(cls) -> str: ...
+    def permissions(cls, mode: str = "apply", settings: Any = None) -> str: ...
 
     def close(self) -> None: ...

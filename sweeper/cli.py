@@ -6,6 +6,7 @@ Only the report goes to stdout; progress, prompts and messages go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, ParamSpec, Type
 import typer
 from rich.console import Console
 
-from sweeper import __version__, registry
+from sweeper import __version__, files, registry
 from sweeper.config import Config, load
 from sweeper.errors import SweeperError, UsageError
 
@@ -86,6 +87,14 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _config(path: str | None) -> Config:
+    """Load and validate the config; what it allows that a person should know is said on every run."""
+    cfg = load(path)
+    for warning in cfg.warnings():
+        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    return cfg
+
+
 def parse_as_of(value: str | None) -> datetime:
     """`--as-of`: ISO 8601 instant or date (00:00 UTC); naive times are UTC. None means the real now."""
     if value is None:
@@ -135,7 +144,7 @@ def stdout_console() -> Console:
 def emit(text: str, output: Path | None) -> None:
     if output:
         try:
-            output.write_text(text, encoding="utf-8")
+            files.write_private(output, text, "report")
         except OSError as err:
             raise UsageError(f"-o {output}: cannot write: {err.strerror}") from None
     else:
@@ -210,7 +219,8 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
            plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
            plan_digest: str | None = None, note: str | None = None) -> RunResult:
-    from sweeper.errors import JournalError
+    from sweeper.errors import BindingError, JournalError
+    from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
     from sweeper.sweep import Sweep
 
@@ -225,7 +235,13 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                     raise
                 err_console.print(f"warning: this plan is not recorded in the journal ({err})", soft_wrap=True)
                 journal = sweep.journal = None
-        result = sweep.run()
+        try:
+            result = sweep.run()
+        except BindingError:
+            if journal:
+                with contextlib.suppress(JournalError):
+                    journal.finish_run(sweep.run_id, RunStatus.STOPPED)
+            raise
     for glob in result.stale_patterns():
         err_console.print(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)",
                           markup=False, soft_wrap=True)
@@ -280,7 +296,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     """
     from sweeper import planfile
 
-    cfg = load(config)
+    cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
     journal = _journal(cfg, journal_at, new=new_journal)
@@ -315,7 +331,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     from sweeper import planfile
     from sweeper.reconcile import reconcile
 
-    cfg = load(config)
+    cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
     plan = planfile.load(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
@@ -365,7 +381,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
     from sweeper.reconcile import reconcile
     from sweeper.restore import restore as do_restore
 
-    cfg = load(config)
+    cfg = _config(config)
     provider = known(provider) if provider else None
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
     if interactive() and not yes and not dry_run:
@@ -408,7 +424,7 @@ def history(config: Optional[str] = ConfigOpt,
     """
     from rich.table import Table
 
-    cfg = load(config)
+    cfg = _config(config)
     if verify:
         journal = _journal(cfg, journal_at, new=new_journal)
         broken = journal.verify()
@@ -462,19 +478,28 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
     from rich.table import Table
 
     from sweeper.actions import close_quietly, describe_failure
+    from sweeper.errors import BindingError
 
-    cfg = load(config)
+    cfg = _config(config)
     err_console.print(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
     table = Table(title="access and permissions", title_justify="left")
     for col in ("provider", "check", "result", "detail"):
         table.add_column(col, overflow="fold")
     failed = False
+    mismatch = False
     for name in select(cfg, provider):
         try:
             adapter = registry.create(name, cfg.providers[name], write=False)
             try:
                 me = adapter.whoami()
                 table.add_row(name, "identity", "[green]ok[/]", me.display)
+                try:  # the binding first: a mismatch means nothing else is worth probing
+                    bound = adapter.scopes()
+                except BindingError as err:
+                    table.add_row(name, "binding", "[bold red]MISMATCH[/]", err.detail)
+                    mismatch = True
+                    continue
+                table.add_row(name, "binding", "[green]ok[/]", ", ".join(bound) or "(no scope)")
                 for r in adapter.check():
                     table.add_row(name, r.name, "[green]ok[/]" if r.ok else "[yellow]not probed[/]"
                                   if r.ok is None else "[bold red]FAILED[/]", r.detail)
@@ -485,18 +510,31 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
             table.add_row(name, "access", "[bold red]FAILED[/]", describe_failure(err))
             failed = True
     stdout_console().print(table)
-    raise typer.Exit(4 if failed else 0)
+    raise typer.Exit(2 if mismatch else 4 if failed else 0)
+
+
+class PermissionMode(str, Enum):
+    plan = "plan"
+    apply = "apply"
+    org_member = "org-member"
 
 
 @app.command()
 @guarded
 def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--provider",
                                                              help="Only this provider."),
+                for_: PermissionMode = typer.Option(
+                    PermissionMode.apply, "--for",
+                    help="plan: read only (plan, check, notify); apply: what acting needs; org-member: the "
+                         "role each AWS member account needs."),
+                config: Optional[str] = typer.Option(
+                    None, "-c", "--config", help="Shape the policies by this config (e.g. AWS [organization])."),
                 storage: Optional[str] = typer.Option(None, "--storage",
                                                       help="Instead: what a journal in s3, gs or az needs, by mode.")) -> None:
-    """Print the least-privilege permissions each provider needs (or, with --storage, the journal's bucket).
+    """Print the least-privilege permissions each provider needs for one mode (or, with --storage, the
+    journal's bucket). Give the plan job the `--for plan` identity and only the apply job the writer.
 
-    Example: sweeper permissions -p aws > sweeper-iam-policy.json
+    Example: sweeper permissions -p aws --for plan > sweeper-plan-policy.json
     """
     if storage is not None:
         from sweeper.store import PERMISSIONS
@@ -506,10 +544,18 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
             raise UsageError(f"--storage {storage}: unknown (known: {', '.join(PERMISSIONS)})")
         sys.stdout.write(text.rstrip("\n") + "\n")
         return
+    cfg = _config(config) if config else None
     names = known(provider) if provider else registry.names()
-    for i, name in enumerate(names):
-        text = registry.adapter_class(name).permissions()
-        if len(names) > 1:
+    texts: list[tuple[str, str]] = []
+    for name in names:
+        settings = cfg.providers.get(name) if cfg else None
+        try:
+            texts.append((name, registry.permissions(name, for_.value, settings)))
+        except ValueError as err:
+            if provider:  # asked for by name: say why there is nothing
+                raise UsageError(f"--for {for_.value} -p {name}: {err}") from None
+    for i, (name, text) in enumerate(texts):
+        if len(texts) > 1:
             sys.stdout.write(("\n" if i else "") + f"# {name}\n")
         sys.stdout.write(text.rstrip("\n") + "\n")
 

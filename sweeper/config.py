@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sweeper import registry
 from sweeper.errors import ConfigError, SweeperError
+from sweeper.kit import endpoints
 
 
 class StrictModel(BaseModel):
@@ -52,6 +53,7 @@ class JournalSettings(StrictModel):
     lease_seconds: float = Field(300, ge=2, le=86400)  # an acting run's lease; renewed while it works
     write_batch: int = Field(100, ge=1, le=1000)  # remote: actions recorded as intents per write
     timeout_seconds: float = Field(30, gt=0, le=600)  # per storage request
+    allow_custom_endpoint: bool = False  # endpoint_url / azure_account_url on a host that is not the cloud's own
 
     @model_validator(mode="after")
     def _remote_keys(self) -> "JournalSettings":
@@ -67,24 +69,36 @@ class JournalSettings(StrictModel):
             if location.scheme == "az" and self.azure_account_url and self.connection_string_env:
                 raise ValueError("az://: set azure_account_url or connection_string_env, not both "
                                  "(which account holds the journal would be ambiguous)")
-            if self.endpoint_url:
-                check_endpoint(self.endpoint_url)
+            for key in ("endpoint_url", "azure_account_url"):
+                url = getattr(self, key)
+                if url:
+                    try:
+                        endpoints.vet(url, STORE_HOSTS.get(location.scheme, ()), allow_custom=self.allow_custom_endpoint)
+                    except ValueError as err:
+                        raise ValueError(f"{key} {err}") from None
+            if self.connection_string_env:
+                endpoints.token_env(self.connection_string_env)
         elif "://" in self.path:
             raise ValueError(f"{self.path!r}: unknown storage scheme (use a file path, s3://, gs:// or az://)")
         return self
 
+    def warnings(self) -> list[str]:
+        """A custom storage endpoint, said on every run."""
+        from sweeper.store import is_remote, parse_url
 
-def check_endpoint(url: str) -> None:
-    """https to any host; plain http only to loopback (127.0.0.0/8, ::1, localhost), where emulators live."""
-    from urllib.parse import urlsplit
+        if not is_remote(self.path):
+            return []
+        hosts = STORE_HOSTS.get(parse_url(self.path).scheme, ())
+        urls = [u for u in (self.endpoint_url, self.azure_account_url) if u]
+        return [w for w in (endpoints.vet(u, hosts, allow_custom=True) for u in urls) if w]
 
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127.")):
-        return
-    raise ValueError(f"endpoint {url!r}: use https, or plain http only to a loopback address")
+
+# The real storage API hosts per journal scheme; another https host needs allow_custom_endpoint.
+STORE_HOSTS: dict[str, tuple[str, ...]] = {
+    "s3": ("*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"),
+    "gs": ("storage.googleapis.com", "*.storage.googleapis.com"),
+    "az": ("*.blob.core.windows.net", "*.blob.core.usgovcloudapi.net", "*.blob.core.chinacloudapi.cn"),
+}
 
 
 class ProviderSettings(StrictModel):
@@ -102,6 +116,10 @@ class ProviderSettings(StrictModel):
         """Thresholds by credential kind (`access_key`, `console_password`) or `guest`."""
         return {}
 
+    def warnings(self) -> list[str]:
+        """What this section allows that a person should hear about on every run (a custom endpoint)."""
+        return []
+
 
 @dataclass(frozen=True)
 class Config:
@@ -110,6 +128,11 @@ class Config:
     journal: JournalSettings
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     digest: str = ""
+
+    def warnings(self) -> list[str]:
+        """Every section's run-time warnings, each prefixed with its key path."""
+        out = [f"providers.{name}: {w}" for name, s in self.providers.items() for w in s.warnings()]
+        return out + [f"journal: {w}" for w in self.journal.warnings()]
 
     @property
     def journal_path(self) -> Path:

@@ -29,6 +29,12 @@ class ConfigError(SweeperError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class UnsafePath(SweeperError):
+    """A file the sweeper would write is a symbolic link (or otherwise not safe to write)."""
+
+    exit_code = 2
+
+
 class PlanError(SweeperError):
     """A plan file that is malformed, tampered with, too old or made from another config."""
 
@@ -77,6 +83,19 @@ class ThrottledError(ProviderError):
 
 class DataError(ProviderError):
     """The provider answered something we cannot read (malformed page, missing field)."""
+
+
+class BindingError(ProviderError):
+    """The credentials reach another tenant, account or customer than the one configured. Nothing is
+    listed or changed anywhere in the run: exit 2, naming both values."""
+
+    exit_code = 2
+
+    def __init__(self, provider: str, what: str, configured: str, actual: str, *, how: str = "") -> None:
+        self.configured = configured
+        self.actual = actual
+        super().__init__(provider, f"bind {what}", f"the configured {what} is {configured}, but the credentials "
+                         f"are for {actual}" + (f" ({how})" if how else "") + "; nothing was listed or changed")
 
 
 class NotMeasured(ProviderError):

@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from sweeper.errors import JournalError, JournalLocked
+from sweeper import files
+from sweeper.errors import JournalError, JournalLocked, UnsafePath
 from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
 from sweeper.records import ActionRow, RunRow
 
@@ -127,13 +128,17 @@ class Journal:
                                "restore it from a backup, or give --new-journal to start an empty one")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            for private in (marker, self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"),
+                            Path(f"{self.path}-journal")):
+                files.refuse_link(private, "journal")  # SQLite would follow a planted link
             if not marker.exists():
-                os.close(os.open(marker, os.O_CREAT | os.O_RDWR, 0o600))
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(self.path, 0o600)
+                files.create_private(marker, "journal")
+            files.create_private(self.path, "journal")
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA busy_timeout=30000")
             _patiently(self._setup)
+        except UnsafePath as err:
+            raise JournalError(str(err)) from None
         except (OSError, sqlite3.Error) as err:
             raise JournalError(f"{self.path}: cannot open the journal: {err}") from None
 
@@ -191,7 +196,7 @@ class Journal:
     def exclusive(self) -> Iterator[None]:
         """Hold the journal for one acting process (apply/restore). Refuses at once if another holds it."""
         lock_path = f"{self.path}.lock"
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | files.NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

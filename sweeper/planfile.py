@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from sweeper import files
 from sweeper.config import Config
 from sweeper.results import RunResult
 from sweeper.errors import PlanError
@@ -67,11 +68,8 @@ def build(result: RunResult, config: Config, created: datetime) -> dict[str, Any
 
 
 def write(path: str, plan: dict[str, Any]) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(plan, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write the plan file: 0600, atomically, never through a symlink."""
+    files.write_private(path, json.dumps(plan, indent=2) + "\n", "plan")
 
 
 def read(path: str, config: Config, now: datetime, max_age_hours: float) -> set[tuple[str, ...]]:

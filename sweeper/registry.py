@@ -170,6 +170,22 @@ def create(name: str, settings: Any, *, write: bool) -> Any:
     return adapter if write else ReadOnly(adapter)
 
 
+def permissions(name: str, mode: str = "apply", settings: Any = None) -> str:
+    """A provider's least-privilege policy for one mode ("plan", "apply", "org-member"). A provider
+    written before modes existed knows only one policy: it is what "apply" needs, and nothing else is
+    claimed for it. Raises ValueError for a mode the provider does not support."""
+    import inspect
+
+    method = adapter_class(name).permissions
+    if "mode" in inspect.signature(method).parameters:
+        text: str = method(mode=mode, settings=settings)
+        return text
+    if mode != "apply":
+        raise ValueError(f"provider {name!r} describes one policy only (--for apply)")
+    text = method()
+    return text
+
+
 class ReadOnly:
     """An adapter opened for reading: every read passes through; `apply` is refused, never forwarded."""
 

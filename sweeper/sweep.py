@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
-from sweeper.errors import JournalError, NotMeasured
+from sweeper.errors import BindingError, DataError, JournalError, NotMeasured
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
 from sweeper import reenable
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
@@ -26,6 +26,14 @@ from sweeper.records import Journal
 from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
 
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
+
+
+@dataclass
+class _Opened:
+    name: str
+    adapter: Adapter | None
+    scopes: list[str]
+    error: BaseException | None
 
 
 class Progress:
@@ -69,26 +77,49 @@ class Sweep:
         self.journal.record_actor(self.run_id, name, who)
 
     def run(self) -> RunResult:
+        """Open every provider and bind it to its configured tenant, account or customer first; a
+        binding mismatch anywhere stops the whole run (BindingError) before anything is listed."""
         result = RunResult(self.run_id, self.mode, self.as_of)
-        with ThreadPoolExecutor(max(len(self.providers), 1), thread_name_prefix="provider") as pool:
-            for scopes in pool.map(self._provider, self.providers):
+        workers = max(len(self.providers), 1)
+        with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
+            opened = list(pool.map(self._open, self.providers))
+        mismatch = next((o.error for o in opened if isinstance(o.error, BindingError)), None)
+        if mismatch is not None:
+            for o in opened:
+                if o.adapter is not None:
+                    close_quietly(o.adapter)
+            raise mismatch
+        with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
+            for scopes in pool.map(self._provider, opened):
                 result.scopes.extend(scopes)
         return result
 
-    def _provider(self, name: str) -> list[ScopeResult]:
+    def _open(self, name: str) -> "_Opened":
+        """The provider's adapter and its scopes (binding checked), or why not."""
         settings = self.config.providers[name]
         try:
             adapter = self.open_adapter(name, settings, write=self.mode == "apply")
         except Exception as err:  # noqa: BLE001 - any failure here is this provider's, not the run's
-            return [ScopeResult(name, "", ProviderStatus.FAILED, message=describe_failure(err))]
+            return _Opened(name, None, [], err)
+        tell = getattr(adapter, "set_run_id", None)
+        if callable(tell):
+            tell(self.run_id)  # e.g. AWS names its role sessions after the run
         if self.mode == "apply" and self.journal is not None:
             self._attribute(adapter, name)
         try:
-            scopes = adapter.scopes()
+            return _Opened(name, adapter, adapter.scopes(), None)
         except Exception as err:  # noqa: BLE001
+            return _Opened(name, adapter, [], err)
+
+    def _provider(self, opened: "_Opened") -> list[ScopeResult]:
+        name, adapter, scopes, err = opened.name, opened.adapter, opened.scopes, opened.error
+        if adapter is None:
+            return [ScopeResult(name, "", ProviderStatus.FAILED, message=describe_failure(err))]
+        if err is not None:
             close_quietly(adapter)
             status = ProviderStatus.NOT_MEASURED if isinstance(err, NotMeasured) else ProviderStatus.FAILED
             return [ScopeResult(name, "", status, message=describe_failure(err))]
+        settings = self.config.providers[name]
         thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None)
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
@@ -122,8 +153,13 @@ class Sweep:
         advance = self.progress.listing(res.provider, res.scope)
         measured = 0
         unmatched = {glob: glob.casefold() for glob in t.exclude}
+        seen: set[str] = set()
         try:
             for identity in adapter.list_identities(res.scope):
+                if identity.id in seen:  # never judged twice, never silently merged
+                    raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "
+                                    "twice; its data cannot be trusted")
+                seen.add(identity.id)
                 res.identities += 1
                 advance(1)
                 if unmatched:  # which exclude patterns still match nobody (cheap: stops once all have)

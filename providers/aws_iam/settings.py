@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from sweeper.config import ProviderSettings, StrictModel
-from sweeper.kit.settings import Retrying
+from sweeper.kit.settings import Bounded, Reaching, Retrying
 
 
 class OrganizationSettings(StrictModel):
@@ -18,8 +18,11 @@ class OrganizationSettings(StrictModel):
     max_parallel: int = Field(8, gt=0, le=64)
 
 
-class AwsSettings(ProviderSettings, Retrying):
+class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     RETRIES_WAS = ("max_attempts", 1)  # it counted the first try too
+    ENDPOINT_KEY = "endpoint_url"
+    # every partition's public and FIPS hosts, and the VPC endpoint forms (vpce-...amazonaws.com)
+    ENDPOINT_HOSTS = ("*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws", "*.c2s.ic.gov", "*.sc2s.sgov.gov")
 
     endpoint_url: str | None = None
     region: str = "us-east-1"

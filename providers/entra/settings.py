@@ -7,11 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from sweeper.config import ProviderSettings
-from sweeper.kit.settings import Retrying
+from sweeper.kit.settings import Bounded, Reaching, Retrying
 
 
-class EntraSettings(ProviderSettings, Retrying):
+class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     RETRIES_WAS = ("max_retries", 0)
+    # Graph in the global cloud, US Government L4 and L5 (DoD), and China (21Vianet)
+    ENDPOINT_HOSTS = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
+                      "microsoftgraph.chinacloudapi.cn")
 
     tenant_id: str | None = None
     endpoint: str = "https://graph.microsoft.com/v1.0"

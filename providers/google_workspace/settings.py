@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sweeper.config import ProviderSettings
-from sweeper.kit.settings import Retrying
+from sweeper.kit.settings import Bounded, Reaching, Retrying
 
 
-class GoogleSettings(ProviderSettings, Retrying):
+class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
     RETRIES_WAS = ("num_retries", 0)
+    ENDPOINT_HOSTS = ("admin.googleapis.com",)
 
     customer: str = "my_customer"
     endpoint: str = "https://admin.googleapis.com"
