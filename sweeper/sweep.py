@@ -114,6 +114,7 @@ class Sweep:
     def _provider(self, opened: "_Opened") -> list[ScopeResult]:
         name, adapter, scopes, err = opened.name, opened.adapter, opened.scopes, opened.error
         if adapter is None:
+            assert err is not None
             return [ScopeResult(name, "", ProviderStatus.FAILED, message=describe_failure(err))]
         if err is not None:
             close_quietly(adapter)

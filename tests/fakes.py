@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 from sweeper.config import ProviderSettings
-from sweeper.errors import AuthError, NotMeasured, ProviderError
+from sweeper.errors import AuthError, BindingError, NotMeasured, ProviderError
 from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
 
@@ -50,6 +50,9 @@ class FakeCloud:
     reject_auth: bool = False  # every call answers 401, as a provider does for revoked credentials
     listed_twice: set[str] = field(default_factory=set)  # logins whose account credential is listed twice
     disabled_keys: set[str] = field(default_factory=set)
+    credentials_for: str | None = None  # the tenant the credentials reach, when not `scope`: scopes() refuses
+    yielded_twice: set[str] = field(default_factory=set)  # logins whose identity the listing yields twice
+    listings: int = 0  # list_identities() calls
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, user: FakeUser) -> FakeUser:
@@ -83,6 +86,8 @@ class FakeAdapter:
         return Principal("fake", "sweeper-bot", "sweeper-bot (fake)")
 
     def scopes(self) -> list[str]:
+        if self.cloud.credentials_for not in (None, self.cloud.scope):
+            raise BindingError("fake", "tenant", self.cloud.scope, str(self.cloud.credentials_for))
         return [self.cloud.scope]
 
     def _credential(self, user: FakeUser, last_used: datetime | None = None, key: str | None = None) -> Credential:
@@ -106,10 +111,13 @@ class FakeAdapter:
             raise AuthError("fake", "list users", "401: the token was rejected")
         if self.cloud.not_measured:
             raise NotMeasured("fake", "list users", "activity data needs a licence")
+        self.cloud.listings += 1
         for n, user in enumerate(list(self.cloud.users.values())):
             if self.cloud.fail_listing_after is not None and n >= self.cloud.fail_listing_after:
                 raise ProviderError("fake", "list users", "connection dropped on page 2")
             yield self._identity(user)
+            if user.login in self.cloud.yielded_twice:
+                yield self._identity(user)
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         user = self.cloud.users.get(ref.identity_id)
