@@ -158,8 +158,10 @@ class FakeAdapter:
         return [CheckResult("list users", True, "fake"), CheckResult("disable users", None, "not probeable")]
 
     @classmethod
-    def permissions(cls) -> str:
-        return "fake provider: needs nothing (it is an in-memory test double)"
+    def permissions(cls, mode: str = "apply", settings: FakeSettings | None = None) -> str:
+        if mode not in ("plan", "apply"):
+            raise ValueError(f"the fake provider has no {mode!r} policy")
+        return f"fake provider ({mode}): reads users" + (", and disables them" if mode == "apply" else "")
 
     def close(self) -> None:
         pass
@@ -175,3 +177,13 @@ class FakeAdapter2(FakeAdapter):
 
     def _identity(self, user: FakeUser) -> Identity:
         return replace(super()._identity(user), provider="fake2")
+
+
+class LegacyAdapter(FakeAdapter):
+    """A provider written before permissions had modes: one policy, no arguments."""
+
+    name = "legacy"
+
+    @classmethod
+    def permissions(cls) -> str:  # type: ignore[override]
+        return "legacy provider: one policy for everything"

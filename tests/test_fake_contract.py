@@ -27,6 +27,10 @@ class TestFakeContract(AdapterContract):
                            note="lastLogin 'yesterday-ish' is not a date"))
         settings = FakeSettings(cloud="default")
 
+        def wrong_binding():
+            cloud.credentials_for = "tenant-evil"
+            return registry.create("fake", settings, write=False)
+
         def bad_auth():
             cloud.reject_auth = True
             return registry.create("fake", settings, write=True)
@@ -36,4 +40,4 @@ class TestFakeContract(AdapterContract):
             target_login="user1@example.com", target_kind=CredentialKind.ACCOUNT,
             break_listing=lambda: setattr(cloud, "fail_listing_after", 2), bad_auth=bad_auth,
             read_only=lambda: registry.adapter_class("fake")(settings, write=False),
-            garbled_login="garbled@example.com")
+            garbled_login="garbled@example.com", wrong_binding=wrong_binding)

@@ -288,3 +288,27 @@ def test_a_journal_is_never_opened_through_a_symlink(tmp_path):
     with pytest.raises(JournalError, match="symbolic link"):
         Journal(tmp_path / "j2.db")
     assert not (tmp_path / "planted").exists()
+
+
+# -- permissions by mode ---------------------------------------------------------------------------
+
+def test_permissions_are_printed_for_one_mode():
+    plan, apply = run("permissions", "-p", "fake", "--for", "plan"), run("permissions", "-p", "fake")
+    assert plan.exit_code == 0 and apply.exit_code == 0, plan.output + apply.output
+    assert "disables" not in plan.stdout and "disables" in apply.stdout
+    r = run("permissions", "-p", "fake", "--for", "org-member")
+    assert r.exit_code == 2 and "org-member" in r.stderr, r.output
+
+
+def test_a_provider_with_one_policy_claims_it_for_apply_only():
+    from sweeper import registry
+
+    registry.register("legacy", "tests.fakes:FakeSettings", "tests.fakes:LegacyAdapter")
+    try:
+        assert "one policy" in run("permissions", "-p", "legacy").stdout
+        r = run("permissions", "-p", "legacy", "--for", "plan")
+        assert r.exit_code == 2 and "one policy only" in r.stderr, r.output
+        listed = run("permissions", "--for", "plan")  # every provider: the legacy one is left out, not guessed
+        assert listed.exit_code == 0 and "# legacy" not in listed.stdout and "# fake" in listed.stdout
+    finally:
+        registry.unregister("legacy")

@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from sweeper.adapter import Adapter
-from sweeper.errors import AuthError, ProviderError
+from sweeper.errors import AuthError, BindingError, ProviderError
 from sweeper.model import Action, Activity, CheckResult, CredentialKind, CredentialRef, Identity
 from sweeper.registry import ReadOnly
 
@@ -30,6 +30,8 @@ class ContractSetup:
     bad_auth: Callable[[], Adapter]  # an adapter whose credentials the emulator rejects
     read_only: Callable[[], Adapter] | None = None  # the same adapter class opened with write=False
     garbled_login: str | None = None  # an identity whose activity data does not parse
+    # the same adapter class configured for another tenant, account or customer than its credentials reach
+    wrong_binding: Callable[[], Adapter] | None = None
 
 
 def _all(adapter: Adapter) -> list[Identity]:
@@ -125,8 +127,25 @@ class AdapterContract:
         assert principal.provider == contract.adapter.name and principal.id
         text = type(contract.adapter).permissions()
         assert isinstance(text, str) and len(text) > 20
+        plan = type(contract.adapter).permissions(mode="plan")
+        apply = type(contract.adapter).permissions(mode="apply")
+        assert len(plan) > 20 and plan != apply, "the plan identity needs less than the apply one"
+        with pytest.raises(ValueError):
+            type(contract.adapter).permissions(mode="no-such-mode")
         results = contract.adapter.check()
         assert results and all(isinstance(r, CheckResult) for r in results)
+
+    def test_credentials_for_another_tenant_are_refused_before_listing(self, contract: ContractSetup) -> None:
+        if contract.wrong_binding is None:
+            pytest.skip("this setup gives no adapter bound to another tenant")
+        adapter = contract.wrong_binding()
+        try:
+            with pytest.raises(BindingError) as caught:
+                adapter.scopes()
+            assert caught.value.configured and caught.value.actual
+            assert caught.value.configured != caught.value.actual
+        finally:
+            adapter.close()
 
     def test_opened_read_only_it_cannot_act(self, contract: ContractSetup) -> None:
         """Plan and check open adapters read-only: the core refuses `apply` whatever the adapter does,
