@@ -218,7 +218,8 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
            plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
-           plan_digest: str | None = None, note: str | None = None) -> RunResult:
+           plan_digest: str | None = None, note: str | None = None,
+           then: Callable[[RunResult], None] | None = None) -> RunResult:
     from sweeper.errors import BindingError, JournalError
     from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
@@ -242,6 +243,8 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 with contextlib.suppress(JournalError):
                     journal.finish_run(sweep.run_id, RunStatus.STOPPED)
             raise
+        if then is not None:  # what the run goes on to do before its end is recorded (notify's deliveries)
+            then(result)
     for glob in result.stale_patterns():
         err_console.print(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)",
                           markup=False, soft_wrap=True)
@@ -306,6 +309,57 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
         err_console.print(f"plan written to {plan_out}")
     _report(result, fmt, output, cfg)
     raise typer.Exit(result.exit_code(exit_on_findings=exit_code))
+
+
+@app.command()
+@guarded
+def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
+           as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
+           journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
+           preview: bool = typer.Option(False, "--preview", help="Show the notices and the digest that would be "
+                                                                 "sent; send nothing."),
+           shown_in_full: Optional[int] = typer.Option(None, "--preview-full", min=0, hidden=True,
+                                                       help="With --preview: show this many notices whole, the rest "
+                                                            "as one line each.")) -> None:
+    """Sweep like `plan` (nothing changes in any cloud), then tell owners what is in the warn window or
+    about to be disabled, remind exception owners before their exceptions end, and send each channel
+    a digest. Every notice is journaled; none is sent twice for the same stage.
+
+    Example: sweeper notify -c sweeper.toml -f json -o notices.json
+    """
+    from sweeper.notify import Notifier
+
+    cfg = _config(config)
+    providers = select(cfg, provider)
+    when = parse_as_of(as_of)
+    journal = _journal(cfg, journal_at, new=new_journal)
+
+    def show(text: str) -> None:
+        err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def deliver(result: RunResult) -> None:
+        Notifier(cfg, journal, result, preview=preview, show=show, shown_in_full=shown_in_full).run()
+
+    result = _sweep(cfg, providers, when, "notify", journal, then=deliver)
+    _notice_summary(result)
+    _report(result, fmt, output, cfg)
+    raise typer.Exit(result.exit_code())
+
+
+def _notice_summary(result: RunResult) -> None:
+    """One line per outcome on stderr: what was sent, what failed, who has no owner to notify."""
+    from collections import Counter
+
+    outcomes = Counter("sent" if n["result"] == "sent" else "preview" if n["result"] == "preview" else
+                       "no owner" if n["result"] == "no owner to notify" else "failed" for n in result.notices)
+    if not result.notices:
+        err_console.print("notices: nothing to send", markup=False)
+        return
+    err_console.print("notices: " + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())), markup=False)
+    for n in result.notices:
+        if n["result"] not in ("sent", "preview"):
+            err_console.print(f"  {n['identity']}" + (f" -> {n['to']}" if n["to"] else "") + f": {n['result']}",
+                              markup=False, soft_wrap=True)
 
 
 @app.command()

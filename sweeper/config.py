@@ -11,6 +11,7 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,44 @@ STORE_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 
+class ExceptionEntry(StrictModel):
+    """One `[[exceptions]]` entry: an identity kept on purpose, by someone, for a reason, until a date."""
+
+    match: str = Field(min_length=1)  # a login glob (as `exclude`) or an exact identity id
+    provider: str | None = None  # only in this provider (default: every provider)
+    reason: str = Field(min_length=1)
+    ticket: str | None = None
+    owner: str | None = None  # who is reminded before it expires (an address the owner transport reaches)
+    expires: date  # the last day it applies
+
+    @model_validator(mode="after")
+    def _sane(self) -> "ExceptionEntry":
+        if not self.reason.strip():
+            raise ValueError("reason must say why the identity is kept")
+        if self.provider is not None and self.provider not in registry.names():
+            raise ValueError(f"provider {self.provider!r} is not a known provider ({', '.join(registry.names())})")
+        today = datetime.now(timezone.utc).date()
+        if self.expires < today - timedelta(days=365):
+            raise ValueError(f"expires {self.expires.isoformat()} is more than a year ago: a typo? (remove the "
+                             "entry if it is over)")
+        return self
+
+    def describe(self) -> str:
+        return f"{self.reason}" + (f"; ticket {self.ticket}" if self.ticket else "")
+
+
+class NotifySettings(StrictModel):
+    """`[notify]`: who hears about findings before anything is disabled, and how (Apprise URLs)."""
+
+    owner_url: str | None = None  # Apprise URL for owner notices; each owner's address is added as `to`
+    channels: list[str] = Field(default_factory=list)  # Apprise URLs that get one digest per run
+    required_notice_days: int = Field(0, ge=0, le=365)  # 0: off; else disable only N days after a notice
+    exception_reminder_days: int = Field(14, ge=0, le=365)  # remind an exception's owner this long before it ends
+    templates: str | None = None  # a folder whose notice/digest/reminder templates replace the shipped ones
+    report_url: str | None = None  # the digest's link to the full report; {run_id} and {date} are filled in
+    timeout_seconds: float = Field(30, gt=0, le=600)  # per delivery
+
+
 class ProviderSettings(StrictModel):
     """Keys every provider section accepts: `enabled` and overrides of `[policy]`."""
 
@@ -128,6 +167,8 @@ class Config:
     journal: JournalSettings
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     digest: str = ""
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings.model_validate({}))
+    exceptions: tuple[ExceptionEntry, ...] = ()
 
     def warnings(self) -> list[str]:
         """Every section's run-time warnings, each prefixed with its key path."""
@@ -186,11 +227,18 @@ def parse(text: str, path: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML: {err}", path=path) from None
-    unknown = sorted(set(data) - {"policy", "journal", "providers"})
+    unknown = sorted(set(data) - {"policy", "journal", "providers", "notify", "exceptions"})
     if unknown:
-        raise ConfigError(f"unknown key (expected policy, journal, providers)", path=path, key=unknown[0])
+        raise ConfigError("unknown key (expected policy, journal, providers, notify, exceptions)", path=path,
+                          key=unknown[0])
     policy = _validate(PolicySettings, data.get("policy", {}), path, "policy")
     journal = _validate(JournalSettings, data.get("journal", {}), path, "journal")
+    notify = _validate(NotifySettings, data.get("notify", {}), path, "notify")
+    raw_exceptions = data.get("exceptions", [])
+    if not isinstance(raw_exceptions, list):
+        raise ConfigError("must be an array of tables ([[exceptions]])", path=path, key="exceptions")
+    exceptions = tuple(_validate(ExceptionEntry, entry, path, f"exceptions[{n}]")
+                       for n, entry in enumerate(raw_exceptions))
     raw_providers = data.get("providers", {})
     if not isinstance(raw_providers, dict):
         raise ConfigError("must be a table", path=path, key="providers")
@@ -205,9 +253,15 @@ def parse(text: str, path: str = "<config>") -> Config:
     if not providers:
         sections = ", ".join(f"[providers.{n}]" for n in registry.names() if registry.info(n).in_docs)
         raise ConfigError(f"no provider configured: add a section such as {sections}", path=path)
-    canonical = json.dumps({"policy": policy.model_dump(), "providers": {
-        n: s.model_dump() for n, s in sorted(providers.items())}}, sort_keys=True, default=str)
-    return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest())
+    # what decides what is disabled: a plan made under other rules is not applied under these
+    decides = {"policy": policy.model_dump(), "providers": {n: s.model_dump() for n, s in sorted(providers.items())}}
+    if exceptions:
+        decides["exceptions"] = [e.model_dump() for e in exceptions]
+    if notify.required_notice_days:
+        decides["required_notice_days"] = notify.required_notice_days
+    canonical = json.dumps(decides, sort_keys=True, default=str)
+    return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest(), notify,
+                  exceptions)
 
 
 def load(path: str | None = None) -> Config:

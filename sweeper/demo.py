@@ -94,6 +94,8 @@ def run_demo(apply: bool, keep: Path | None) -> int:
         code = _run(console, "the dry run: what would be disabled, and why", ["plan", *cfg])
         if code not in (0, 10):
             return code
+        _run(console, "the notices owners would get first (a preview: nothing is sent)",
+             ["notify", *cfg, "--preview", "--preview-full", "2", "-o", str(folder / "notices.json")])
         if apply:
             code = _run(console, "disable, journaling every change", ["apply", *cfg, "--yes"])
             if code:

@@ -101,7 +101,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN actor TEXT;
         ALTER TABLE runs ADD COLUMN context TEXT;
     """),
+    # every notice (owner notices per credential and stage, digests, exception reminders): intent
+    # before delivery, its result after; `as_of` is the day it counts as given (the run's --as-of)
+    ("0006_notices", """
+        CREATE TABLE notices (
+            uid TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            identity_id TEXT NOT NULL,
+            login TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            credential_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            transport TEXT NOT NULL,
+            recipient TEXT,
+            state TEXT NOT NULL,
+            error TEXT,
+            as_of TEXT NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        CREATE INDEX notices_credential ON notices(provider, scope, identity_id, kind, credential_id);
+    """),
 ]
+NOTICE_COLUMNS = ("uid", "run_id", "provider", "scope", "identity_id", "login", "kind", "credential_id", "stage",
+                  "transport", "recipient", "state", "error", "as_of", "created", "updated")
 
 
 class Journal:
@@ -272,6 +297,7 @@ class Journal:
                                        "credential_id, action, state, before, irreversible, error, created, updated "
                                        "FROM actions ORDER BY id").fetchall()
             sightings = self._db.execute("SELECT disable_uid, run_id, seen FROM sightings ORDER BY rowid").fetchall()
+            notices = self._db.execute(f"SELECT {', '.join(NOTICE_COLUMNS)} FROM notices ORDER BY rowid").fetchall()
         for (run_id, mode, started, finished, status, as_of, digest, pid, restores, host, plan, note, actor,
              context) in runs:
             out.append({"t": "run", "run_id": run_id, "mode": mode, "started": started, "as_of": as_of,
@@ -290,6 +316,13 @@ class Journal:
             if state != ActionState.INTENT:
                 out.append({"t": "settle", "uid": uid, "state": state, "error": error, "updated": updated})
         out += [{"t": "sighting", "disable_uid": d, "run_id": r, "seen": seen} for d, r, seen in sightings]
+        for row in notices:
+            record = dict(zip(NOTICE_COLUMNS, row))
+            state, error, updated = record.pop("state"), record.pop("error"), record.pop("updated")
+            out.append({"t": "notice", **record})
+            if state != "intent":
+                out.append({"t": "notice_settle", "uid": record["uid"], "state": state, "error": error,
+                            "updated": updated})
         return out
 
     def _backfill(self) -> None:
@@ -332,6 +365,11 @@ class Journal:
                 Journal.saw_enabled(self, r["disable_uid"], r["run_id"], r["seen"])
             elif kind == "actor":
                 Journal.record_actor(self, r["run_id"], r["provider"], r["principal"])
+            elif kind == "notice":
+                Journal.record_notices(self, r["run_id"], [{k: r.get(k) for k in NOTICE_FIELDS}],
+                                       uids=[r["uid"]], created=r["created"])
+            elif kind == "notice_settle":
+                Journal.settle_notices(self, [(r["uid"], r["state"], r.get("error"))], updated=r["updated"])
             else:
                 raise KeyError(kind)
 
@@ -524,6 +562,47 @@ class Journal:
             ).fetchone()
         return found[0] if found else None
 
+    # notices
+
+    def record_notices(self, run_id: str, items: Sequence[dict[str, Any]], *, uids: Sequence[str] | None = None,
+                       created: str | None = None) -> list[str]:
+        """Commit notices as `intent` before they are sent; each item has NOTICE_FIELDS. Returns their uids."""
+        now = created or _now()
+        uids = list(uids or [self.new_uid(run_id) for _ in items])
+        with self._tx() as db:
+            for item, uid in zip(items, uids):
+                row = {**{k: item.get(k) for k in NOTICE_FIELDS}, "uid": uid, "run_id": run_id, "state": "intent",
+                       "error": None, "created": now, "updated": now}
+                db.execute(f"INSERT INTO notices ({', '.join(NOTICE_COLUMNS)}) VALUES "
+                           f"({', '.join('?' * len(NOTICE_COLUMNS))})", [row[c] for c in NOTICE_COLUMNS])
+                self._record(db, {"t": "notice", "uid": uid, "run_id": run_id, "created": now,
+                                  **{k: row[k] for k in NOTICE_FIELDS}})
+        return uids
+
+    def settle_notices(self, results: Sequence[tuple[str, str, str | None]], *, updated: str | None = None) -> None:
+        """Mark notices (uid, "done" | "failed", error) after delivery was tried."""
+        now = updated or _now()
+        with self._tx() as db:
+            for uid, state, error in results:
+                db.execute("UPDATE notices SET state = ?, error = ?, updated = ? WHERE uid = ?", (state, error, now, uid))
+                self._record(db, {"t": "notice_settle", "uid": uid, "state": state, "error": error, "updated": now})
+
+    def notices(self, key: tuple[str, ...] | None = None, *, since_cleared: bool = True) -> list[dict[str, Any]]:
+        """Notices in the order they were recorded: of one credential key (provider, scope, identity id,
+        kind, credential id) when given, and then only those after its last `cleared` mark."""
+        where, args = "", []
+        if key is not None:
+            where = "WHERE provider = ? AND scope = ? AND identity_id = ? AND kind = ? AND credential_id = ?"
+            args = list(key)
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(NOTICE_COLUMNS)} FROM notices {where} ORDER BY rowid",
+                                    args).fetchall()
+        out = [dict(zip(NOTICE_COLUMNS, row)) for row in rows]
+        if key is not None and since_cleared:
+            last = max((n for n, row in enumerate(out) if row["stage"] == "cleared"), default=-1)
+            out = out[last + 1:]
+        return out
+
     def mark_interrupted(self, exclude_run: str) -> None:
         """Runs still 'running' from a process that is gone are 'interrupted'."""
         with self._tx() as db:
@@ -555,7 +634,11 @@ _AUDITED = (
     ("actions", "uid, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before, "
                 "irreversible, error, created, updated", "uid"),
     ("sightings", "disable_uid, run_id, seen", "disable_uid"),
+    ("notices", ", ".join(NOTICE_COLUMNS), "uid"),
 )
+# what a caller gives for each notice (the journal adds uid, run, state and times)
+NOTICE_FIELDS = ("provider", "scope", "identity_id", "login", "kind", "credential_id", "stage", "transport",
+                 "recipient", "as_of")
 
 
 def _journal_key() -> bytes | None:

@@ -37,7 +37,7 @@ from typing import Any, Iterator, Sequence
 
 from sweeper import records
 from sweeper.errors import JournalError, JournalLocked
-from sweeper.journal import Journal, _journal_key, _mac, _now, run_context
+from sweeper.journal import NOTICE_FIELDS, Journal, _journal_key, _mac, _now, run_context
 from sweeper.model import Action, ActionState, CredentialKind, CredentialRef, RunStatus
 from sweeper.store import ObjectStore, StoreConflict, StoreError, open_store
 
@@ -252,6 +252,18 @@ class RemoteJournal(Journal):
 
     def record_actor(self, run_id: str, provider: str, principal: str) -> None:
         self._append([{"t": "actor", "run_id": run_id, "provider": provider, "principal": principal}])
+
+    def record_notices(self, run_id: str, items: Sequence[dict[str, Any]], **_: Any) -> list[str]:
+        now = _now()
+        uids = [self.new_uid(run_id) for _ in items]
+        self._append([{"t": "notice", "uid": uid, "run_id": run_id, "created": now,
+                       **{k: item.get(k) for k in NOTICE_FIELDS}} for uid, item in zip(uids, items)])
+        return uids
+
+    def settle_notices(self, results: Sequence[tuple[str, str, str | None]], **_: Any) -> None:
+        now = _now()
+        self._append([{"t": "notice_settle", "uid": uid, "state": state, "error": error, "updated": now}
+                      for uid, state, error in results])
 
     def saw_enabled(self, disable_uid: str, run_id: str, seen: str) -> None:
         if self.first_seen_enabled(disable_uid) is None:

@@ -126,7 +126,8 @@ class Identity:
     `excluded_by` and `protected_by` are reasons the adapter found in provider data (a tag, a group,
     an org unit, a directory role); login-glob exclusions and the root account are judged by the core.
     `exclusion_unknown` says why the adapter cannot tell whether a configured exclusion applies (a
-    record without its org unit): such an identity is kept, never disabled.
+    record without its org unit): such an identity is kept, never disabled. `owner` is the address
+    its notices go to (Entra mail or UPN, Google primaryEmail, an AWS owner tag).
     """
 
     provider: str
@@ -144,6 +145,7 @@ class Identity:
     excluded_by: str | None = None
     protected_by: str | None = None
     exclusion_unknown: str | None = None  # the data an exclusion needs is missing: never disabled
+    owner: str | None = None  # where a notice to this identity's owner goes (an email address), if known
 
     def __post_init__(self) -> None:
         _check_aware(self.created)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sweeper.config import PolicySettings, ProviderSettings
 from sweeper.text import scripts, skeleton
@@ -37,15 +37,18 @@ class Thresholds:
     max_disable_percent: float = 10.0
     controls: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
     never_disable: frozenset[str] = frozenset()  # exact identity ids, logins or credential ids
+    exceptions: tuple[Any, ...] = ()  # the [[exceptions]] entries for this provider (config.ExceptionEntry)
     root_protection: str = "the provider's root account is never touched"
 
     def controls_for(self, kind: CredentialKind) -> tuple[str, ...]:
         return self.controls.get(kind) or GENERIC_CONTROLS
 
     @classmethod
-    def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None) -> "Thresholds":
+    def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None,
+                exceptions: Sequence[Any] = (), name: str | None = None) -> "Thresholds":
         """`[policy]` with the provider section's overrides; `info` (its `ProviderInfo`) adds the
-        controls it names per credential kind and how it words root protection."""
+        controls it names per credential kind and how it words root protection; `exceptions` are the
+        config's `[[exceptions]]`, of which those for this provider (or for all) are kept."""
         def pick(name: str) -> Any:  # the provider's value when set, else [policy]'s
             value = getattr(provider, name)
             return getattr(policy, name) if value is None else value
@@ -59,6 +62,7 @@ class Thresholds:
             max_disable=pick("max_disable"),
             max_disable_percent=pick("max_disable_percent"),
             never_disable=frozenset(policy.never_disable),
+            exceptions=tuple(e for e in exceptions if e.provider in (None, name or getattr(info, "name", None))),
             **({} if info is None else {
                 "controls": {kind: info.control_ids(kind) for kind in CredentialKind},
                 "root_protection": info.root_protection}),
@@ -91,6 +95,25 @@ def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
             literal = fnmatch.fnmatchcase(login.casefold(), glob.casefold())
             return f"login matches exclude pattern {glob!r}" + ("" if literal else " (as it reads: look-alike characters)")
     return None
+
+
+def exception_for(identity: Identity, exceptions: tuple[Any, ...], now: datetime) -> tuple[Any, Any]:
+    """(the exception in force for `identity`, the latest one that matched but has expired), each or None.
+
+    An entry matches by exact identity id or by login glob, read as `exclude` patterns are. It is in
+    force through its `expires` day (as of `now`, so a simulated --as-of sees it end).
+    """
+    live, expired = None, None
+    today = now.date()
+    for entry in exceptions:
+        if entry.match != identity.id and not excluded_by_login(identity.login, (entry.match,)):
+            continue
+        if today <= entry.expires:
+            if live is None or entry.expires > live.expires:
+                live = entry
+        elif expired is None or entry.expires > expired.expires:
+            expired = entry
+    return live, expired
 
 
 def _script_note(login: str) -> str:
@@ -191,6 +214,13 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
     if excluded:
         return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", window, days, risk, controls)
+    if t.exceptions:
+        live, expired = exception_for(identity, t.exceptions, now)
+        if live is not None:
+            return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: exception until {live.expires.isoformat()} "
+                            f"({live.describe()})", window, days, risk, controls)
+        if expired is not None:
+            reason += f"; exception expired on {expired.expires.isoformat()} ({expired.describe()})"
     if identity.exclusion_unknown:  # cannot tell whether an exclusion applies: kept
         return Decision(DecisionKind.UNKNOWN, f"{reason}; exclusion unknown: {identity.exclusion_unknown}; "
                         "never disabled", window, days, "medium", controls)

@@ -59,6 +59,8 @@ class Journal(Protocol):
       them; 0 means one adapter batch at a time (a local file: writes are cheap).
     - `intend` commits `intent` rows (ref, state before, irreversible) and returns their ids, before
       the calls they announce; `settle` marks them (id, state, detail) after.
+    - `record_notices` / `settle_notices` do the same for notices (owner notices per credential and
+      stage, channel digests, exception reminders), so that none is sent twice or lost.
     - `mark_interrupted` marks runs left `running` by a process that is gone, other than `exclude_run`.
     - `exclusive()` holds the journal for one acting process (apply, restore) and refuses at once,
       with `JournalLocked`, while another holds it.
@@ -117,6 +119,19 @@ class Journal(Protocol):
         ...
 
     def mark_interrupted(self, exclude_run: str) -> None: ...
+
+    def record_notices(self, run_id: str, items: Sequence[dict[str, Any]]) -> list[str]:
+        """Commit notices (provider, scope, identity_id, login, kind, credential_id, stage, transport,
+        recipient, as_of) as `intent` before they are sent; returns their uids."""
+        ...
+
+    def settle_notices(self, results: Sequence[tuple[str, str, str | None]]) -> None:
+        """Mark notices (uid, "done" | "failed", error) after delivery was tried."""
+        ...
+
+    def notices(self, key: tuple[str, ...] | None = None, *, since_cleared: bool = True) -> list[dict[str, Any]]:
+        """Notices in recorded order; of one credential key, after its last `cleared` mark."""
+        ...
 
     def exclusive(self) -> AbstractContextManager[None]: ...
 

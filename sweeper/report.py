@@ -67,6 +67,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
                       for s in result.scopes],
         "findings": [finding_json(f) for f in _ordered(result)],
         "summary": summary(result),
+        **({"notices": result.notices} if result.notices else {}),
     }
 
 

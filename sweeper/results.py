@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from sweeper.model import Credential, CredentialRef, Decision, DecisionKind, Identity, ProviderStatus, RunStatus
 
@@ -40,6 +41,7 @@ class Finding:
     decision: Decision
     action: FindingAction = FindingAction.NONE
     error: str | None = None
+    held: bool = False  # a disable held back as a warning until its owner has had the required notice
 
     @property
     def ref(self) -> CredentialRef:
@@ -72,6 +74,8 @@ class RunResult:
     as_of: datetime
     scopes: list[ScopeResult] = field(default_factory=list)
     journal_error: str | None = None  # the run's end could not be recorded (its actions were)
+    notices: list[dict[str, Any]] = field(default_factory=list)  # `notify`: what was sent, to whom, with what result
+    channels_failed: bool = False  # `notify`: channels were configured and every one of them failed
 
     def stale_patterns(self) -> list[str]:
         """Exclude patterns that matched no login in any scope listed completely (stale, or mistyped)."""
@@ -85,7 +89,7 @@ class RunResult:
 
     def exit_code(self, *, exit_on_findings: bool = False) -> ExitCode:
         statuses = {s.status for s in self.scopes}
-        if (self.journal_error or ProviderStatus.FAILED in statuses
+        if (self.journal_error or self.channels_failed or ProviderStatus.FAILED in statuses
                 or any(f.action == FindingAction.FAILED for f in self.findings)):
             return ExitCode.PARTIAL
         if statuses & {ProviderStatus.CAPPED, ProviderStatus.NOT_MEASURED}:

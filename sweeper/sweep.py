@@ -20,7 +20,7 @@ from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import BindingError, DataError, JournalError, NotMeasured
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
-from sweeper import reenable
+from sweeper import notify, reenable
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 from sweeper.records import Journal
 from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
@@ -121,7 +121,8 @@ class Sweep:
             status = ProviderStatus.NOT_MEASURED if isinstance(err, NotMeasured) else ProviderStatus.FAILED
             return [ScopeResult(name, "", status, message=describe_failure(err))]
         settings = self.config.providers[name]
-        thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None)
+        thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None,
+                                        self.config.exceptions, name)
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:
@@ -141,6 +142,11 @@ class Sweep:
                                             self.config.policy.reenable_grace_days)
                     if kept:
                         res.say(f"{kept} credential(s) re-enabled since this sweeper disabled them: in their grace period")
+                days = self.config.notify.required_notice_days
+                if days:
+                    held = notify.hold(res.findings, self.journal, self.as_of, days)
+                    if held:
+                        res.say(f"{held} disable(s) held until their owners have had {days} days' notice")
                 self._guard(res, t)
             if self.mode == "apply" and res.status is ProviderStatus.OK:
                 self._act(adapter, res)

@@ -34,6 +34,7 @@ class FakeUser:
     excluded_by: str | None = None
     note: str | None = None
     keys: int = 0  # access keys besides the account, each judged like the account, ids "<login>#kN"
+    owner: str | None = None  # the owner's address; default: the login when it is an address ("" for none)
 
 
 @dataclass
@@ -104,7 +105,8 @@ class FakeAdapter:
         creds += [self._credential(user, key=f"{user.login}#k{n}") for n in range(1, user.keys + 1)]
         return Identity("fake", self.cloud.scope, user.login, user.login, user.kind, user.enabled,
                         tuple(creds), user.created, protected_by=user.protected_by,
-                        excluded_by=user.excluded_by)
+                        excluded_by=user.excluded_by,
+                        owner=(user.login if "@" in user.login else None) if user.owner is None else user.owner or None)
 
     def list_identities(self, scope: str) -> Iterator[Identity]:
         if self.cloud.reject_auth:

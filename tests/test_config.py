@@ -34,6 +34,10 @@ def test_example_config_loads_and_documents_every_key():
         assert f"{key} =" in text, f"config.example.toml lacks policy.{key}"
     for key in cfgmod.JournalSettings.model_fields:
         assert f"{key} =" in text, f"config.example.toml lacks journal.{key}"
+    for key in cfgmod.NotifySettings.model_fields:
+        assert f"{key} =" in text, f"config.example.toml lacks notify.{key}"
+    for key in cfgmod.ExceptionEntry.model_fields:
+        assert f"{key} =" in text, f"config.example.toml lacks exceptions.{key}"
 
 
 def test_defaults_and_digest():
