@@ -339,7 +339,7 @@ def test_check_and_permissions(cfg):
     r = run("check", "-c", cfg)
     assert r.exit_code == 0 and "list users" in r.stdout
     r = run("permissions", "-p", "fake")
-    assert r.exit_code == 0 and "in-memory" in r.stdout
+    assert r.exit_code == 0 and "fake provider (apply)" in r.stdout
 
 
 def test_several_outputs_take_their_format_from_the_extension(cfg, tmp_path):
