@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Developer entry point that needs nothing but Python 3.11: `python3 dev.py demo|test|bench`.
+"""Developer entry point that needs nothing but Python 3.11: `python3 dev.py demo|test|bench|lock`.
 
 It creates `.venv` beside this file on first use (and again when pyproject.toml changes), installs the
 project with its test extras into it, then runs the command inside it. Nothing is installed globally.
+`lock` writes requirements.lock, the hash-pinned runtime dependencies CI jobs install (README, Install).
 """
 
 from __future__ import annotations
@@ -62,12 +63,61 @@ def ensure_azurite() -> None:
               file=sys.stderr)
 
 
+LOCK_TARGET = "CPython 3.11 on Linux x86_64"  # what the CI examples run (setup-python 3.11, python:3.11-slim)
+
+
+def lock_name(extras: list[str]) -> str:
+    """requirements.lock for the runtime dependencies; requirements-EXTRA[-EXTRA].lock with extras."""
+    return "requirements.lock" if not extras else f"requirements-{'-'.join(sorted(extras))}.lock"
+
+
+def lock(args: list[str]) -> int:
+    """`python3 dev.py lock [EXTRA]... [pip-compile options]`: pin every runtime dependency (and those
+    of the named extras, e.g. gcs or azure) with the sha256 of each release file, plus setuptools, the
+    build backend, so that `pip install --require-hashes -r requirements.lock` and then
+    `pip install --no-deps --no-build-isolation --no-index .` fetch nothing unpinned.
+
+    pip-tools is installed into .venv on first use. Pins already in the lock are kept unless
+    `--upgrade` (or `--upgrade-package NAME`) is given. The resolution is for this interpreter, so run
+    it where the jobs run: the CI examples use CPython 3.11 on Linux x86_64.
+    """
+    extras = [a for a in args if not a.startswith("-")]
+    options = [a for a in args if a.startswith("-")]
+    if not PY.exists():
+        print("dev.py: creating .venv", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    have = subprocess.run([str(PY), "-c", "import piptools"], capture_output=True).returncode == 0
+    if not have:
+        print("dev.py: installing pip-tools into .venv", file=sys.stderr)
+        subprocess.run([str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "pip-tools>=7.4"],
+                       check=True)
+    here = subprocess.run([str(PY), "-c", "import platform, sys; print(sys.implementation.name, "
+                                          "'%d.%d' % sys.version_info[:2], platform.system(), platform.machine())"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    if here != ["cpython", "3.11", "Linux", "x86_64"]:
+        print(f"dev.py: warning: resolving on {' '.join(here)}, not {LOCK_TARGET} as the CI examples run; "
+              "platform-specific dependencies may differ there", file=sys.stderr)
+    output = lock_name(extras)
+    command = ["python3", "dev.py", "lock", *args]
+    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": " ".join(command)}
+    cmd = [str(PY), "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
+           "--build-deps-for", "wheel", "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
+           "--no-emit-trusted-host", "--output-file", output,
+           *(f"--extra={name}" for name in extras), *options, "pyproject.toml"]
+    code = subprocess.call(cmd, cwd=ROOT, env=env)
+    if code == 0:
+        print(f"dev.py: wrote {output}; review the diff and commit it", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "bench", "sweeper"}:
-        print("usage: python3 dev.py demo [args] | test [pytest args] | bench [args] | sweeper ARGS",
-              file=sys.stderr)
+    if not argv or argv[0] not in {"demo", "test", "bench", "sweeper", "lock"}:
+        print("usage: python3 dev.py demo [args] | test [pytest args] | bench [args] | sweeper ARGS | "
+              "lock [EXTRA]... [--upgrade]", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "lock":
+        return lock(rest)
     ensure_venv("test,bench" if command == "bench" else "test")
     if command == "test":
         ensure_azurite()

@@ -63,6 +63,16 @@ JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
+class SummaryMode(str, Enum):
+    counts = "counts"
+    full = "full"
+
+
+SummaryOpt = typer.Option(SummaryMode.counts, "--summary",
+                          help="What goes to $GITHUB_STEP_SUMMARY when it is set: counts (per provider and scope, "
+                               "no identity named) or full (every finding, as -f markdown).")
+
+
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn errors into a one-line message and an exit code; never a traceback (SWEEPER_DEBUG=1 shows one)."""
 
@@ -169,7 +179,8 @@ def emit_remote(text: str, url: str, config: Config | None) -> None:
     err_console.print(f"report written to {url}")
 
 
-def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None) -> None:
+def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None,
+            summary: SummaryMode = SummaryMode.counts) -> None:
     from sweeper import report
     from sweeper.store import is_remote
 
@@ -190,7 +201,8 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
     if summary_path:
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
-                fh.write(report.to_markdown(result) + "\n")
+                full = summary is SummaryMode.full
+                fh.write((report.to_markdown(result) if full else report.to_markdown_counts(result)) + "\n")
         except OSError as err:
             err_console.print(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {err.strerror}")
 
@@ -292,7 +304,8 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
          as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
          journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
-         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled.")) -> None:
+         exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled."),
+         summary: SummaryMode = SummaryOpt) -> None:
     """Report what would be disabled, changing nothing (the dry run).
 
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
@@ -307,7 +320,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
         err_console.print(f"plan written to {plan_out}")
-    _report(result, fmt, output, cfg)
+    _report(result, fmt, output, cfg, summary)
     raise typer.Exit(result.exit_code(exit_on_findings=exit_code))
 
 
@@ -320,7 +333,8 @@ def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pr
                                                                  "sent; send nothing."),
            shown_in_full: Optional[int] = typer.Option(None, "--preview-full", min=0, hidden=True,
                                                        help="With --preview: show this many notices whole, the rest "
-                                                            "as one line each.")) -> None:
+                                                            "as one line each."),
+           summary: SummaryMode = SummaryOpt) -> None:
     """Sweep like `plan` (nothing changes in any cloud), then tell owners what is in the warn window or
     about to be disabled, remind exception owners before their exceptions end, and send each channel
     a digest. Every notice is journaled; none is sent twice for the same stage.
@@ -342,7 +356,7 @@ def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pr
 
     result = _sweep(cfg, providers, when, "notify", journal, then=deliver)
     _notice_summary(result)
-    _report(result, fmt, output, cfg)
+    _report(result, fmt, output, cfg, summary)
     raise typer.Exit(result.exit_code())
 
 
@@ -374,7 +388,8 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
           reapply: bool = typer.Option(False, "--reapply", help="Apply a plan file the journal says was applied."),
           allow_future_as_of: bool = typer.Option(False, "--allow-future-as-of",
-                                                  help="Let --as-of lie in the future (demos, tests): recorded.")) -> None:
+                                                  help="Let --as-of lie in the future (demos, tests): recorded."),
+          summary: SummaryMode = SummaryOpt) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
@@ -409,7 +424,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             err_console.print(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
                         note=note)
-    _report(result, fmt, output, cfg)
+    _report(result, fmt, output, cfg, summary)
     raise typer.Exit(result.exit_code())
 
 

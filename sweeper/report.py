@@ -97,13 +97,18 @@ def _md(text: object) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(result: RunResult) -> str:
+def _markdown_head(result: RunResult) -> list[str]:
+    """The title and the run's totals: counts only, no identity named."""
     s = summary(result)
-    lines = [f"## identity-sweeper {result.mode} — {rfc3339(result.as_of)}", "",
-             f"Run `{result.run_id}`: {s['identities']} identities, {s['credentials']} credentials; "
-             f"**{s['disable']} to disable**, {s['warn']} warn, {s['unknown']} unknown, "
-             f"{s['protected']} protected, {s['excluded']} excluded, {s['already_disabled']} already disabled"
-             + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else "") + ".", "",
+    return [f"## identity-sweeper {result.mode} — {rfc3339(result.as_of)}", "",
+            f"Run `{result.run_id}`: {s['identities']} identities, {s['credentials']} credentials; "
+            f"**{s['disable']} to disable**, {s['warn']} warn, {s['unknown']} unknown, "
+            f"{s['protected']} protected, {s['excluded']} excluded, {s['already_disabled']} already disabled"
+            + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else "") + ".", ""]
+
+
+def to_markdown(result: RunResult) -> str:
+    lines = [*_markdown_head(result),
              "| provider | scope | status | identities | disable | warn | unknown | message |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     for sc in result.scopes:
@@ -117,6 +122,29 @@ def to_markdown(result: RunResult) -> str:
         lines += [f"| {f.identity.provider} | {_md(f.identity.login)} | {_md(f.credential.label)} | "
                   f"{f.decision.kind.value} | {f.action} | {_md(f.decision.reason)}"
                   f"{' — ' + _md(f.error) if f.error else ''} |" for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown_counts(result: RunResult) -> str:
+    """A summary that names nobody, for places more people can read than the reports (a CI step summary):
+    per provider and scope its status and counts; no login, display name, reason or message (a message
+    can quote an identity), which stay in the report files."""
+    apply = result.mode == "apply"
+    lines = [*_markdown_head(result),
+             "| provider | scope | status | identities | credentials | disable | warn | unknown | protected | "
+             "excluded |" + (" disabled | failed |" if apply else ""),
+             "|---|---|---|" + "---:|" * (7 + (2 if apply else 0))]
+    for sc in result.scopes:
+        d = Counter(f.decision.kind for f in sc.findings)
+        a = Counter(f.action for f in sc.findings)
+        counts = [sc.identities, sc.credentials, *(d[k] for k in (DecisionKind.DISABLE, DecisionKind.WARN,
+                                                               DecisionKind.UNKNOWN, DecisionKind.PROTECTED,
+                                                               DecisionKind.EXCLUDED))]
+        if apply:
+            counts += [a[FindingAction.DISABLED], a[FindingAction.FAILED]]
+        lines.append(f"| {_md(display_name(sc.provider))} | {_md(sc.scope)} | {sc.status.value} | "
+                     + " | ".join(str(n) for n in counts) + " |")
+    lines += ["", "Identities, reasons and messages are in the run's report files, not in this summary."]
     return "\n".join(lines) + "\n"
 
 
