@@ -109,10 +109,10 @@ def test_an_oversized_answer_fails_the_scope(tmp_path, monkeypatch):
 
 
 def test_a_dripping_server_hits_the_request_deadline(monkeypatch):
-    """One byte every 0.05 s never trips httpx's per-read timeout of 0.6 s; the whole-answer deadline does."""
+    """One byte every 0.02 s never trips httpx's per-read timeout of 0.6 s; the whole-answer deadline does."""
     with running(tenant(list(STALE)), monkeypatch, timeout_seconds=0.6, max_retries=1) as (emu, adapter):
         adapter.scopes()
-        emu.set_hostile(Hostile(drip_seconds=0.05))
+        emu.set_hostile(Hostile(drip_seconds=0.02))
         started = time.monotonic()
         with pytest.raises(ProviderError, match="timeout_seconds = 0.6.*a little at a time"):
             listing(adapter)
@@ -120,7 +120,7 @@ def test_a_dripping_server_hits_the_request_deadline(monkeypatch):
 
 
 def test_a_dripping_server_fails_the_scope(tmp_path, monkeypatch):
-    with emulator.start(tenant(list(STALE), hostile={"drip_seconds": 0.05})) as emu:
+    with emulator.start(tenant(list(STALE), hostile={"drip_seconds": 0.02})) as emu:
         message = failed_scope_and_nothing_disabled(tmp_path, monkeypatch, emu, timeout_seconds=0.6)
     assert "timeout_seconds" in message
 
