@@ -34,7 +34,7 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
 
     def warnings(self) -> list[str]:
         """The custom endpoint's warning, and that the sweep is not bound to a tenant when tenant_id is unset."""
-        out = Reaching.warnings(self)  # named: ProviderSettings.warnings, first in the MRO, does not chain
+        out = super().warnings()  # the custom endpoint warning (kit.settings.Reaching)
         if not self.tenant_id:
             from providers.entra.binding import HOW_TO_BIND
 
