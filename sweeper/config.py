@@ -156,8 +156,10 @@ class ProviderSettings(StrictModel):
         return {}
 
     def warnings(self) -> list[str]:
-        """What this section allows that a person should hear about on every run (a custom endpoint)."""
-        return []
+        """What this section allows that a person should hear about on every run (a custom endpoint);
+        the mixins after this class in a provider's settings (`kit.settings.Reaching`) add theirs."""
+        parent = getattr(super(), "warnings", None)
+        return list(parent()) if callable(parent) else []
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,12 @@ def test_a_custom_storage_host_is_said_on_every_command(tmp_path, cloud):
         assert "warning: journal: custom endpoint https://minio.corp.example" in r.stderr, r.output
 
 
+def test_a_custom_provider_endpoint_is_a_warning_of_that_section():
+    cfg = cfgmod.parse('[providers.aws]\nendpoint_url = "https://iam.proxy.corp.example"\nallow_custom_endpoint = true\n')
+    assert any(w.startswith("providers.aws: custom endpoint https://iam.proxy.corp.example") for w in cfg.warnings()), \
+        cfg.warnings()
+
+
 # -- binding ---------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -13,5 +13,6 @@ PROVIDER = ProviderInfo(
     adapter="providers.entra.adapter:EntraAdapter",
     install_hint="pip install msgraph-sdk azure-identity",
     docs_intro="The sweeper reads users with their sign-in activity through Microsoft Graph and disables "
-               "them with `$batch` requests. Grant these application permissions and admin consent.",
+               "them with `$batch` requests. Grant these application permissions, with admin consent, to two app "
+               "registrations: a reader for plan, notify and check, and a writer for the apply job only.",
 )

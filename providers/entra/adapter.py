@@ -1,35 +1,31 @@
 """Microsoft Entra ID users through Microsoft Graph (msgraph-sdk + azure-identity).
 
-Lists users with signInActivity (raw JSON pages), loads role holders and excluded-group members once,
-and disables/enables accounts with hand-built JSON `$batch` requests (the SDK's batch helper sends
-absolute URLs and a wrong dependsOn key). All Graph traffic goes through `providers.entra.graph`.
+Binds to the configured tenant first (`providers.entra.binding`: the token's tid claim, else GET
+/organization), lists users with signInActivity (raw JSON pages, each listing bounded), loads role
+holders and excluded-group members once, and disables/enables accounts with hand-built JSON `$batch`
+requests (the SDK's batch helper sends absolute URLs and a wrong dependsOn key). All Graph traffic
+goes through `providers.entra.graph`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from providers.entra import credentials
+from providers.entra import credentials, permissions
 from providers.entra.batch import Batcher
+from providers.entra.binding import Binding, bind
 from providers.entra.graph import Graph, translate
+from providers.entra.permissions import READ_GROUPS, READ_ORG, READ_ROLES, READ_USERS, REVOKE, ROLE_NOTE, WRITE
 from providers.entra.settings import EntraSettings
 from providers.entra.users import SELECT, to_identity
-from sweeper.errors import NotFound, PermissionDenied, ProviderError
+from sweeper.errors import BindingError, DataError, NotFound, PermissionDenied, ProviderError
+from sweeper.kit.bounds import MB
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
-
-READ_USERS = "User.Read.All and AuditLog.Read.All (application permissions)"
-READ_ROLES = "RoleManagement.Read.Directory"
-READ_GROUPS = "GroupMember.Read.All"
-WRITE = "User.EnableDisableAccount.All"
-REVOKE = "User.RevokeSessions.All"
-ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
-             "Administrator role for the app; by default (skip_role_holders = true) role holders are "
-             "protected and never touched.")
 
 
 class EntraAdapter:
@@ -45,29 +41,44 @@ class EntraAdapter:
         self.batch_size = min(settings.batch_size, 20)
         self.credential = credentials.build(settings)
         self.graph = Graph(settings.endpoint, self.credential, retries=settings.retries,
-                           max_wait=settings.retry_max_wait, timeout=settings.timeout_seconds)
+                           max_wait=settings.retry_max_wait, timeout=settings.timeout_seconds,
+                           max_bytes=int(settings.max_response_mb * MB))
         self._lock = threading.Lock()
         self._context: tuple[dict[str, str], dict[str, str]] | None = None
         self._principal: Principal | None = None
-        self._tenant: str | None = None
+        self._claims: dict[str, Any] | None = None
+        self._binding: Binding | None = None
 
     # -- who and where -------------------------------------------------------------------------
 
     def whoami(self) -> Principal:
         """The principal from the token's claims (read, not verified); no Graph call."""
         with self._lock:
-            if self._principal is None:
-                self._principal = self._read_principal()
-            return self._principal
+            if self._principal is not None:
+                return self._principal
+        found = self._read_principal()
+        with self._lock:
+            self._principal = found
+        return found
 
-    def _read_principal(self) -> Principal:
+    def _token_claims(self) -> dict[str, Any]:
+        """The claims of the token Graph gets ({} when it is not a JWT); the token itself is not kept."""
+        with self._lock:
+            if self._claims is not None:
+                return self._claims
         host = self.graph.origin.split("://", 1)[1].split(":")[0]
         try:
             token = self.credential.get_token(f"https://{host}/.default").token
         except Exception as err:  # noqa: BLE001 - azure-identity raises many kinds
             raise translate(err, "whoami", "") from err
-        c = credentials.claims(token) or {}
+        found = credentials.claims(token) or {}
         del token
+        with self._lock:
+            self._claims = found
+        return found
+
+    def _read_principal(self) -> Principal:
+        c = self._token_claims()
         tenant = c.get("tid") if isinstance(c.get("tid"), str) else self.settings.tenant_id
         if isinstance(c.get("oid"), str):
             app = c.get("appid") or c.get("azp")
@@ -80,21 +91,40 @@ class EntraAdapter:
         return Principal("entra", client, f"application {client}", tenant)
 
     def scopes(self) -> list[str]:
-        """[tenant id]: from settings, else the token's tid claim, else GET /organization."""
+        """[the tenant id the credentials are for], checked against tenant_id: BindingError naming both
+        on a mismatch. From the token's tid claim, else GET /organization; learnt once."""
+        return [self.binding().tenant]
+
+    def binding(self) -> Binding:
+        """The tenant the credentials are for, checked against tenant_id (BindingError on a mismatch)."""
         with self._lock:
-            if self._tenant:
-                return [self._tenant]
-        tenant = self.settings.tenant_id or self.whoami().scope
-        if not tenant:
-            org = self.graph.get_json(f"{self.graph.endpoint}/organization?$select=id", "read tenant",
-                                      "Organization.Read.All (or set tenant_id)")
-            values = (org or {}).get("value")
-            if not values or not isinstance(values[0], dict) or not isinstance(values[0].get("id"), str):
-                raise ProviderError("entra", "read tenant", "GET /organization returned no tenant")
-            tenant = values[0]["id"]
+            if self._binding is not None:
+                return self._binding
+        tid = self._token_claims().get("tid")
+        found = bind(self.settings.tenant_id, tid if isinstance(tid, str) and tid else None, self._organization)
         with self._lock:
-            self._tenant = tenant
-        return [tenant]
+            self._binding = found
+        return found
+
+    def _organization(self) -> tuple[str, list[str]]:
+        """(tenant id, verified domain names) from GET /organization."""
+        url = f"{self.graph.endpoint}/organization?$select=id,verifiedDomains"
+        why = f"{READ_ORG} (to bind the tenant: the token carries no tid claim, or tenant_id is a domain name)"
+        values = (self.graph.get_json(url, "bind tenant", why) or {}).get("value")
+        if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], dict) \
+                or not isinstance(values[0].get("id"), str) or not values[0]["id"]:
+            raise DataError("entra", "bind tenant", "GET /organization did not answer exactly one tenant with an id")
+        domains = values[0].get("verifiedDomains")
+        names = [d["name"] for d in domains if isinstance(d, dict) and isinstance(d.get("name"), str)] \
+            if isinstance(domains, list) else []
+        return values[0]["id"], names
+
+    def _foreign(self, ref: CredentialRef) -> BindingError | None:
+        """Why a ref recorded for another tenant (a journal or plan from elsewhere) is not acted on here."""
+        bound = self.binding()
+        if bound.covers(ref.scope):
+            return None
+        return BindingError("entra", "tenant", ref.scope, bound.tenant, how=f"read from {bound.how}")
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -118,7 +148,8 @@ class EntraAdapter:
         url = f"{self.graph.endpoint}/roleManagement/directory/roleAssignments?$expand=principal"
         holders: dict[str, str] = {}
         groups: list[str] = []
-        for page in self.graph.pages(url, "list directory role assignments", READ_ROLES):
+        op = "list directory role assignments"
+        for page in self.graph.pages(url, op, READ_ROLES, listing=self.settings.listing("entra", op)):
             for row in page:
                 pid = row.get("principalId") if isinstance(row, dict) else None
                 if not isinstance(pid, str):
@@ -135,8 +166,9 @@ class EntraAdapter:
     def _members(self, group: str, why: str) -> set[str]:
         url = f"{self.graph.endpoint}/groups/{quote(group, safe='')}/transitiveMembers?$select=id&$top=999"
         members: set[str] = set()
+        op = f"read members of group {group} ({why})"
         try:
-            for page in self.graph.pages(url, f"read members of group {group} ({why})", READ_GROUPS):
+            for page in self.graph.pages(url, op, READ_GROUPS, listing=self.settings.listing("entra", op)):
                 members.update(m["id"] for m in page if isinstance(m, dict) and isinstance(m.get("id"), str))
         except NotFound as err:
             raise ProviderError("entra", f"read group {group}", f"{why}: group {group} does not exist") from err
@@ -151,7 +183,8 @@ class EntraAdapter:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=SELECT.split(","), top=500)
         first = self.graph.client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
         n = 0
-        for page in self.graph.pages(first, "list users", READ_USERS):
+        listing = self.settings.listing("entra", "list users")
+        for page in self.graph.pages(first, "list users", READ_USERS, listing=listing):
             for user in page:
                 n += 1
                 if not isinstance(user, dict):
@@ -160,7 +193,11 @@ class EntraAdapter:
                                   skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
-        """The account as Graph has it now; None when the user no longer exists."""
+        """The account as Graph has it now; None when the user no longer exists. A ref of another
+        tenant than the credentials' raises BindingError."""
+        foreign = self._foreign(ref)
+        if foreign:
+            raise foreign
         url = f"{self.graph.endpoint}/users/{quote(ref.identity_id, safe='')}?$select={SELECT}"
         user = self.graph.get_json(url, f"read user {ref.login}", READ_USERS)
         if user is None:
@@ -175,8 +212,18 @@ class EntraAdapter:
         if not self.write:
             raise ProviderError("entra", f"{action.value} users", "adapter was opened read-only")
         revoke = self.settings.revoke_sessions and action is Action.DISABLE
+        ours: list[CredentialRef] = []
+        refused: list[Outcome] = []
+        for ref in refs:
+            foreign = self._foreign(ref)
+            if foreign:
+                refused.append(Outcome(ref, False, foreign.detail))
+            else:
+                ours.append(ref)
+        if not ours:
+            return refused
         batcher = Batcher(self.graph, retries=self.settings.retries, max_wait=self.settings.retry_max_wait)
-        return batcher.apply(action, list(refs), revoke, f"{action.value} users", WRITE)
+        return batcher.apply(action, ours, revoke, f"{action.value} users", WRITE) + refused
 
     # -- description ---------------------------------------------------------------------------
 
@@ -191,7 +238,8 @@ class EntraAdapter:
         for group in self.settings.exclude_groups:
             probes.append((f"read members of excluded group {group} ({READ_GROUPS})",
                            f"{ep}/groups/{quote(group, safe='')}/transitiveMembers?$select=id&$top=1", READ_GROUPS))
-        results = [self._probe("reach tenant (GET /organization)", f"{ep}/organization?$select=id", "")]
+        bound = self.binding()
+        results = [CheckResult("tenant binding", True if bound.configured else None, bound.describe())]
         results += [self._probe(name, url, perm) for name, url, perm in probes]
         writes = WRITE + (f" and {REVOKE}" if self.settings.revoke_sessions else "")
         results.append(CheckResult(f"disable users ({writes})", None,
@@ -208,21 +256,9 @@ class EntraAdapter:
         return CheckResult(name, found is not None, "ok" if found is not None else "not found (404)")
 
     @classmethod
-    def permissions(cls) -> str:
-        return "\n".join([
-            "Microsoft Graph application permissions (admin consent required):",
-            "  read (plan, check):",
-            "    User.Read.All                  list users",
-            "    AuditLog.Read.All              signInActivity (needs an Entra ID P1 or P2 licence)",
-            "    RoleManagement.Read.Directory  directory role holders (skip_role_holders = true)",
-            "    GroupMember.Read.All           members of exclude_groups",
-            "  write (apply, restore):",
-            f"    {WRITE}  accountEnabled false/true",
-            f"    {REVOKE}        only with revoke_sessions = true",
-            "  optional: Organization.Read.All lets the tenant id be read when tenant_id is not set",
-            "  and the token carries no tid claim.",
-            ROLE_NOTE,
-        ])
+    def permissions(cls, mode: str = "apply", settings: EntraSettings | None = None) -> str:
+        """The Graph permissions `mode` needs ("plan": read only; "apply"); ValueError for others."""
+        return permissions.text(mode, settings)
 
     def close(self) -> None:
         self.graph.close()

@@ -5,6 +5,12 @@ It answers in Graph's shapes (`@odata.nextLink` with `$skiptoken`, `{"error": {"
 most 999 (500 with signInActivity), 20 requests per batch, relative URLs inside a batch, a bearer token.
 Pages are served by slicing the user list and joining per-user JSON that is serialised once per
 `$select` (invalidated on PATCH), so 100,000 users cost no quadratic work.
+
+Besides `Faults` (throttling, outages), it can play a broken or hostile Graph (`Hostile`, scenario key
+"hostile" or `set_hostile`): a next-page link that keeps coming back, an answer dripped one
+byte at a time, an oversized answer, a listing that repeats a user, a redirect to another server.
+The tenant's id and verified domains are scenario settings ("tenant_id", "domains"): `GET
+/organization` answers them.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import random
 import threading
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
@@ -63,6 +71,59 @@ def _offset(token: str) -> int | None:
         return None
 
 
+@dataclass
+class Hostile:
+    """A broken or hostile Graph, for the adapter's bounds; nothing by default.
+
+    Each misbehaviour applies to requests whose "METHOD /v1.0/path" contains one of `only` (the users
+    listing unless told otherwise; "GET /v1.0/users" also matches single users).
+    """
+
+    repeat_next_link: bool = False  # each page's @odata.nextLink leads to the second page: the listing never ends
+    drip_seconds: float = 0.0  # the body leaves one byte at a time, this many seconds apart
+    pad_bytes: int = 0  # this much whitespace after the JSON: valid, just large
+    duplicate_ids: bool = False  # each page ends with its first user again
+    redirect_to: str | None = None  # answer `redirect_status` with Location: this base URL + the request's path
+    redirect_status: int = 307
+    only: tuple[str, ...] = ("GET /v1.0/users",)
+
+    def matches(self, method: str, path: str) -> bool:
+        line = f"{method} {path}"
+        return any(s in line for s in self.only)
+
+    @classmethod
+    def of(cls, raw: dict[str, Any] | None) -> "Hostile":
+        """From a scenario's "hostile" object (lists for `only` allowed)."""
+        raw = dict(raw or {})
+        if "only" in raw:
+            raw["only"] = tuple(raw["only"])
+        return cls(**raw)
+
+
+class _Drip:
+    """The handler's socket writer: the headers leave whole, then the body one byte at a time."""
+
+    def __init__(self, raw: BinaryIO, seconds: float, stopping: threading.Event) -> None:
+        self.raw = raw
+        self.seconds = seconds
+        self.stopping = stopping
+        self.headers_sent = False
+
+    def write(self, data: bytes) -> int:
+        if not self.headers_sent:
+            self.headers_sent = True
+            return self.raw.write(data)
+        for i in range(len(data)):
+            if self.stopping.wait(self.seconds):
+                raise BrokenPipeError("emulator stopped")
+            self.raw.write(data[i:i + 1])
+            self.raw.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 class _Invalid(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -90,6 +151,7 @@ class GraphState:
 
     def __init__(self, scenario: dict[str, Any]) -> None:
         self.tenant_id = str(scenario.get("tenant_id") or uuid.uuid4())
+        self.domains = [str(d) for d in scenario.get("domains", ("example.test",))]
         self.token = str(scenario["token"])
         self.licensed = bool(scenario.get("licensed", True))
         # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "groups", "write"
@@ -163,8 +225,36 @@ class GraphApp:
         self._item_rng_lock = threading.Lock()
         self._item_rng = random.Random(0)
         self.item_injected: Counter[int] = Counter()  # status -> batch items answered by fault injection
+        self.hostile = Hostile()
 
     def __call__(self, req: Request) -> Response:
+        hostile = self.hostile
+        if hostile.redirect_to and hostile.matches(req.method, req.path):
+            query = "&".join(f"{quote(k, safe='$')}={quote(v, safe=',$')}" for k, vs in req.query.items() for v in vs)
+            target = hostile.redirect_to.rstrip("/") + req.path + (f"?{query}" if query else "")
+            return Response(hostile.redirect_status, b"", {"Location": target})
+        resp = self._answer(req)
+        if hostile.matches(req.method, req.path) and resp.status == 200:
+            resp = self._misbehave(req, resp, hostile)
+        return resp
+
+    def _misbehave(self, req: Request, resp: Response, hostile: Hostile) -> Response:
+        """The answer as a hostile Graph would send it (see `Hostile`)."""
+        if hostile.repeat_next_link or hostile.duplicate_ids:
+            page = json.loads(resp.body)
+            if hostile.repeat_next_link:  # every page links to the second page, the second to itself
+                keep = {k: vs[0] for k, vs in req.query.items() if vs and k != "$skiptoken"}
+                second = int(keep["$top"]) if keep.get("$top", "").isdigit() else DEFAULT_TOP
+                query = "".join(f"{k}={quote(v, safe=',$')}&" for k, v in keep.items())
+                page["@odata.nextLink"] = f"{self.base}{req.path}?{query}$skiptoken={_skiptoken(second)}"
+            if hostile.duplicate_ids and page.get("value"):
+                page["value"].append(page["value"][0])
+            resp = Response(resp.status, json.dumps(page).encode(), resp.headers)
+        if hostile.pad_bytes:
+            resp = Response(resp.status, resp.body + b" " * hostile.pad_bytes, resp.headers)
+        return resp
+
+    def _answer(self, req: Request) -> Response:
         if bearer_token(req) is None:
             return error(401, "InvalidAuthenticationToken", "Access token is empty.")
         if bearer_token(req) != self.state.token:
@@ -192,7 +282,8 @@ class GraphApp:
         if method == "GET" and parts == ["organization"]:
             return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#organization",
                                    "value": [{"id": self.state.tenant_id, "displayName": "Emulated tenant",
-                                              "verifiedDomains": [{"name": "example.test", "isDefault": True}]}]})
+                                              "verifiedDomains": [{"name": d, "isDefault": n == 0} for n, d
+                                                                  in enumerate(self.state.domains)]}]})
         if method == "GET" and parts == ["roleManagement", "directory", "roleAssignments"]:
             return self.role_assignments(arg)
         if method == "GET" and len(parts) == 3 and parts[0] == "groups" and parts[2] == "transitiveMembers":
@@ -374,6 +465,39 @@ class GraphApp:
         return status
 
 
+class GraphServer(EmulatorServer):
+    """The emulator's HTTP server, able to drip an answer's body (`Hostile.drip_seconds`)."""
+
+    def __init__(self, app: GraphApp, faults: Faults | None = None) -> None:
+        self.graph = app
+        self.stopping = threading.Event()  # ends a drip in progress when the emulator stops
+        super().__init__(app, _injected_error, faults)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        super().stop()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
+        serve = getattr(base, "_serve")
+        server = self
+
+        def dripping(handler: BaseHTTPRequestHandler) -> None:
+            hostile = server.graph.hostile
+            if not hostile.drip_seconds or not hostile.matches(handler.command, urlsplit(handler.path).path):
+                serve(handler)
+                return
+            raw = handler.wfile
+            handler.wfile = cast(Any, _Drip(cast(BinaryIO, raw), hostile.drip_seconds, server.stopping))
+            try:
+                serve(handler)
+            finally:
+                handler.wfile = raw
+
+        methods = {f"do_{m}": dripping for m in ("GET", "POST", "PATCH", "PUT", "DELETE")}
+        return cast(type[BaseHTTPRequestHandler], type("GraphHandler", (base,), methods))
+
+
 class GraphEmulator(ServedEmulator):
     """The emulator: `.endpoint` for the adapter's config, `.server` for counters and faults."""
 
@@ -383,7 +507,8 @@ class GraphEmulator(ServedEmulator):
     def __init__(self, scenario: Scenario, faults: Faults | None = None) -> None:
         self.state = GraphState(scenario)
         self.app = GraphApp(self.state)
-        self.server = EmulatorServer(self.app, _injected_error, faults)
+        self.app.hostile = Hostile.of(scenario.get("hostile"))
+        self.server = GraphServer(self.app, faults)
         self.app.base = self.server.base_url
 
     def config(self) -> dict[str, Any]:
@@ -411,6 +536,10 @@ class GraphEmulator(ServedEmulator):
         with self.app._item_rng_lock:
             self.app.item_faults = faults
             self.app._item_rng = random.Random(faults.seed)
+
+    def set_hostile(self, hostile: Hostile) -> None:
+        """Misbehave from now on as `hostile` says (`Hostile()`: behave)."""
+        self.app.hostile = hostile
 
     def user(self, key: str) -> dict[str, Any]:
         """A copy of one user as stored (by id or userPrincipalName). KeyError when missing."""

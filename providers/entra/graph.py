@@ -6,7 +6,10 @@ we read answers as bytes and parse JSON ourselves, because the SDK's model deser
 
 Plain http is accepted only for loopback hosts (the emulator): kiota's AzureIdentityAccessTokenProvider
 refuses to hand a token to any other non-https URL, and the allowed-hosts list keeps the token from
-ever going to a host other than the configured endpoint's.
+ever going to a host other than the configured endpoint's. Redirects are refused rather than followed
+(the SDK's RedirectHandler is left out, and `providers.entra.transport` refuses any 3xx), each
+exchange has one deadline and a size limit, and each listing (`sweeper.kit.bounds.Listing`) refuses
+a next-page link it has already followed and ends at its overall deadline.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure._exceptions import HTTPError as KiotaHTTPError
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import RetryHandler
+from kiota_http.middleware import RedirectHandler, RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -32,7 +35,9 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
+from providers.entra.transport import Refused, bound
 from sweeper.errors import AuthError, DataError, NotFound, NotMeasured, ProviderError
+from sweeper.kit.bounds import MB, Listing
 from sweeper.kit.status import error_for_status
 
 T = TypeVar("T")
@@ -54,13 +59,16 @@ class BoundedRetryHandler(RetryHandler):
         return wait if wait <= self.max_wait else RetryHandlerOption.MAX_DELAY
 
 
-def http_client(retries: int, max_wait: float, timeout: float) -> httpx.AsyncClient:
-    """httpx with the SDK's default middleware, our bounded retry handler in place of its own."""
+def http_client(retries: int, max_wait: float, timeout: float, max_bytes: int = 64 * MB) -> httpx.AsyncClient:
+    """httpx with the SDK's default middleware, our bounded retry handler in place of its own and no
+    redirect handler, over a transport that bounds each exchange (`providers.entra.transport`)."""
     retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(retries, 10)), max_wait)
     middleware = [retry if isinstance(m, RetryHandler) else m
-                  for m in KiotaClientFactory.get_default_middleware(None)]
+                  for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RedirectHandler)]
     middleware.append(GraphTelemetryHandler())
-    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30)), http2=True)
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30)), http2=True,
+                               follow_redirects=False)
+    bound(client, timeout=timeout, max_bytes=max_bytes)
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_custom_middleware(middleware, client=client)
     return wrapped
 
@@ -76,6 +84,8 @@ def translate(err: BaseException, operation: str, permission: str) -> ProviderEr
     """An SDK/HTTP failure as the core's error type. Messages carry Graph's code, never a token."""
     if isinstance(err, ProviderError):
         return err
+    if isinstance(err, Refused):
+        return (DataError if err.data else ProviderError)("entra", operation, str(err))
     if isinstance(err, APIError):
         status = err.response_status_code or 0
         code, message = _odata(err)
@@ -100,7 +110,7 @@ class Graph:
     """
 
     def __init__(self, endpoint: str, credential: Any, *, retries: int, max_wait: float,
-                 timeout: float = 100.0) -> None:
+                 timeout: float = 100.0, max_bytes: int = 64 * MB) -> None:
         self.endpoint = endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -112,7 +122,7 @@ class Graph:
         self._thread = threading.Thread(target=self.loop.run_forever, name="entra-graph", daemon=True)
         self._thread.start()
         self._closed = False
-        adapter = GraphRequestAdapter(auth, client=http_client(retries, max_wait, timeout))
+        adapter = GraphRequestAdapter(auth, client=http_client(retries, max_wait, timeout, max_bytes))
         adapter.base_url = self.endpoint
         self.client = GraphServiceClient(request_adapter=adapter)
         self.adapter = adapter
@@ -152,19 +162,26 @@ class Graph:
         self.adapter.set_base_url_for_request_information(info)
         return info.url
 
-    def get_json(self, target: str | RequestInformation, operation: str, permission: str) -> dict[str, Any] | None:
-        """GET and parse; None when Graph says 404."""
+    def get_json(self, target: str | RequestInformation, operation: str, permission: str,
+                 listing: Listing | None = None) -> dict[str, Any] | None:
+        """GET and parse; None when Graph says 404. With `listing`, within what is left of its deadline."""
+        coro = self.send("GET", target) if listing is None else _within(self.send("GET", target), listing)
         try:
-            raw = self.run(self.send("GET", target), operation, permission)
+            raw = self.run(coro, operation, permission)
         except NotFound:
             return None
         return parse(raw, operation)
 
-    def pages(self, first: str | RequestInformation, operation: str, permission: str) -> Iterator[list[Any]]:
-        """The `value` of every page, following @odata.nextLink as given; any failure raises."""
-        target: str | RequestInformation | None = first
-        while target is not None:
-            page = self.get_json(target, operation, permission)
+    def pages(self, first: str | RequestInformation, operation: str, permission: str, *,
+              listing: Listing) -> Iterator[list[Any]]:
+        """The `value` of every page, following @odata.nextLink as given; any failure raises.
+
+        `listing` bounds the whole: a link that comes back a second time, or time past its deadline,
+        raises instead of fetching (the pages before it were already yielded; the caller fails)."""
+        target: str | RequestInformation = first
+        listing.page(None)
+        while True:
+            page = self.get_json(target, operation, permission, listing)
             if page is None:
                 raise NotFound("entra", operation, "Graph answered 404 (not found)", status=404)
             value, link = page.get("value"), page.get("@odata.nextLink")
@@ -173,6 +190,9 @@ class Graph:
             if link is not None and not link.startswith(self.origin + "/"):
                 raise DataError("entra", operation, f"@odata.nextLink leaves the endpoint's host: {link[:80]!r}")
             yield value
+            if link is None:
+                return
+            listing.page(link)
             target = link
 
     def close(self) -> None:
@@ -187,6 +207,22 @@ class Graph:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+async def _within(coro: Coroutine[Any, Any, T], listing: Listing) -> T:
+    """`coro`, cancelled when the listing's overall deadline passes (retries and their waits included)."""
+    try:
+        left = listing.remaining()
+    except ProviderError:
+        coro.close()
+        raise
+    try:
+        async with asyncio.timeout(left):
+            return await coro
+    except TimeoutError:
+        listing.remaining()  # raises, naming listing_deadline_seconds
+        raise ProviderError(listing.provider, listing.operation, "the listing did not finish within "
+                            f"listing_deadline_seconds = {listing.deadline_seconds:g}") from None
 
 
 def parse(raw: bytes | None, operation: str) -> dict[str, Any]:

@@ -32,5 +32,15 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
     retry_max_wait: float = Field(60, gt=0, le=179)  # seconds; a longer Retry-After ends the retries
 
+    def warnings(self) -> list[str]:
+        """The custom endpoint's warning, and that the sweep is not bound to a tenant when tenant_id is unset."""
+        out = super().warnings()  # the custom endpoint warning (kit.settings.Reaching)
+        if not self.tenant_id:
+            from providers.entra.binding import HOW_TO_BIND
+
+            out.append("tenant_id is not set, so the sweep is not bound to a tenant: it acts in whichever "
+                       f"tenant the credentials reach; {HOW_TO_BIND}")
+        return out
+
     def kind_overrides(self) -> dict[str, int]:
         return {"guest": self.guest_inactive_days} if self.guest_inactive_days else {}

@@ -45,3 +45,75 @@ def listing(adapter: EntraAdapter) -> dict[str, Any]:
 
 user = scenario.user
 generate = scenario.generate
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT with these claims: the emulator compares tokens as strings, the adapter reads claims."""
+    import base64
+    import json
+
+    def part(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+class Recorder:
+    """A server on another loopback port that records every request it gets (method, path, headers)
+    and answers an empty Graph page: where a redirect would lead, and it must receive nothing."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _record(self) -> None:
+                seen.append((self.command, self.path, dict(self.headers.items())))
+                body = b'{"value": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = _record
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def sweep(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, emu: emulator.GraphEmulator, *args: str,
+          **keys: Any) -> Any:
+    """Run `sweeper ARGS -c CONFIG` with the emulator's [providers.entra] section plus `keys`
+    (a key set to None is left out). The result has .exit_code, .stdout and .stderr."""
+    from typer.testing import CliRunner
+
+    from providers.emulator import toml_section
+    from sweeper.cli import app
+
+    for name, value in emu.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "400")  # check's table on one line a row
+    section = {k: v for k, v in {**emu.config(), **keys}.items() if v is not None}
+    cfg = tmp_path / "sweeper.toml"
+    cfg.write_text("[policy]\nmax_disable_percent = 100\nmax_disable = 1000\n"
+                   + toml_section("providers.entra", section))
+    return CliRunner().invoke(app, [*args[:1], "-c", str(cfg), *args[1:]])

@@ -177,3 +177,57 @@ def test_serves_100k_users_quickly():
         assert time.perf_counter() - started < 30
     finally:
         e.stop()
+
+
+def test_organization_answers_the_scenario_tenant_and_domains():
+    e = emulator.start({"token": "t", "tenant_id": "tid-1", "domains": ["contoso.test", "contoso.example"], "users": []})
+    try:
+        _, body, _ = call(e, "GET", "/organization", token="t")
+        [org] = body["value"]
+        assert org["id"] == "tid-1" == e.tenant_id
+        assert [(d["name"], d["isDefault"]) for d in org["verifiedDomains"]] == [("contoso.test", True),
+                                                                                  ("contoso.example", False)]
+    finally:
+        e.stop()
+
+
+def test_hostile_modes_misbehave_as_told():
+    """Each `Hostile` mode, seen with a plain HTTP client (the adapter's side is in test_entra_bounds)."""
+    e = emulator.start(generate(30, seed=1) | {"token": "t"})
+    try:
+        e.set_hostile(emulator.Hostile(repeat_next_link=True))
+        _, first, _ = call(e, "GET", "/users?$top=10", token="t")
+        _, second, _ = call(e, "GET", first["@odata.nextLink"], token="t")
+        assert second["@odata.nextLink"] == first["@odata.nextLink"]
+        e.set_hostile(emulator.Hostile(duplicate_ids=True))
+        _, page, _ = call(e, "GET", "/users?$top=10", token="t")
+        assert len(page["value"]) == 11 and page["value"][0] == page["value"][-1]
+        e.set_hostile(emulator.Hostile(pad_bytes=5000))
+        req = urllib.request.Request(f"{e.endpoint}/users?$top=1", headers={"Authorization": "Bearer t"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            raw = resp.read()
+        assert len(raw) > 5000 and json.loads(raw)["value"]
+        e.set_hostile(emulator.Hostile(drip_seconds=0.004, only=("GET /v1.0/organization",)))
+        started = time.perf_counter()
+        _, org, _ = call(e, "GET", "/organization", token="t")
+        assert org["value"] and time.perf_counter() - started > 0.5  # over 200 bytes, 4 ms apart
+        assert e.server.request_counts()["GET /v1.0/organization"] == 1
+    finally:
+        e.stop()
+
+
+def test_hostile_redirect_names_another_server_and_nothing_of_the_request():
+    e = emulator.start({"token": "t", "users": [], "hostile": {"redirect_to": "http://127.0.0.1:9", "redirect_status": 302}})
+
+    class NoFollow(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        req = urllib.request.Request(f"{e.endpoint}/users?$top=5", headers={"Authorization": "Bearer t"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.build_opener(NoFollow).open(req, timeout=5)
+        assert caught.value.code == 302
+        assert caught.value.headers["Location"] == "http://127.0.0.1:9/v1.0/users?$top=5"
+    finally:
+        e.stop()

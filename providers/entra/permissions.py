@@ -1,0 +1,83 @@
+"""The Graph permissions each mode needs (`sweeper permissions -p entra --for plan|apply`), and the two
+app registrations that keep plan-side credentials from writing. No SDK here.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+READ_USERS = "User.Read.All and AuditLog.Read.All (application permissions)"
+READ_ROLES = "RoleManagement.Read.Directory"
+READ_GROUPS = "GroupMember.Read.All"
+READ_ORG = "Organization.Read.All"
+WRITE = "User.EnableDisableAccount.All"
+REVOKE = "User.RevokeSessions.All"
+ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
+             "Administrator role for the app; by default (skip_role_holders = true) role holders are "
+             "protected and never touched.")
+MODES = ("plan", "apply")
+
+TWO_APPS = """\
+Two app registrations, so that nothing but the approved apply job can write:
+  reader  the plan permissions only; used by plan, notify and check (and by CI's plan job, which
+          runs unapproved). Its federated credential trusts the subjects of the jobs that run
+          plan, for example repo:OWNER/REPO:ref:refs/heads/main.
+  writer  the apply permissions; used only by the apply job (and restore). Its federated
+          credential trusts exactly one subject, the protected environment's:
+            repo:OWNER/REPO:environment:NAME
+          and that environment has required reviewers and allows deployments from the default
+          branch only, so no other branch, pull request or workflow can get a writer token."""
+
+
+def _needs_org(settings: Any) -> str | None:
+    """Why Organization.Read.All is needed to bind the tenant ("" when it is not): tenant_id is a
+    domain name, or the token may carry no tid claim (an access token from a variable); None
+    without settings."""
+    if settings is None:
+        return None
+    from providers.entra.binding import GUID
+
+    tenant = settings.tenant_id
+    if tenant and not GUID.match(tenant):
+        return "tenant_id is a domain name"
+    return "only if the access token carries no tid claim" if settings.auth == "access_token" else ""
+
+
+def _reads(settings: Any) -> list[str]:
+    roles = settings is None or settings.skip_role_holders
+    groups = settings is None or bool(settings.exclude_groups)
+    org = _needs_org(settings)
+    lines = ["    User.Read.All                  list users",
+             "    AuditLog.Read.All              signInActivity (needs an Entra ID P1 or P2 licence)"]
+    if roles:
+        lines.append(f"    {READ_ROLES}  directory role holders" + (" (skip_role_holders = true)" if settings is None
+                                                                      else ""))
+    if groups:
+        lines.append(f"    {READ_GROUPS}           members of exclude_groups")
+    if org is None:
+        lines += [f"    {READ_ORG}          binding to tenant_id, only when the token carries no tid claim",
+                  "                                   (an opaque access token) or tenant_id is a domain name"]
+    elif org:
+        lines.append(f"    {READ_ORG}          binding to tenant_id ({org})")
+    return lines
+
+
+def text(mode: str, settings: Any = None) -> str:
+    """The permissions for `mode` ("plan" or "apply"), shaped by `settings` when given. ValueError for
+    any other mode (Entra has no member accounts: "org-member" is AWS's)."""
+    if mode not in MODES:
+        raise ValueError(f"entra: no permissions for mode {mode!r}: use --for plan or --for apply"
+                         + (" (org-member is for AWS member accounts)" if mode == "org-member" else ""))
+    lines = ["Microsoft Graph application permissions (admin consent required).", "",
+             "plan, notify, check: the reader app registration, read only:", *_reads(settings)]
+    if mode == "apply":
+        revoke = settings is None or settings.revoke_sessions
+        lines += ["", "apply, restore: the writer app registration, which also reads (all of the above) and:",
+                  f"    {WRITE}  accountEnabled false (apply) and true (restore)"]
+        if revoke:
+            lines.append(f"    {REVOKE}        revoke sign-in sessions" + (" (revoke_sessions = true)"
+                                                                            if settings is None else ""))
+        lines += ["", *textwrap.wrap(ROLE_NOTE, 100)]
+    lines += ["", TWO_APPS]
+    return "\n".join(lines)
