@@ -22,17 +22,27 @@ def stamp(when: Any) -> Any:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _mail(upn: str) -> str:
+    if "#EXT#" not in upn:
+        return upn
+    alias = upn.split("#EXT#")[0]
+    name, _, domain = alias.rpartition("_")
+    return f"{name}@{domain}" if name else alias
+
+
 def user(upn: str, *, id: str | None = None, created: datetime | str | None = None, enabled: bool = True,
          user_type: str = "Member", success: Any = _ABSENT, interactive: Any = _ABSENT,
          non_interactive: Any = _ABSENT, synced: bool | None = None, external_state: str | None = None,
-         sign_in: bool = True) -> dict[str, Any]:
+         sign_in: bool = True, mail: Any = _ABSENT) -> dict[str, Any]:
     """One Graph user. `sign_in=False` leaves signInActivity out, as Graph does for users who never signed in.
+    `mail` defaults to the UPN, or for a guest (alice_contoso.com#EXT#@tenant) its home address.
 
     Each sign-in field left at its default is absent from signInActivity; None is sent as JSON null.
     """
     out: dict[str, Any] = {
         "id": id or str(uuid.uuid5(uuid.NAMESPACE_DNS, upn)),
         "userPrincipalName": upn,
+        "mail": _mail(upn) if mail is _ABSENT else mail,
         "displayName": upn.split("@")[0].replace(".", " ").title(),
         "accountEnabled": enabled,
         "userType": user_type,

@@ -20,7 +20,7 @@ from typing import Any
 from sweeper.kit.times import BadTime, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
 
-SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,"
+SELECT = ("id,userPrincipalName,mail,displayName,accountEnabled,userType,createdDateTime,"
           "onPremisesSyncEnabled,externalUserState,signInActivity")
 SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
 SUCCESS = "lastSuccessfulSignInDateTime"
@@ -113,7 +113,17 @@ def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], ex
     name = user.get("displayName")
     kind = IdentityKind.GUEST if user.get("userType") == "Guest" else IdentityKind.MEMBER
     return Identity("entra", scope, uid, login or uid, kind, enabled is not False, (cred,), created,
-                    name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected)
+                    name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected,
+                    owner=owner_address(user))
+
+
+def owner_address(user: dict[str, Any]) -> str | None:
+    """Where the user's notices go: `mail`, else the UPN when it is a deliverable address (a guest's
+    UPN, alias#EXT#@tenant, is not)."""
+    for value in (user.get("mail"), user.get("userPrincipalName")):
+        if isinstance(value, str) and "@" in value and "#EXT#" not in value.upper():
+            return value
+    return None
 
 
 def credential_activity(user: dict[str, Any], created: datetime | None) -> Seen:
