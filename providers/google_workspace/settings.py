@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sweeper.config import ProviderSettings
 from sweeper.kit.settings import Bounded, Reaching, Retrying
+
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a Workspace customer id looks like (C0xxxxxxx)
 
 
 class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
@@ -28,6 +31,13 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
     timeout_seconds: float = Field(60, gt=0, le=600)  # per HTTP request
     max_parallel: int = Field(4, gt=0, le=16)  # apply() calls at once; Directory quotas are per user
 
+    @field_validator("customer")
+    @classmethod
+    def _customer(cls, customer: str) -> str:
+        if customer != "my_customer" and not CUSTOMER_ID.fullmatch(customer):
+            raise ValueError(f"{customer!r} is neither my_customer nor a customer id (such as C0xxxxxxx)")
+        return customer
+
     @field_validator("exclude_org_units")
     @classmethod
     def _paths(cls, units: list[str]) -> list[str]:
@@ -35,6 +45,10 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
             if not unit.startswith("/"):
                 raise ValueError(f"org unit paths start with '/' (got {unit!r})")
         return units
+
+    def warnings(self) -> list[str]:
+        # ProviderSettings comes first in the bases, and its warnings() (none) would hide Reaching's
+        return Reaching.warnings(self)
 
     @model_validator(mode="after")
     def _auth_needs(self) -> "GoogleSettings":
