@@ -46,10 +46,6 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
                 raise ValueError(f"org unit paths start with '/' (got {unit!r})")
         return units
 
-    def warnings(self) -> list[str]:
-        # ProviderSettings comes first in the bases, and its warnings() (none) would hide Reaching's
-        return Reaching.warnings(self)
-
     @model_validator(mode="after")
     def _auth_needs(self) -> "GoogleSettings":
         if self.auth == "service_account" and not self.credentials_file:
