@@ -17,7 +17,8 @@ MEMBER_ROLE = "IdentitySweeper"
 
 
 class OrganizationSettings(StrictModel):
-    role_name: str = Field(MEMBER_ROLE, pattern=r"^[A-Za-z0-9_+=,.@/-]+$", max_length=512)  # no wildcards: it is a policy's Resource
+    # no wildcards: the name becomes a policy's Resource (sts:AssumeRole on arn:...:role/<role_name>)
+    role_name: str = Field(MEMBER_ROLE, pattern=r"^[A-Za-z0-9_+=,.@/-]+$", max_length=512)
     external_id: str | None = None
     management_account_id: str | None = Field(None, pattern=ACCOUNT_ID)  # DescribeOrganization must agree
     org_id: str | None = Field(None, pattern=ORG_ID)  # DescribeOrganization must agree; the policies' condition
@@ -61,7 +62,7 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
 
     def warnings(self) -> list[str]:
         """A custom endpoint, and an account or organization the credentials are not bound to."""
-        out = Reaching.warnings(self)  # named: ProviderSettings.warnings comes first and says nothing
+        out = super().warnings()  # the custom endpoint warning (kit.settings.Reaching)
         if self.account_id is None:
             out.append("account_id is not set: the sweep acts in whatever account the credentials reach; "
                        "set account_id (the 12 digits `sweeper check` shows) to bind it")

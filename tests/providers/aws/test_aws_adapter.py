@@ -72,7 +72,9 @@ class TestContract(AdapterContract):
             target_login="key-never-old", target_kind=CredentialKind.ACCESS_KEY,
             break_listing=lambda: emu.inject("GetAccountAuthorizationDetails", "ServiceUnavailable"),
             bad_auth=lambda: AwsIamAdapter(settings.model_copy(update={"profile": "revoked"}), write=True),
-            read_only=lambda: AwsIamAdapter(settings, write=False))
+            read_only=lambda: AwsIamAdapter(settings, write=False),
+            wrong_binding=lambda: AwsIamAdapter(settings.model_copy(update={"account_id": "999999999999"}),
+                                                write=False))
 
 
 # -- listing ----------------------------------------------------------------------------------

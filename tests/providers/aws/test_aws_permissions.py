@@ -218,3 +218,17 @@ def test_the_sweep_names_role_sessions_after_its_run(org_emu: emulator.AwsEmulat
     assert {a["RoleSessionName"] for a in org_emu.assumed} == {session_name(run_id)}
     assert {a["SourceIdentity"] for a in org_emu.assumed} == {session_name(run_id)}
     assert run_id in session_name(run_id)
+
+
+def test_a_run_id_given_after_opening_renames_the_role_sessions(org_emu: emulator.AwsEmulator) -> None:
+    """A chained session must carry the SourceIdentity of the one it came from: sessions made before
+    the run id was known are made again under the run's name, never mixed."""
+    role = f"arn:aws:iam::{MEMBER}:role/Admin"
+    adapter = AwsIamAdapter(_settings(org_emu, role_arn=role, account_id=MEMBER), write=False)
+    early = adapter.whoami().id
+    assert early.split("/")[-1].startswith("identity-sweeper-") and RUN not in early
+    adapter.set_run_id(RUN)
+    assert adapter.whoami().id.endswith(f"/identity-sweeper-{RUN}")
+    assert [a["SourceIdentity"] for a in org_emu.assumed] == [early.split("/")[-1], f"identity-sweeper-{RUN}"]
+    adapter.set_run_id(RUN)  # the same run again: nothing is made again
+    assert adapter.scopes() == [MEMBER] and len(org_emu.assumed) == 2
