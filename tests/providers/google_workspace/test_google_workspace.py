@@ -93,7 +93,8 @@ class TestContract(AdapterContract):
             return make(None, token_env="SWEEPER_TEST_BAD_TOKEN")[1]
 
         return ContractSetup(adapter, 1200, "user00020@x.test", CredentialKind.ACCOUNT, break_listing, bad_auth,
-                             read_only=lambda: make(None, write=False)[1], garbled_login="user00009@x.test")
+                             read_only=lambda: make(None, write=False)[1], garbled_login="user00009@x.test",
+                             wrong_binding=lambda: make(None, write=False, customer="C0other99")[1])
 
 
 def test_pages_of_500_and_the_customer_is_resolved(make) -> None:
