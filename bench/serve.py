@@ -89,14 +89,15 @@ class Google(Served):
 
     def hello(self) -> dict[str, Any]:
         hello = super().hello()
-        hello["config"]["customer"] = self.emu.customer_id  # a customer id, not my_customer: no probe request
+        hello["config"]["customer"] = self.emu.customer_id  # bound by one one-user probe, like my_customer
         return hello
 
     def counts(self) -> dict[str, Any]:
         routes = _by_route(self.emu.request_counts(), self.USERS)
         with self.emu.server._lock:
             parts = dict(self.emu.part_counts)
-        return {"total": sum(routes.values()), "list": routes.get(f"GET {self.USERS}", 0),
+            pages = sum(self.emu.list_pages.values())
+        return {"total": sum(routes.values()), "list": pages, "bind": routes.get(f"GET {self.USERS}", 0) - pages,
                 "get": routes.get(f"GET {self.USERS}/{{id}}", 0),
                 "write": sum(n for k, n in routes.items() if k.startswith("POST /batch")),
                 "items_written": sum(self.emu.directory.writes.values()), "routes": routes, "batch_parts": parts}

@@ -53,6 +53,7 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    drip_seconds: float = 0.0  # > 0: the body leaves one byte at a time, this long apart (a hostile server)
 
     @classmethod
     def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> "Response":
@@ -388,7 +389,12 @@ class EmulatorServer:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(resp.body)))
                 self.end_headers()
-                self.wfile.write(resp.body)
+                if resp.drip_seconds > 0:
+                    for i in range(len(resp.body)):  # ends when the client hangs up (BrokenPipeError)
+                        self.wfile.write(resp.body[i:i + 1])
+                        time.sleep(resp.drip_seconds)
+                else:
+                    self.wfile.write(resp.body)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

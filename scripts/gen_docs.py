@@ -15,13 +15,27 @@ sys.path.insert(0, str(ROOT))
 
 from sweeper import registry  # noqa: E402
 
-def page(name: str) -> str:
-    info = registry.info(name)
-    text = registry.adapter_class(name).permissions().rstrip("\n")
+def _block(text: str) -> str:
+    text = text.rstrip("\n")
     fence = "json" if text.lstrip().startswith("{") else "text"
-    return (f"# {info.display}: permissions\n\n{info.docs_intro}\n\n"
-            f"Generated from `sweeper permissions -p {name}` by `scripts/gen_docs.py`; do not edit by hand.\n\n"
-            f"```{fence}\n{text}\n```\n")
+    return f"```{fence}\n{text}\n```\n"
+
+
+def page(name: str) -> str:
+    """docs/<name>.md. An adapter with a `permission_pages()` classmethod gets one section per policy it
+    lists, (heading, what it is for, mode, settings); any other adapter one block, its `permissions()`."""
+    info = registry.info(name)
+    adapter = registry.adapter_class(name)
+    head = (f"# {info.display}: permissions\n\n{info.docs_intro}\n\n"
+            f"Generated from `sweeper permissions -p {name}` by `scripts/gen_docs.py`; do not edit by hand.\n")
+    sections = getattr(adapter, "permission_pages", None)
+    if sections is None:
+        return f"{head}\n{_block(adapter.permissions())}"
+    parts = [head]
+    for heading, about, mode, settings in sections():
+        text = registry.permissions(name, mode, settings)
+        parts.append(f"\n## {heading}\n\n{about.strip()}\n\n{_block(text)}")
+    return "".join(parts)
 
 
 def documented() -> list[str]:

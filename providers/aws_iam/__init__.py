@@ -22,7 +22,18 @@ PROVIDER = ProviderInfo(
     irreversible={CredentialKind.CONSOLE_PASSWORD: "the console password was deleted; set a new one "
                                                    "(CreateLoginProfile)"},
     root_protection="the AWS root account is never touched",
-    docs_intro="The sweeper reads one credential report and the authorization details of each account, "
-               "then re-reads only the candidates live. Attach this policy to the identity it runs as (and, "
-               "for an organization, to the role it assumes in each member account).",
-)
+    docs_intro="The sweeper reads one credential report and the authorization details of each account, then "
+               "re-reads only the candidates live. Give the plan job (and `check`, `notify`) the read-only policy "
+               "and only the apply job the one that writes.\n\n"
+               "Binding: set `account_id`, and with an organization `organization.management_account_id` (and "
+               "`organization.org_id`). The sweeper compares them with `sts:GetCallerIdentity` and "
+               "`organizations:DescribeOrganization` before it lists anything, and stops with exit 2 on a "
+               "mismatch.\n\n"
+               "Role sessions: every AssumeRole (`role_arn` and the member roles) passes an inline session "
+               "policy that allows only the actions below for the job's mode, so a plan job cannot write even "
+               "through a role that could, and names its session `identity-sweeper-<run id>` as both "
+               "`RoleSessionName` and `SourceIdentity`. The trust policy of every role the sweeper assumes must "
+               "therefore allow `sts:SetSourceIdentity` as well as `sts:AssumeRole`, and with `role_arn` the "
+               "identity the job starts as needs both actions on that role. Credentials that already carry "
+               "another source identity (set by your identity provider) cannot assume with a new one: AWS "
+               "refuses it, and the sweeper says so.",)

@@ -5,11 +5,19 @@ The caller's session follows the default credential chain (or `profile`), option
 uses the caller's session, every other one a role session (AssumeRole into `role_name`), made once
 per account and refreshed by botocore before it expires. boto3 sessions are not thread-safe, so
 sessions and clients are made under a lock; the clients themselves are shared between threads.
+
+Binding: `bind()` compares sts:GetCallerIdentity's account with `account_id` and, with
+[organization], DescribeOrganization with `management_account_id` / `org_id`; a mismatch is a
+`BindingError` before any account is listed. Every AssumeRole passes a session policy limited to the
+sweeper's actions in this adapter's mode, and names the session after the run (`set_run_id`), as
+RoleSessionName and SourceIdentity, so CloudTrail ties every call to the run that made it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,19 +27,30 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import Session as CoreSession, get_session
 from botocore.utils import parse_timestamp
 
+from providers.aws_iam import policy, transport
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, translate
 from providers.aws_iam.settings import AwsSettings
-from sweeper.errors import ConfigError, ProviderError
+from sweeper.errors import BindingError, ConfigError, ProviderError
+from sweeper.kit.bounds import MB
 from sweeper.kit.secrets import remember
 
-SESSION_NAME = "identity-sweeper"
+SESSION_NAME = policy.SESSION_PREFIX
+_SESSION_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)  # what RoleSessionName and SourceIdentity allow
+
+
+def session_name(label: str) -> str:
+    """RoleSessionName and SourceIdentity: identity-sweeper-<run id>, 2-64 of [\\w+=,.@-]."""
+    return f"{SESSION_NAME}-{_SESSION_CHARS.sub('-', label)}"[:64]
 
 
 class Accounts:
     """Sessions and clients by account id, and the list of accounts to sweep."""
 
-    def __init__(self, settings: AwsSettings) -> None:
+    def __init__(self, settings: AwsSettings, *, write: bool = False) -> None:
         self.settings = settings
+        self.write = write  # role sessions may write only when the adapter was opened to write
+        self.run_id: str | None = None
+        self._started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # names sessions until a run id comes
         org = settings.organization
         # total_max_attempts counts the first try (as max_attempts does in ~/.aws/config)
         retries = {"mode": settings.retry_mode, "total_max_attempts": settings.retries + 1}
@@ -45,6 +64,8 @@ class Accounts:
         self._caller: dict[str, str] | None = None
         self._base: boto3.Session | None = None
         self._key_id: str | None = None
+        self._bound: BindingError | bool = False  # True once checked; the error when it failed
+        self._organization: dict[str, str] | None = None
 
     # -- the caller ------------------------------------------------------------------------
     def base(self) -> boto3.Session:
@@ -58,7 +79,8 @@ class Accounts:
                 except BOTO_ERRORS as err:
                     raise translate(err, "load credentials") from err
                 if self.settings.role_arn:
-                    session = self._assumed(session, self.settings.role_arn, self.settings.external_id)
+                    session = self._assumed(session, self.settings.role_arn, self.settings.external_id,
+                                            member=False)
                 self._base = session
             return self._base
 
@@ -90,27 +112,100 @@ class Accounts:
             return None
         return arn.rsplit("/", 1)[1]
 
+    def set_run_id(self, run_id: str) -> None:
+        """Name role sessions after the run. Sessions made before are dropped: a chained session must
+        carry the same SourceIdentity as the one it was assumed from."""
+        with self._lock:
+            if run_id == self.run_id:
+                return
+            self.run_id = run_id
+            if self.settings.role_arn and self._base is not None:
+                self._base, self._caller, self._key_id = None, None, None
+                self._clients.clear()
+            members = set(self._sessions)
+            self._sessions.clear()
+            self._clients = {k: v for k, v in self._clients.items() if k[0] not in members}
+
+    # -- binding ------------------------------------------------------------------------------
+    def organization(self) -> dict[str, str]:
+        """DescribeOrganization of the caller's organization: Id, MasterAccountId."""
+        if self._organization is None:
+            client = self._client_for(self.base(), "organizations")
+            try:
+                org = client.describe_organization()["Organization"]
+            except BOTO_ERRORS as err:
+                raise translate(err, "describe the organization", "organizations:DescribeOrganization") from err
+            self._organization = {k: str(org.get(k, "")) for k in ("Id", "MasterAccountId")}
+        return self._organization
+
+    def bind(self) -> None:
+        """Raise BindingError when the credentials reach another account or organization than the
+        configured one; checked once (sts:GetCallerIdentity, DescribeOrganization), remembered."""
+        if isinstance(self._bound, BindingError):
+            raise self._bound
+        if self._bound:
+            return
+        try:
+            self._check_binding()
+        except BindingError as err:
+            self._bound = err
+            raise
+        self._bound = True
+
+    def _check_binding(self) -> None:
+        settings, org = self.settings, self.settings.organization
+        actual = self.caller()["Account"]
+        how = (f"sts:GetCallerIdentity of the session in {settings.role_arn}" if settings.role_arn
+               else "sts:GetCallerIdentity")
+        if settings.account_id is not None and actual != settings.account_id:
+            raise BindingError(PROVIDER, "account_id", settings.account_id, actual, how=how)
+        if org is None or (org.management_account_id is None and org.org_id is None):
+            return
+        found = self.organization()
+        if org.management_account_id is not None and found["MasterAccountId"] != org.management_account_id:
+            raise BindingError(PROVIDER, "organization.management_account_id", org.management_account_id,
+                               found["MasterAccountId"], how="organizations:DescribeOrganization's MasterAccountId")
+        if org.org_id is not None and found["Id"] != org.org_id:
+            raise BindingError(PROVIDER, "organization.org_id", org.org_id, found["Id"],
+                               how="organizations:DescribeOrganization's Id")
+
     # -- accounts ----------------------------------------------------------------------------
     def scopes(self) -> list[str]:
-        """Account ids to sweep; with [organization], every ACTIVE member after include/exclude."""
+        """Account ids to sweep; with [organization], every ACTIVE member after include/exclude.
+        The binding is checked first: a mismatch raises BindingError before anything is listed."""
+        self.bind()
         home = self.caller()["Account"]
         org = self.settings.organization
         if org is None:
             return [home]
-        client = self._client_for(self.base(), "organizations")
-        active: list[str] = []
-        try:
-            for page in client.get_paginator("list_accounts").paginate():
-                for account in page.get("Accounts", []):
-                    state = account.get("State") or account.get("Status")
-                    if state == "ACTIVE":
-                        active.append(account["Id"])
-        except BOTO_ERRORS as err:
-            raise translate(err, "list organization accounts", "organizations:ListAccounts") from err
+        active = self._active_accounts()
         chosen = [a for a in active if not org.include_accounts or a in org.include_accounts]
         # an included account that is not an ACTIVE member is still a scope: it fails loudly
         chosen += [a for a in org.include_accounts if a not in active]
         return sorted({a for a in chosen if a not in org.exclude_accounts})
+
+    def _active_accounts(self) -> list[str]:
+        """ListAccounts, paged by NextToken under the listing bounds (a token seen twice fails)."""
+        operation = "list organization accounts"
+        client = self._client_for(self.base(), "organizations")
+        listing = self.settings.listing(PROVIDER, operation)
+        active: list[str] = []
+        kwargs: dict[str, Any] = {}
+        with transport.within(listing):
+            while True:
+                try:
+                    page = client.list_accounts(**kwargs)
+                except BOTO_ERRORS as err:
+                    raise translate(err, operation, "organizations:ListAccounts") from err
+                for account in page.get("Accounts", []):
+                    state = account.get("State") or account.get("Status")
+                    if state == "ACTIVE":
+                        active.append(account["Id"])
+                token = page.get("NextToken")
+                if not token:
+                    return active
+                listing.page(token)
+                kwargs["NextToken"] = token
 
     def client(self, scope: str, service: str) -> Any:
         """A client for `service` in account `scope`. Raises ProviderError if it cannot be reached."""
@@ -123,6 +218,7 @@ class Accounts:
             return self._clients.setdefault((scope, service), self._make_client(session, service))
 
     def _session(self, scope: str) -> boto3.Session:
+        self.bind()  # no account is reached with credentials bound elsewhere
         if scope == self.caller()["Account"]:
             return self.base()
         org = self.settings.organization
@@ -133,25 +229,36 @@ class Accounts:
             if scope in self._sessions:
                 return self._sessions[scope]
         role = f"arn:{self._partition()}:iam::{scope}:role/{org.role_name}"
-        session = self._assumed(self.base(), role, org.external_id)
+        session = self._assumed(self.base(), role, org.external_id, member=True)
         with self._lock:
             return self._sessions.setdefault(scope, session)
 
     def _partition(self) -> str:
         return self.caller()["Arn"].split(":")[1]
 
-    def _assumed(self, source: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
-        """A session in `role_arn`, refreshed by botocore before its credentials expire."""
+    def _assumed(self, source: boto3.Session, role_arn: str, external_id: str | None, *,
+                 member: bool) -> boto3.Session:
+        """A session in `role_arn`, refreshed by botocore before its credentials expire. Its session
+        policy allows only the sweeper's actions in this adapter's mode (`member`: a member account's)."""
         if not role_arn.startswith("arn:") or ":role/" not in role_arn:
             raise ConfigError(f"not a role ARN: {role_arn!r}", key="providers.aws.role_arn")
         sts = self._make_client(source, "sts")
-        kwargs = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
-        if external_id:
-            kwargs["ExternalId"] = external_id
+        try:
+            session_policy = policy.session_policy(self.write, self.settings, role_arn.split(":")[1], member=member)
+        except ValueError as err:
+            raise ConfigError(str(err), key="providers.aws.organization.role_name") from None
+
+        def request() -> dict[str, str]:
+            name = session_name(self.run_id or self._started)
+            kwargs = {"RoleArn": role_arn, "RoleSessionName": name, "SourceIdentity": name,
+                      "Policy": session_policy}
+            if external_id:
+                kwargs["ExternalId"] = external_id
+            return kwargs
 
         def fetch() -> dict[str, str]:
             try:
-                creds = sts.assume_role(**kwargs)["Credentials"]
+                creds = sts.assume_role(**request())["Credentials"]
             except BOTO_ERRORS as err:
                 raise translate(err, f"assume role {role_arn}", "sts:AssumeRole") from err
             remember(creds["SecretAccessKey"], creds["SessionToken"])
@@ -173,8 +280,10 @@ class Accounts:
         if creds is not None:
             frozen = creds.get_frozen_credentials()
             remember(frozen.secret_key, frozen.token)
-        return session.client(service, endpoint_url=self.settings.endpoint_url,
-                              region_name=self.settings.region, config=self.config)
+        client = session.client(service, endpoint_url=self.settings.endpoint_url,
+                                region_name=self.settings.region, config=self.config)
+        return transport.bound(client, timeout_seconds=self.settings.timeout_seconds,
+                               max_bytes=int(self.settings.max_response_mb * MB))
 
     def _client_for(self, session: boto3.Session, service: str) -> Any:
         with self._lock:

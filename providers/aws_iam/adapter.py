@@ -12,13 +12,14 @@ import time
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from providers.aws_iam import pages, probe
+from providers.aws_iam import pages, policy, probe, transport
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
 from providers.aws_iam.report import ABSENT, ROOT_LOGIN, KeySlot, Report
 from providers.aws_iam.settings import AwsSettings
 from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
+from sweeper.kit.bounds import Listing
 from sweeper.kit.times import Unreadable, parse_utc
 from sweeper.model import (Action, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
@@ -42,7 +43,7 @@ class AwsIamAdapter:
         self.settings = settings
         self.write = write
         self.max_parallel = settings.organization.max_parallel if settings.organization else 8
-        self.accounts = Accounts(settings)
+        self.accounts = Accounts(settings, write=write)
         self._irreversible = settings.console_action != "report"
         self._lock = threading.Lock()
         self._slots: dict[tuple[str, str], tuple[KeySlot, ...]] = {}  # (scope, user id): report slots
@@ -57,14 +58,26 @@ class AwsIamAdapter:
         return Principal(PROVIDER, caller["Arn"], caller["Arn"], caller["Account"])
 
     def scopes(self) -> list[str]:
+        """The accounts to sweep, once the credentials are bound to the configured account (and
+        organization): a mismatch raises BindingError before anything is listed."""
         return self.accounts.scopes()
+
+    def set_run_id(self, run_id: str) -> None:
+        """Role sessions are named after the run (RoleSessionName, SourceIdentity)."""
+        self.accounts.set_run_id(run_id)
 
     def check(self) -> list[CheckResult]:
         return probe.check(self.accounts)
 
     @classmethod
-    def permissions(cls) -> str:
-        return probe.policy_json()
+    def permissions(cls, mode: str = "apply", settings: AwsSettings | None = None) -> str:
+        """The IAM policy for `mode` ("plan", "apply", "org-member"), shaped by `settings`."""
+        return policy.text(mode, settings)
+
+    @classmethod
+    def permission_pages(cls) -> list[tuple[str, str, str, AwsSettings | None]]:
+        """What docs/aws.md shows: (heading, what it is for, mode, settings) per policy."""
+        return policy.pages()
 
     def close(self) -> None:
         self.accounts.forget()
@@ -76,16 +89,22 @@ class AwsIamAdapter:
         return self._identities(scope, iam)
 
     def _identities(self, scope: str, iam: Any) -> Iterator[Identity]:
+        # one deadline for the whole account: the report's wait, its download and every page
+        listing = self.settings.listing(PROVIDER, f"list account {scope}")
         try:
-            report = Report(self._credential_report(iam, scope))
+            report = Report(self._credential_report(iam, scope, listing))
+            rows = report.by_login()
         except Unreadable as err:
             raise DataError(PROVIDER, f"credential report of {scope}", str(err)) from err
-        rows = report.by_login()
         me = self.accounts.caller_user(scope)
         root = rows.pop(ROOT_LOGIN, None)
         if root is not None:
             yield self._root_identity(scope, report, root)
-        for user in self._user_details(iam, scope):
+        seen: set[str] = set()
+        for user in self._user_details(iam, scope, listing):
+            if user["UserName"] in seen:  # never judged twice, never merged
+                raise DataError(PROVIDER, f"list users of {scope}", f"user {user['UserName']!r} was listed twice")
+            seen.add(user["UserName"])
             fields = rows.pop(user["UserName"], None)
             yield self._identity(scope, report, user, fields, me)
         # Rows left over are users deleted since the report was generated: nothing to sweep.
@@ -126,12 +145,14 @@ class AwsIamAdapter:
                 return f"tag {key}={tags[key]}"
         return None
 
-    def _user_details(self, iam: Any, scope: str) -> Iterator[dict[str, Any]]:
-        """Users from GetAccountAuthorizationDetails, one page of up to 1000 at a time."""
+    def _user_details(self, iam: Any, scope: str, listing: Listing) -> Iterator[dict[str, Any]]:
+        """Users from GetAccountAuthorizationDetails, one page of up to 1000 at a time; a Marker seen
+        twice fails the listing (it would never end)."""
         kwargs: dict[str, Any] = {"Filter": ["User"], "MaxItems": PAGE_SIZE}
         while True:
             try:
-                page = iam.get_account_authorization_details(**kwargs)
+                with transport.within(listing):
+                    page = iam.get_account_authorization_details(**kwargs)
             except BOTO_ERRORS as err:
                 raise translate(err, f"list users of {scope}", "iam:GetAccountAuthorizationDetails") from err
             for user in page.get(pages.USERS, page.get("UserDetailList")) or ():
@@ -142,10 +163,12 @@ class AwsIamAdapter:
                 return
             if not page.get("Marker"):
                 raise DataError(PROVIDER, f"list users of {scope}", "IsTruncated without a Marker")
+            listing.page(page["Marker"])
             kwargs["Marker"] = page["Marker"]
 
-    def _credential_report(self, iam: Any, scope: str) -> bytes:
-        """Generate (or reuse, if < 4 h old) and download the report, waiting with bounded backoff."""
+    def _credential_report(self, iam: Any, scope: str, listing: Listing) -> bytes:
+        """Generate (or reuse, if < 4 h old) and download the report, waiting with bounded backoff,
+        at most report_timeout_seconds and never past the listing's deadline."""
         timeout = self.settings.report_timeout_seconds
         deadline = time.monotonic() + timeout
         delay = self.settings.report_poll_seconds
@@ -153,17 +176,19 @@ class AwsIamAdapter:
         while True:
             action = "iam:GenerateCredentialReport"
             try:
-                state = iam.generate_credential_report().get("State")
-                if state == "COMPLETE":
-                    action = "iam:GetCredentialReport"
-                    content: bytes = iam.get_credential_report()["Content"]
-                    return content
+                with transport.within(listing):
+                    state = iam.generate_credential_report().get("State")
+                    if state == "COMPLETE":
+                        action = "iam:GetCredentialReport"
+                        content: bytes = iam.get_credential_report()["Content"]
+                        listing.size(len(content))
+                        return content
                 waited_for = f"report state {state}"
             except BOTO_ERRORS as err:
                 if code_of(err) not in _REPORT_WAIT:
                     raise translate(err, operation, action) from err
                 waited_for = code_of(err)
-            remaining = deadline - time.monotonic()
+            remaining = min(deadline - time.monotonic(), listing.remaining())
             if remaining <= 0:
                 kind = ThrottledError if waited_for in THROTTLE_CODES else ProviderError
                 raise kind(PROVIDER, operation, f"not complete after {timeout:g} s (last answer: "

@@ -22,9 +22,11 @@ Scenario (JSON-able dict or a path to a JSON file):
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -72,7 +74,9 @@ class _Request:
             self.json = False
         auth = environ.get("HTTP_AUTHORIZATION", "")
         start = auth.find("Credential=")
-        self.access_key = auth[start + 11:].split("/", 1)[0] if start >= 0 else ""
+        scope = auth[start + 11:].split(",", 1)[0].split("/") if start >= 0 else []
+        self.access_key = scope[0] if scope else ""
+        self.service = scope[3] if len(scope) > 3 else ""  # the signing scope: iam, sts, organizations
 
 
 def _xml_error(code: str, message: str) -> tuple[int, bytes, str]:
@@ -98,7 +102,8 @@ class AwsEmulator(Emulator):
         self.account_counts: Counter[tuple[str, str]] = Counter()  # by (account, Action)
         self.report_pending: float = 0  # Generate calls answered INPROGRESS first (math.inf: never)
         self.unassumable: set[str] = set()
-        self.assumed: list[dict[str, str]] = []  # AssumeRole parameters, in order (RoleArn, ExternalId)
+        # AssumeRole parameters, in order: RoleArn, ExternalId, RoleSessionName, SourceIdentity, Policy
+        self.assumed: list[dict[str, str]] = []
         self.caller: dict[str, str] = {}
         self.strict_auth = False
         self.report_hook: Callable[[str], str] | None = None  # rewrites each credential report's CSV
@@ -138,8 +143,9 @@ class AwsEmulator(Emulator):
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def config(self) -> dict[str, str]:
-        """The `[providers.aws]` keys that point the adapter here."""
-        return {"endpoint_url": self.endpoint_url, "region": REGION}
+        """The `[providers.aws]` keys that point the adapter here, bound to the caller's account."""
+        bound = {"account_id": self.caller["account"]} if self.caller.get("account") else {}
+        return {"endpoint_url": self.endpoint_url, "region": REGION, **bound}
 
     def env(self) -> dict[str, str]:
         return self.caller_env()
@@ -210,11 +216,18 @@ class AwsEmulator(Emulator):
             return error(scripted, "Rate exceeded" if scripted == "Throttling" else f"injected {scripted}")
         if req.action == "AssumeRole":
             with self._lock:
-                self.assumed.append({k: req.params[k] for k in ("RoleArn", "ExternalId") if k in req.params})
+                self.assumed.append({k: req.params[k] for k in _ASSUME_PARAMS if k in req.params})
+            invalid = _invalid_assume(req.params)
+            if invalid:
+                return error("ValidationError", invalid)
             target = req.params.get("RoleArn", "").split(":")[4:5]
             if target and target[0] in self.unassumable:
                 return error("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on "
                                              f"resource: {req.params.get('RoleArn')}")
+        denied = _session_denies(req)
+        if denied:
+            return error("AccessDenied", f"User is not authorized to perform: {denied} because no session "
+                                         "policy allows the action")
         if req.action in ("GenerateCredentialReport", "GetCredentialReport"):
             return self._report_hold(req.action)
         return None
@@ -246,6 +259,54 @@ class AwsEmulator(Emulator):
                 "</GenerateCredentialReportResult><ResponseMetadata><RequestId>"
                 f"{uuid.uuid4()}</RequestId></ResponseMetadata></GenerateCredentialReportResponse>")
         return 200, body.encode(), "text/xml"
+
+
+_ASSUME_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "SourceIdentity", "Policy")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+
+
+def _invalid_assume(params: dict[str, str]) -> str | None:
+    """What AWS refuses in an AssumeRole that moto lets through (moto only checks the name's length)."""
+    for key in ("RoleSessionName", "SourceIdentity"):
+        value = params.get(key)
+        if value is not None and not _SESSION_NAME.match(value):
+            return f"1 validation error detected: Value '{value}' at '{key[0].lower() + key[1:]}' failed to satisfy " \
+                   "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]* (length 2-64)"
+    if params.get("SourceIdentity", "").lower().startswith("aws:"):
+        return "SourceIdentity may not start with aws:"
+    if len(params.get("Policy", "")) > 2048:
+        return "PackedPolicyTooLarge: the session policy is larger than 2048 characters"
+    return None
+
+
+def _session_denies(req: _Request) -> str | None:
+    """The action (service:Action) a role session's inline session policy does not allow, else None.
+    Like AWS, GetCallerIdentity is always allowed; actions are matched (wildcards too), resources and
+    conditions are not looked at."""
+    if not req.access_key or req.action in ("GetCallerIdentity", "?") or not req.service:
+        return None
+    session = _session_policy(req.access_key)
+    if session is None:
+        return None
+    wanted = f"{req.service}:{req.action}".lower()
+    for statement in json.loads(session).get("Statement", []):
+        actions = statement.get("Action", [])
+        if statement.get("Effect") == "Allow" and any(
+                fnmatch.fnmatchcase(wanted, a.lower()) for a in ([actions] if isinstance(actions, str) else actions)):
+            return None
+    return f"{req.service}:{req.action}"
+
+
+def _session_policy(access_key: str) -> str | None:
+    """The Policy an AssumeRole gave the session that `access_key` belongs to, if any."""
+    from moto.sts.models import sts_backends
+
+    for per_account in list(sts_backends.values()):
+        for backend in list(per_account.values()):
+            for role in list(backend.assumed_roles):
+                if role.access_key_id == access_key:
+                    return role.policy or None
+    return None
 
 
 def _account_of(access_key: str) -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError,
                                  CredentialRetrievalError, HTTPClientError, NoCredentialsError,
-                                 NoRegionError, PartialCredentialsError, ProfileNotFound,
-                                 TokenRetrievalError)
+                                 NoRegionError, PaginationError, PartialCredentialsError, ProfileNotFound,
+                                 ReadTimeoutError, TokenRetrievalError)
 from botocore.parsers import ResponseParserError
 
+from providers.aws_iam.transport import Redirected, TooLarge
 from sweeper.errors import AuthError, DataError, NotFound, PermissionDenied, ProviderError, ThrottledError
 from sweeper.kit.secrets import scrub
 
@@ -38,7 +39,7 @@ def translate(err: Exception, operation: str, permission: str | None = None) -> 
     """Map one botocore/boto3 error. `permission` is the IAM action the call needed."""
     if isinstance(err, ClientError):
         code = code_of(err)
-        message = scrub(str(err.response.get("Error", {}).get("Message", "")) or code, LIMIT)
+        message = " ".join(scrub(str(err.response.get("Error", {}).get("Message", "")) or code, LIMIT).split())
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in AUTH_CODES:
             return AuthError(PROVIDER, operation, f"credentials rejected ({code}): {message}", status=status)
@@ -50,11 +51,20 @@ def translate(err: Exception, operation: str, permission: str | None = None) -> 
                                   status=status)
         kind = NotFound if code == "NoSuchEntity" else ProviderError
         return kind(PROVIDER, operation, f"{code}: {message}", status=status)
-    said = scrub(str(err), LIMIT)
+    said = " ".join(scrub(str(err), LIMIT).split())  # one line, whatever the SDK or the server put in it
     if isinstance(err, _AUTH_ERRORS):
         return AuthError(PROVIDER, operation, f"no usable AWS credentials: {said}")
     if isinstance(err, NoRegionError):
         return ProviderError(PROVIDER, operation, "no region configured (set region)")
+    if isinstance(err, TooLarge):
+        return DataError(PROVIDER, operation, said)
+    if isinstance(err, Redirected):
+        return ProviderError(PROVIDER, operation, said)
+    if isinstance(err, PaginationError):
+        return DataError(PROVIDER, operation, f"the listing would never end: {said}")
+    if isinstance(err, ReadTimeoutError):
+        return ProviderError(PROVIDER, operation, "no complete answer within timeout_seconds (the server is too "
+                                                  f"slow, or dripping its answer): {said}")
     if isinstance(err, ResponseParserError):
         return DataError(PROVIDER, operation, f"unreadable answer: {said}")
     if isinstance(err, (BotoConnectionError, HTTPClientError)):

@@ -1,39 +1,18 @@
-"""What the AWS adapter needs (the least-privilege policy) and a read-only probe of each permission."""
+"""A read-only probe of each permission the AWS adapter needs (`policy` says which), and of the binding."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from providers.aws_iam.accounts import Accounts
+from providers.aws_iam.policy import WRITE
 from providers.aws_iam.errors import BOTO_ERRORS, AUTH_CODES, DENIED_CODES, LIMIT, code_of
 from sweeper.errors import ProviderError
 from sweeper.kit.secrets import scrub
 from sweeper.model import CheckResult
 
-READ = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails",
-        "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile"]
-WRITE = ["iam:UpdateAccessKey", "iam:DeleteLoginProfile"]
 # Answers that prove the caller was allowed to ask (the object just is not there).
 _ALLOWED_ANYWAY = frozenset(("NoSuchEntity", "ReportNotPresent", "ReportInProgress", "ReportExpired"))
-
-
-def policy_json() -> str:
-    """The IAM policy for the identity the sweeper runs as (and for the member-account role).
-
-    sts:GetCallerIdentity needs no permission. The organization statement is needed only in the
-    management account, with [providers.aws.organization]; change the role name if yours differs.
-    """
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "SweeperReadIam", "Effect": "Allow", "Action": READ, "Resource": "*"},
-        {"Sid": "SweeperDisableCredentials", "Effect": "Allow", "Action": WRITE,
-         "Resource": "arn:aws:iam::*:user/*"},
-        {"Sid": "SweeperListOrganizationAccounts", "Effect": "Allow",
-         "Action": ["organizations:ListAccounts"], "Resource": "*"},
-        {"Sid": "SweeperAssumeMemberRole", "Effect": "Allow", "Action": ["sts:AssumeRole"],
-         "Resource": "arn:aws:iam::*:role/OrganizationAccountAccessRole"},
-    ]}
-    return json.dumps(policy, indent=2)
 
 
 def _probe(name: str, call: Callable[[], Any], detail: str) -> tuple[CheckResult, Any]:
@@ -62,6 +41,7 @@ def check(accounts: Accounts) -> list[CheckResult]:
     if caller is None:
         return results
     scope = caller["Account"]
+    results.append(_bound("account_id", accounts.settings.account_id, scope, "sts:GetCallerIdentity"))
     try:
         iam = accounts.client(scope, "iam")
     except ProviderError as err:
@@ -93,20 +73,40 @@ def check(accounts: Accounts) -> list[CheckResult]:
                               f"readable (user {user})")[0])
     for name in WRITE:
         results.append(CheckResult(name, None, "not probed: it cannot be tried without changing "
-                                               "something; grant it as `sweeper permissions -p aws` shows"))
+                                               "something; grant it as `sweeper permissions -p aws --for apply` "
+                                               "shows"))
     if accounts.settings.organization is not None:
         results.extend(_probe_organization(accounts, scope))
     return results
 
 
+def _bound(key: str, configured: str | None, actual: str, source: str) -> CheckResult:
+    """The binding of one setting: as configured, a mismatch, or not set (which is said)."""
+    name = f"binding {key}"
+    if configured is None:
+        return CheckResult(name, None, f"not set: {source} says {actual}; set {key} = \"{actual}\" to bind "
+                                       "the sweep to it")
+    if configured != actual:
+        return CheckResult(name, False, f"MISMATCH: configured {configured}, {source} says {actual}")
+    return CheckResult(name, True, f"{actual}, as configured ({source})")
+
+
 def _probe_organization(accounts: Accounts, home: str) -> list[CheckResult]:
+    org = accounts.settings.organization
+    assert org is not None  # only called with [organization]
+    described, found = _probe("organizations:DescribeOrganization", accounts.organization, "readable")
+    out = [described]
+    if found is not None:
+        out.append(_bound("organization.management_account_id", org.management_account_id,
+                          found["MasterAccountId"], "DescribeOrganization"))
+        out.append(_bound("organization.org_id", org.org_id, found["Id"], "DescribeOrganization"))
     listed, scopes = _probe("organizations:ListAccounts", accounts.scopes, "readable")
     if scopes is None:
-        return [listed]
+        return [*out, listed]
     members = [s for s in scopes if s != home]
     listed = CheckResult(listed.name, True, f"{len(scopes)} account(s) to sweep")
     if not members:
-        return [listed, CheckResult("sts:AssumeRole", None, "no member account to probe")]
+        return [*out, listed, CheckResult("sts:AssumeRole", None, "no member account to probe")]
     assumed, _ = _probe("sts:AssumeRole", lambda: accounts.client(members[0], "iam"),
                         f"assumed the member role in {members[0]}")
-    return [listed, assumed]
+    return [*out, listed, assumed]

@@ -77,15 +77,21 @@ class Report:
         self.width = len(header)
 
     def by_login(self) -> dict[str, str]:
-        """Raw lines by user name (the root row under `<root_account>`); mapped later by `row()`."""
-        out = {}
+        """Raw lines by user name (the root row under `<root_account>`); mapped later by `row()`.
+
+        Raises Unreadable when a user has two rows: which one is true cannot be told, and a user
+        must never be judged twice or from a merge of both."""
+        out: dict[str, str] = {}
         for line in self._lines[1:]:
             if not line:
                 continue
             if line[0] == '"':  # a quoted name (IAM names may hold commas)
-                out[next(csv.reader([line]))[0]] = line
+                name = next(csv.reader([line]))[0]
             else:
-                out[line.partition(",")[0]] = line
+                name = line.partition(",")[0]
+            if name in out:
+                raise Unreadable(f"credential report has two rows for user {name!r}")
+            out[name] = line
         return out
 
     def row(self, line: str, identity_id: str, *, irreversible: bool = True) -> Row:

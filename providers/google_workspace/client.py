@@ -2,7 +2,8 @@
 Directory service, per-thread HTTP, retries, batches, and translation of their errors.
 
 httplib2 is not thread-safe, so each thread gets its own AuthorizedHttp and every request is
-executed with `http=` (the library's documented way); the service object is shared.
+executed with `http=` (the library's documented way); the service object is shared. Underneath is a
+`transport.BoundedHttp`: no redirect is followed, and each answer is bounded in time and size.
 With `client_options={"api_endpoint": ...}`, discovery.build() replaces the static document's
 rootUrl + servicePath ("https://admin.googleapis.com/" + "") by the endpoint, so method paths
 ("admin/directory/v1/users") resolve against it; the trailing slash keeps a path prefix intact.
@@ -24,10 +25,13 @@ from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 from googleapiclient import discovery
 from googleapiclient.errors import BatchError, HttpError
-from googleapiclient.http import BatchHttpRequest, HttpRequest, build_http
+from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from providers.google_workspace.settings import GoogleSettings
+from providers.google_workspace.transport import (AnswerDeadline, AnswerTooLarge, BoundedHttp, ListingDeadline,
+                                                  Redirected)
 from sweeper.errors import AuthError, DataError, NotFound, PermissionDenied, ProviderError
+from sweeper.kit.bounds import MB
 from sweeper.kit.retry import Budget, retry_after
 from sweeper.kit.secrets import remember, scrub
 from sweeper.kit.status import error_for_status
@@ -69,7 +73,7 @@ class DirectoryClient:
         self.sleep: Callable[[float], None] = time.sleep
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._https: list[httplib2.Http] = []
+        self._https: list[BoundedHttp] = []
         self._credentials: Any = None
         self._service: Any = None
 
@@ -119,10 +123,10 @@ class DirectoryClient:
         authed = getattr(self._local, "http", None)
         if authed is None:
             self.service()
-            raw = build_http()
-            raw.timeout = self.settings.timeout_seconds
+            raw = BoundedHttp(timeout=self.settings.timeout_seconds,
+                              max_bytes=int(self.settings.max_response_mb * MB))
             authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=raw)
-            self._local.http = authed
+            self._local.http, self._local.raw = authed, raw
             with self._lock:
                 self._https.append(raw)
         return authed
@@ -145,33 +149,46 @@ class DirectoryClient:
         at most MAX_BACKOFF, `retries` more tries within `retry_budget_seconds` of waiting."""
         return Budget(self.settings.retries, total=self.settings.retry_budget_seconds, cap=MAX_BACKOFF, jitter=True)
 
-    def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False) -> Any:
+    def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False,
+                until: float | None = None) -> Any:
         """Run one request with the library's retries, plus our own for 403 quotaExceeded
-        (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`."""
+        (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`.
+        `until` (a time.monotonic() value) is the deadline of the listing this request belongs to:
+        neither the request nor its retries run past it."""
         request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
         waits = self.budget().start(self.sleep)
-        while True:
-            try:
-                return request.execute(http=self.http(), num_retries=self.settings.retries)
-            except HttpError as err:
-                status, reason, _ = error_info(err)
-                if missing_ok and status == 404:
-                    return None
-                if status == 403 and reason in RATE_REASONS and waits.again(retry_after(err.resp)):
-                    continue
-                raise self.translate(err, operation) from err
-            except Exception as err:
-                raise self.translate(err, operation) from err
+        http = self.http()
+        self._local.raw.until = until
+        try:
+            while True:
+                try:
+                    return request.execute(http=http, num_retries=self.settings.retries)
+                except HttpError as err:
+                    status, reason, _ = error_info(err)
+                    if missing_ok and status == 404:
+                        return None
+                    if status == 403 and reason in RATE_REASONS and waits.again(retry_after(err.resp)):
+                        continue
+                    raise self.translate(err, operation) from err
+                except Exception as err:
+                    raise self.translate(err, operation) from err
+        finally:
+            self._local.raw.until = None
 
     def batch(self, requests: dict[str, HttpRequest]) -> dict[str, tuple[Any, HttpError | None]]:
         """Send requests as one multipart batch; per-item (response, error). Raises what the whole
         batch raised (HttpError, BatchError, transport and credential errors) untranslated."""
         results: dict[str, tuple[Any, HttpError | None]] = {}
+        http = self.http()
+        if not getattr(self._credentials, "valid", True):
+            # The library would fetch the token through a plain httplib2.Http of its own (redirects
+            # followed, nothing bounded): fetch it here, through this thread's bounded transport.
+            self._credentials.refresh(google_auth_httplib2.Request(self._local.raw))
         batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)),
                                  batch_uri=self.batch_uri)
         for rid, request in requests.items():
             batch.add(request, request_id=rid)
-        batch.execute(http=self.http())
+        batch.execute(http=http)
         return results
 
     # --- errors -----------------------------------------------------------------------------------
@@ -202,6 +219,9 @@ class DirectoryClient:
         if isinstance(err, auth_exceptions.RefreshError) and self.settings.auth == "access_token":
             # google-auth only refreshes after a 401; a bare access token cannot be refreshed
             return error_for_status(PROVIDER, operation, 401, hint=self.auth_hint())
+        bounded = self._bounded(err, operation)
+        if bounded is not None:
+            return bounded
         if isinstance(err, (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError)):
             # e.g. "unauthorized_client": domain-wide delegation of these scopes is missing
             return AuthError(PROVIDER, operation, f"cannot obtain an access token ({type(err).__name__}: "
@@ -211,6 +231,24 @@ class DirectoryClient:
         if isinstance(err, (httplib2.HttpLib2Error, OSError)):
             return ProviderError(PROVIDER, operation, f"cannot reach {self.endpoint}: {type(err).__name__} {err}")
         return ProviderError(PROVIDER, operation, f"{type(err).__name__}: {err}")
+
+    def _bounded(self, err: BaseException, operation: str) -> ProviderError | None:
+        """The transport's refusals (redirect, size, deadlines) in words; None for anything else."""
+        s = self.settings
+        if isinstance(err, auth_exceptions.TransportError) and err.args and isinstance(err.args[0], BaseException):
+            err = err.args[0]  # google-auth wraps what the token request raised
+        if isinstance(err, Redirected):
+            return ProviderError(PROVIDER, operation, f"refused a redirect (HTTP {err.status} to {err.target}): "
+                                 f"credentials go only to the configured endpoint {self.endpoint}")
+        if isinstance(err, AnswerTooLarge) or type(err).__name__ in ("DecodeLimitError", "DecodeRatioError"):
+            return DataError(PROVIDER, operation, f"an answer was larger than max_response_mb = {s.max_response_mb:g}")
+        if isinstance(err, AnswerDeadline):
+            return ProviderError(PROVIDER, operation, f"an answer was still arriving timeout_seconds = "
+                                 f"{s.timeout_seconds:g} after its request began (a slow or dripping server)")
+        if isinstance(err, ListingDeadline):
+            return ProviderError(PROVIDER, operation, "the listing did not finish within listing_deadline_seconds = "
+                                 f"{s.listing_deadline_seconds:g}")
+        return None
 
     def auth_hint(self) -> str:
         s = self.settings

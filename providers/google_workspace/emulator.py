@@ -3,8 +3,10 @@
 Serves `users.list/get/update/patch` and multipart `/batch` in the real API's shapes, seeded from a
 scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens", "users": [raw
 Directory user objects]}. `delegated_admin` true makes suspending a super admin answer 403, as it
-does for a delegated admin in a real tenant. Users are served as given, malformed ones included.
-Paging scans forward from the page token's offset, so a full listing is O(N) whatever the query.
+does for a delegated admin in a real tenant. Users are served as given, malformed ones included; a
+user without `customerId` is served with the scenario's, as the API does (`customer=my_customer`
+then tells a caller which customer it belongs to). Paging scans forward from the page token's
+offset, so a full listing is O(N) whatever the query. `ListingFaults` make the listing hostile.
 """
 
 from __future__ import annotations
@@ -42,6 +44,27 @@ class ItemFaults:
     seed: int = 0
 
 
+@dataclass
+class ListingFaults:
+    """Hostile answers to the listing's pages: users.list for more than one user (a one-user request,
+    such as the adapter's binding probe, is answered normally).
+
+    `repeat_token`: a page asked for with a token names that same token as the next page (a loop);
+    `drip_seconds`: the answer leaves one byte at a time, this many seconds apart;
+    `oversize_bytes`: the answer is padded with this many bytes of JSON whitespace;
+    `duplicate_ids`: each page gives its first user twice;
+    `redirect`: (status, location) answered instead, to list pages and to `/batch`;
+    `foreign_customer`: the last user of each page carries this customerId.
+    """
+
+    repeat_token: bool = False
+    drip_seconds: float = 0.0
+    oversize_bytes: int = 0
+    duplicate_ids: bool = False
+    redirect: tuple[int, str] | None = None
+    foreign_customer: str | None = None
+
+
 class Directory:
     """The emulator's state: users in insertion order, indexed by id and primary email."""
 
@@ -65,10 +88,10 @@ class Directory:
         return self.by_key.get(key.lower())
 
 
-def _public(user: Any) -> Any:
+def _public(user: Any, customer_id: str) -> Any:
     if not isinstance(user, dict):
         return user
-    return {"kind": "admin#directory#user", **user}
+    return {"kind": "admin#directory#user", "customerId": customer_id, **user}
 
 
 def _under(path: Any, unit: str) -> bool:
@@ -138,6 +161,8 @@ class DirectoryEmulator(ServedEmulator):
         self.part_counts: Counter[str] = Counter()  # batch parts by "METHOD route"
         self.item_faults = ItemFaults()
         self.fault_reasons: dict[int, str] = {}  # e.g. {403: "userRateLimitExceeded"} for injected 403s
+        self.listing_faults = ListingFaults()
+        self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
         self._item_rng = random.Random(0)
         self._item_hits: Counter[str] = Counter()
@@ -148,10 +173,11 @@ class DirectoryEmulator(ServedEmulator):
         return self.server.base_url
 
     def reset_counts(self) -> None:
-        """Zero the request and batch-part counters."""
+        """Zero the request, listing-page and batch-part counters."""
         super().reset_counts()
         with self.server._lock:
             self.part_counts.clear()
+            self.list_pages.clear()
 
     @property
     def customer_id(self) -> str:
@@ -190,7 +216,11 @@ class DirectoryEmulator(ServedEmulator):
     # --- routing -------------------------------------------------------------------------------
 
     def _serve(self, req: Request) -> Response:
-        if req.method == "POST" and req.path in BATCH_PATHS:
+        batch = req.method == "POST" and req.path in BATCH_PATHS
+        redirect = self.listing_faults.redirect
+        if redirect and (batch or _list_page(req)):
+            return Response(redirect[0], b"", {"Location": redirect[1]})
+        if batch:
             return self._batch(req)
         return self._route(req, bearer_token(req))
 
@@ -246,7 +276,7 @@ class DirectoryEmulator(ServedEmulator):
         page, i, users = [], start, d.users
         while i < len(users) and len(page) < size:
             if match(users[i]):
-                page.append(_public(users[i]))
+                page.append(_public(users[i], d.customer_id))
             i += 1
         while i < len(users) and not match(users[i]):  # so the last page has no token
             i += 1
@@ -255,13 +285,33 @@ class DirectoryEmulator(ServedEmulator):
             payload["users"] = page
         if i < len(users):
             payload["nextPageToken"] = _token(i, text)
-        return self._fields(req, payload)
+        if size == 1:
+            return self._fields(req, payload)
+        with self.server._lock:
+            self.list_pages[customer or domain or ""] += 1
+        return self._hostile(req, payload, page_token)
+
+    def _hostile(self, req: Request, payload: dict[str, Any], page_token: str | None) -> Response:
+        """A listing page as `listing_faults` make it."""
+        f = self.listing_faults
+        page = payload.get("users", [])
+        if f.duplicate_ids and page:
+            page.insert(1, page[0])
+        if f.foreign_customer and page and isinstance(page[-1], dict):
+            page[-1] = {**page[-1], "customerId": f.foreign_customer}
+        if f.repeat_token and page_token:
+            payload["nextPageToken"] = page_token
+        resp = self._fields(req, payload)
+        if resp.status == 200:
+            resp.body += b" " * f.oversize_bytes
+            resp.drip_seconds = f.drip_seconds
+        return resp
 
     def _get(self, key: str, req: Request) -> Response:
         user = self.directory.find(key)
         if user is None:
             return wire.error(404, "notFound")
-        return self._fields(req, _public(user))
+        return self._fields(req, _public(user, self.directory.customer_id))
 
     def _update(self, key: str, req: Request) -> Response:
         d = self.directory
@@ -286,7 +336,7 @@ class DirectoryEmulator(ServedEmulator):
                 else:
                     user.pop("suspensionReason", None)
             d.writes[str(user.get("id"))] += 1
-            answer = _public(user)
+            answer = _public(user, d.customer_id)
         return self._fields(req, answer)
 
     # --- batch ----------------------------------------------------------------------------------
@@ -332,6 +382,11 @@ class DirectoryEmulator(ServedEmulator):
                     return fault
                 roll -= rate
             return None
+
+
+def _list_page(req: Request) -> bool:
+    """users.list for more than one user: a page of a listing, not a one-user probe."""
+    return req.method == "GET" and req.path == USERS and req.arg("maxResults", "100") != "1"
 
 
 EMULATOR = DirectoryEmulator

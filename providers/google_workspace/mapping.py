@@ -18,7 +18,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NEVER_SIGNED_IN = frozenset((None, "", EPOCH))  # the forms lastLoginTime takes for a user who never signed in
 SELF = "the sweeper's own identity"
 USER_FIELDS = ("id,primaryEmail,name/fullName,isAdmin,isDelegatedAdmin,lastLoginTime,creationTime,"
-               "suspended,archived,orgUnitPath")
+               "suspended,archived,orgUnitPath,customerId")
 LIST_FIELDS = f"nextPageToken,users({USER_FIELDS})"
 
 

@@ -17,15 +17,18 @@ def stamp(when: datetime) -> str:
 
 
 def user(uid: str, email: str, *, created: datetime, last_login: datetime | None = None,
-         customer_id: str = "C0demo01", **extra: Any) -> dict[str, Any]:
-    """A raw Directory user object as users.list returns it."""
+         customer_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A raw Directory user object as users.list returns it. Without `customer_id` the emulator
+    serves it with its scenario's customer id."""
     local = email.split("@")[0]
-    return {"id": uid, "primaryEmail": email,
-            "name": {"givenName": local, "familyName": "User", "fullName": f"{local} User"},
-            "isAdmin": False, "isDelegatedAdmin": False,
-            "lastLoginTime": stamp(last_login) if last_login else NEVER,
-            "creationTime": stamp(created), "suspended": False, "archived": False,
-            "orgUnitPath": "/", "customerId": customer_id, **extra}
+    raw = {"id": uid, "primaryEmail": email,
+           "name": {"givenName": local, "familyName": "User", "fullName": f"{local} User"},
+           "isAdmin": False, "isDelegatedAdmin": False,
+           "lastLoginTime": stamp(last_login) if last_login else NEVER,
+           "creationTime": stamp(created), "suspended": False, "archived": False, "orgUnitPath": "/"}
+    if customer_id is not None:
+        raw["customerId"] = customer_id
+    return {**raw, **extra}
 
 
 def synthetic(n: int, *, now: datetime, seed: int = 0, customer_id: str = "C0synth1",

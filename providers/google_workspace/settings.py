@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sweeper.config import ProviderSettings
 from sweeper.kit.settings import Bounded, Reaching, Retrying
+
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a Workspace customer id looks like (C0xxxxxxx)
 
 
 class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
@@ -27,6 +30,13 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
     retry_budget_seconds: float = Field(120, gt=0, le=3600)  # total backoff we wait on one call or batch
     timeout_seconds: float = Field(60, gt=0, le=600)  # per HTTP request
     max_parallel: int = Field(4, gt=0, le=16)  # apply() calls at once; Directory quotas are per user
+
+    @field_validator("customer")
+    @classmethod
+    def _customer(cls, customer: str) -> str:
+        if customer != "my_customer" and not CUSTOMER_ID.fullmatch(customer):
+            raise ValueError(f"{customer!r} is neither my_customer nor a customer id (such as C0xxxxxxx)")
+        return customer
 
     @field_validator("exclude_org_units")
     @classmethod

@@ -72,7 +72,9 @@ class TestContract(AdapterContract):
             target_login="key-never-old", target_kind=CredentialKind.ACCESS_KEY,
             break_listing=lambda: emu.inject("GetAccountAuthorizationDetails", "ServiceUnavailable"),
             bad_auth=lambda: AwsIamAdapter(settings.model_copy(update={"profile": "revoked"}), write=True),
-            read_only=lambda: AwsIamAdapter(settings, write=False))
+            read_only=lambda: AwsIamAdapter(settings, write=False),
+            wrong_binding=lambda: AwsIamAdapter(settings.model_copy(update={"account_id": "999999999999"}),
+                                                write=False))
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -268,10 +270,13 @@ def test_include_and_exclude_accounts(org_emu: emulator.AwsEmulator) -> None:
 
 def test_role_arn_assumes_into_one_account(org_emu: emulator.AwsEmulator) -> None:
     role = f"arn:aws:iam::{scenarios.MEMBER}:role/Auditor"
-    adapter = AwsIamAdapter(_settings(org_emu, role_arn=role, external_id="xyz"), write=False)
+    adapter = AwsIamAdapter(_settings(org_emu, role_arn=role, external_id="xyz", account_id=scenarios.MEMBER),
+                            write=False)
     assert adapter.scopes() == [scenarios.MEMBER]
     assert len(list(adapter.list_identities(scenarios.MEMBER))) == 4
-    assert org_emu.assumed == [{"RoleArn": role, "ExternalId": "xyz"}]
+    [assumed] = org_emu.assumed
+    assert (assumed["RoleArn"], assumed["ExternalId"]) == (role, "xyz")
+    assert assumed["RoleSessionName"].startswith("identity-sweeper-") and json.loads(assumed["Policy"])
 
 
 def test_an_account_that_is_not_configured_is_refused(emu: emulator.AwsEmulator) -> None:
@@ -355,12 +360,11 @@ def test_secrets_never_appear_in_errors(emu: emulator.AwsEmulator) -> None:
 # -- describe -----------------------------------------------------------------------------------
 
 def test_permissions_is_the_exact_least_privilege_policy() -> None:
-    policy = json.loads(AwsIamAdapter.permissions())
+    policy = json.loads(AwsIamAdapter.permissions("apply"))
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert {"iam:UpdateAccessKey", "iam:DeleteLoginProfile", "iam:GetCredentialReport",
             "iam:GenerateCredentialReport", "iam:GetAccountAuthorizationDetails", "iam:ListAccessKeys",
-            "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile",
-            "organizations:ListAccounts", "sts:AssumeRole"} == actions
+            "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile", "sts:GetCallerIdentity"} == actions
     assert not any("*" in a for a in actions)
     writes = next(s for s in policy["Statement"] if "iam:UpdateAccessKey" in s["Action"])
     assert writes["Resource"] == "arn:aws:iam::*:user/*"

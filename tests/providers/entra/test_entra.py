@@ -41,9 +41,16 @@ def contract(monkeypatch: pytest.MonkeyPatch):
             opened.append(reader)
             return reader
 
+        def wrong_binding() -> EntraAdapter:  # configured for another tenant than the token's
+            other = EntraAdapter(settings(emu).model_copy(update={"tenant_id": "99999999-8888-7777-6666-555555555555"}),
+                                 write=False)
+            opened.append(other)
+            return other
+
         opened: list[EntraAdapter] = []
         yield ContractSetup(adapter, len(scn["users"]), "target@example.test", CredentialKind.ACCOUNT,
-                            break_listing, bad_auth, read_only=read_only, garbled_login="garbled@example.test")
+                            break_listing, bad_auth, read_only=read_only, garbled_login="garbled@example.test",
+                            wrong_binding=wrong_binding)
         for a in opened:
             a.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -85,6 +86,37 @@ def test_paging_fields_and_queries(emu) -> None:
         "a@x.test", "bot@x.test", "old@x.test", "sa@x.test"]
     status, _, _ = call(emu, "GET", "/admin/directory/v1/users?customer=C123&query=bogus%3D1")
     assert status == 400
+
+
+def test_my_customer_answers_the_callers_customer_id(emu) -> None:
+    """What the adapter binds with: one user, only its customerId, the scenario's customer."""
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=my_customer&maxResults=1"
+                           "&projection=basic&fields=users(customerId)")
+    assert status == 200 and json.loads(body) == {"users": [{"customerId": "C123"}]}
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users/a%40x.test?fields=customerId")
+    assert json.loads(body) == {"customerId": "C123"}
+
+
+def test_listing_faults_shape_only_the_listing_pages(emu) -> None:
+    emu.listing_faults = emulator.ListingFaults(repeat_token=True, duplicate_ids=True, foreign_customer="C0other",
+                                                oversize_bytes=1000)
+    status, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=my_customer&maxResults=1")
+    assert [u["customerId"] for u in json.loads(body)["users"]] == ["C123"]  # a one-user probe: untouched
+    _, _, body = call(emu, "GET", "/admin/directory/v1/users?customer=C123&maxResults=2")
+    first = json.loads(body)
+    assert len(body) > 1000 and [u["id"] for u in first["users"]] == ["1", "1", "2"]
+    assert first["users"][-1]["customerId"] == "C0other"
+    token = first["nextPageToken"]
+    _, _, body = call(emu, "GET", f"/admin/directory/v1/users?customer=C123&maxResults=2&pageToken={token}")
+    assert json.loads(body)["nextPageToken"] == token  # the loop
+    assert emu.list_pages == {"C123": 2}
+    emu.listing_faults = emulator.ListingFaults(redirect=(307, "http://127.0.0.1:9/elsewhere"))
+    for method, path in (("GET", "/admin/directory/v1/users?customer=C123&maxResults=500"), ("POST", "/batch")):
+        conn = http.client.HTTPConnection("127.0.0.1", emu.server.port, timeout=5)  # urllib would follow
+        conn.request(method, path, body=b"" if method == "POST" else None)
+        answer = conn.getresponse()
+        assert answer.status == 307 and answer.getheader("Location") == "http://127.0.0.1:9/elsewhere"
+        conn.close()
 
 
 def test_empty_page_has_no_users_key() -> None:

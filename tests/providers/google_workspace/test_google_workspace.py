@@ -93,7 +93,8 @@ class TestContract(AdapterContract):
             return make(None, token_env="SWEEPER_TEST_BAD_TOKEN")[1]
 
         return ContractSetup(adapter, 1200, "user00020@x.test", CredentialKind.ACCOUNT, break_listing, bad_auth,
-                             read_only=lambda: make(None, write=False)[1], garbled_login="user00009@x.test")
+                             read_only=lambda: make(None, write=False)[1], garbled_login="user00009@x.test",
+                             wrong_binding=lambda: make(None, write=False, customer="C0other99")[1])
 
 
 def test_pages_of_500_and_the_customer_is_resolved(make) -> None:
@@ -104,7 +105,8 @@ def test_pages_of_500_and_the_customer_is_resolved(make) -> None:
     assert len(found) == 1200 and em.server.counts[LIST] == 3 and em.server.total_requests == 3
     em2, named = make(scenario(1200), customer=CUSTOMER)
     assert named.scopes() == [CUSTOMER] and len(listing(named)) == 1200
-    assert em2.server.total_requests == 3  # a configured customer id costs no probe
+    assert em2.server.total_requests == 4  # a configured customer id is bound too: one one-user probe
+    assert em2.list_pages == {CUSTOMER: 3}
 
 
 def test_activity_protection_and_exclusion(make) -> None:
@@ -208,10 +210,13 @@ def test_throttled_listing_retries_then_gives_up(make) -> None:
 
 
 def test_permission_errors_name_the_scope(make, monkeypatch) -> None:
-    _, reader = make(customer="C-someone-else", write=False)
+    em, reader = make(write=False)
+    em.server.set_faults(Faults(only=(LIST,), fail_after=1, fail_status=403))  # the binding probe answers
     with pytest.raises(PermissionDenied, match=r"admin\.directory\.user\.readonly.*domain-wide delegation"):
         listing(reader)
-    assert reader.check()[0].ok is False
+    customer, read = reader.check()[:2]
+    assert customer.ok is True and CUSTOMER in customer.detail and read.ok is False
+    em.server.set_faults(Faults())
     em, writer = make(scenario(readonly_tokens=["read-only-token"]))
     [ref] = refs_of(writer, ["user00000@x.test"])
     monkeypatch.setenv(ENV, "read-only-token")
@@ -312,7 +317,12 @@ def test_service_account_settings(tmp_path) -> None:
 
 
 def test_permissions_text_covers_the_setup() -> None:
-    text = GoogleWorkspaceAdapter.permissions()
-    for needle in ("admin.directory.user.readonly", "Domain-wide delegation", "token_format: access_token",
-                   "access_token_subject", "Users > Update", "delegated admin cannot suspend super admins"):
-        assert needle in text.replace("\n  ", " ")
+    plan = " ".join(GoogleWorkspaceAdapter.permissions("plan").split())
+    apply = " ".join(GoogleWorkspaceAdapter.permissions("apply").split())
+    assert GoogleWorkspaceAdapter.permissions() == GoogleWorkspaceAdapter.permissions("apply")
+    for text in (plan, apply):
+        for needle in ("Domain-wide delegation", "token_format: access_token", "access_token_subject",
+                       "admin.directory.user.readonly"):
+            assert needle in text
+    assert "Users > Read only" in plan and "Users > Update" in apply
+    assert "delegated admin cannot suspend super admins" in apply

@@ -1,0 +1,172 @@
+"""The sweeper's IAM policies by mode, and the session policies it passes to every AssumeRole.
+
+Modes (`sweeper permissions -p aws --for MODE`):
+- "plan": the identity a plan, check or notify job runs as. Read only, sts:GetCallerIdentity included.
+- "apply": plan plus the two write actions (UpdateAccessKey, DeleteLoginProfile).
+- "org-member": the role in each member account (`organization.role_name`, default IdentitySweeper):
+  its permissions policy and its trust policy, as one JSON object.
+Organization statements appear only with `[providers.aws.organization]`, and are limited to the
+organization by an `aws:ResourceOrgID` condition (`organization.org_id`, else a placeholder to replace).
+
+Every AssumeRole passes a session policy (`session_policy`): the role's session can do only what the
+sweeper does in the mode the adapter was opened in, whatever the role itself may do. A plan job that
+assumes an administrator role still cannot write.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from providers.aws_iam.settings import AwsSettings, OrganizationSettings
+
+VERSION = "2012-10-17"
+READ = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails",
+        "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile"]
+WRITE = ["iam:UpdateAccessKey", "iam:DeleteLoginProfile"]
+WHOAMI = ["sts:GetCallerIdentity"]
+ORG_READ = ["organizations:DescribeOrganization", "organizations:ListAccounts"]
+# SetSourceIdentity: every AssumeRole carries the run id as its SourceIdentity
+ASSUME = ["sts:AssumeRole", "sts:SetSourceIdentity"]
+ORG_PLACEHOLDER = "o-EXAMPLE"
+MANAGEMENT_PLACEHOLDER = "MANAGEMENT-ACCOUNT-ID"
+SESSION_PREFIX = "identity-sweeper"
+MODES = ("plan", "apply", "org-member")
+PACKED_LIMIT = 2048  # characters of an inline session policy (sts:AssumeRole `Policy`)
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b)."""
+    for prefix, name in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"),
+                         ("us-iso-", "aws-iso")):
+        if region.startswith(prefix):
+            return name
+    return "aws"
+
+
+def _statement(sid: str, actions: list[str], resource: str, condition: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    out: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def _in_org(org: OrganizationSettings) -> dict[str, Any]:
+    return {"StringEquals": {"aws:ResourceOrgID": org.org_id or ORG_PLACEHOLDER}}
+
+
+def statements(write: bool, settings: AwsSettings, arn_partition: str, *, conditions: bool = True
+               ) -> list[dict[str, Any]]:
+    """What the identity the sweeper runs as may do: reads, writes when `write`, organization reads
+    and the member role when [organization] is set."""
+    out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
+    if write:
+        account = settings.account_id or "*"
+        out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::{account}:user/*"))
+    org = settings.organization
+    if org is not None:
+        condition = _in_org(org) if conditions else None
+        out.append(_statement("SweeperReadOrganization", ORG_READ, "*", condition))
+        out.append(_statement("SweeperAssumeMemberRole", ASSUME,
+                              f"arn:{arn_partition}:iam::*:role/{org.role_name}", condition))
+    return out
+
+
+def member_statements(write: bool, arn_partition: str) -> list[dict[str, Any]]:
+    """What the role in a member account may do."""
+    out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
+    if write:
+        out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::*:user/*"))
+    return out
+
+
+def trust_policy(settings: AwsSettings, arn_partition: str) -> dict[str, Any]:
+    """Who may assume the member role: the sweeper's identity (role_arn, else the management account),
+    only from inside the organization, only under the sweeper's session names, and with the run id
+    as source identity (sts:SetSourceIdentity)."""
+    org = settings.organization or OrganizationSettings.model_validate({})
+    if settings.role_arn:
+        principal = settings.role_arn
+    else:
+        account = org.management_account_id or settings.account_id or MANAGEMENT_PLACEHOLDER
+        principal = f"arn:{arn_partition}:iam::{account}:root"
+    equals: dict[str, str] = {"aws:PrincipalOrgID": org.org_id or ORG_PLACEHOLDER}
+    if org.external_id:
+        equals["sts:ExternalId"] = org.external_id
+    condition = {"StringEquals": equals, "StringLike": {"sts:RoleSessionName": f"{SESSION_PREFIX}-*"}}
+    return {"Version": VERSION, "Statement": [{"Sid": "TrustTheSweeper", "Effect": "Allow",
+                                               "Principal": {"AWS": principal}, "Action": ASSUME,
+                                               "Condition": condition}]}
+
+
+def document(mode: str, settings: AwsSettings | None = None) -> dict[str, Any]:
+    """The policy for `mode` as a JSON-able dict. Raises ValueError for another mode."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (AWS knows {', '.join(MODES)})")
+    settings = settings if settings is not None else AwsSettings.model_validate({})
+    arn_partition = partition(settings.region)
+    if mode == "org-member":
+        org = settings.organization or OrganizationSettings.model_validate({})
+        return {"RoleName": org.role_name,
+                "PermissionsPolicy": {"Version": VERSION, "Statement": member_statements(True, arn_partition)},
+                "AssumeRolePolicyDocument": trust_policy(settings, arn_partition)}
+    return {"Version": VERSION, "Statement": statements(mode == "apply", settings, arn_partition)}
+
+
+def text(mode: str, settings: AwsSettings | None = None) -> str:
+    return json.dumps(document(mode, settings), indent=2)
+
+
+def session_policy(write: bool, settings: AwsSettings, arn_partition: str, *, member: bool) -> str:
+    """The inline session policy of an AssumeRole: the member role's actions (`member`), or those of
+    the identity the sweeper runs as (role_arn); writes only for an adapter opened to write."""
+    chosen = (member_statements(write, arn_partition) if member
+              else statements(write, settings, arn_partition, conditions=False))
+    for s in chosen:
+        del s["Sid"]
+    packed = json.dumps({"Version": VERSION, "Statement": chosen}, separators=(",", ":"))
+    if len(packed) > PACKED_LIMIT:  # AWS refuses longer session policies; say so before asking
+        raise ValueError(f"the session policy is {len(packed)} characters, over the {PACKED_LIMIT} AWS allows")
+    return packed
+
+
+_EXAMPLE: dict[str, Any] = {"organization": {}}  # shows the placeholders to replace: o-EXAMPLE, MANAGEMENT-ACCOUNT-ID
+
+_PLAN = """For the identity the plan job runs as, and `sweeper check` and `notify`: it only reads (the
+credential report, the users' authorization details, and for each candidate its keys, their last use
+and its login profile). `sweeper permissions -p aws --for plan`"""
+
+_APPLY = """For the identity of the apply job only: the plan policy plus `iam:UpdateAccessKey` (a key is set
+Inactive; `restore` sets it Active again) and `iam:DeleteLoginProfile` (a console password is deleted:
+irreversible). With `account_id` set, the writes are limited to that account's users.
+`sweeper permissions -p aws --for apply`"""
+
+_ORG = """With `[providers.aws.organization]`, the identity in the management account (or a delegated
+administrator account) also reads the organization (`DescribeOrganization`, `ListAccounts`) and assumes
+the member role. Both statements are limited to your organization by `aws:ResourceOrgID`: set
+`organization.org_id` and `sweeper permissions -p aws --for {mode} -c sweeper.toml` writes it in;
+here it is the placeholder `o-EXAMPLE`."""
+
+_MEMBER = """Create the role `IdentitySweeper` (or your `organization.role_name`) in every member account,
+for example with a CloudFormation StackSet, with `PermissionsPolicy` as its permissions and
+`AssumeRolePolicyDocument` as its trust policy. Do not use `OrganizationAccountAccessRole`: AWS creates
+it with AdministratorAccess. The trust policy names the sweeper's identity (`role_arn`, else the
+management account: replace `MANAGEMENT-ACCOUNT-ID`), your organization (`aws:PrincipalOrgID`) and
+the sweeper's session names, and it must allow `sts:SetSourceIdentity`: every AssumeRole carries the
+run id as `SourceIdentity` and `RoleSessionName` (`identity-sweeper-<run id>`), so CloudTrail in the
+member account ties each call to the run that made it. The role holds the two write actions for the
+apply job; the plan job assumes the same role with a session policy that allows only the reads, so it
+cannot write through it. For a stricter split, give the plan job its own role without the
+`SweeperDisableCredentials` statement (its config's `role_name`).
+`sweeper permissions -p aws --for org-member -c sweeper.toml`"""
+
+
+def pages() -> list[tuple[str, str, str, AwsSettings | None]]:
+    """docs/aws.md: (heading, what the policy is for, mode, settings) per policy shown."""
+    org = AwsSettings.model_validate(_EXAMPLE)
+    return [("Plan, check and notify (read only)", _PLAN, "plan", None),
+            ("Apply", _APPLY, "apply", None),
+            ("Plan with an organization", _ORG.format(mode="plan"), "plan", org),
+            ("Apply with an organization", _ORG.format(mode="apply"), "apply", org),
+            ("The role in each member account", _MEMBER, "org-member", org)]
