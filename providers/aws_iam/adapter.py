@@ -128,7 +128,7 @@ class AwsIamAdapter:
         return Identity(PROVIDER, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
                         tags=tags, groups=tuple(user.get("GroupList") or ()),
                         excluded_by=self._excluded_by(tags),
-                        protected_by=SELF_USER if login == me else None)
+                        protected_by=SELF_USER if login == me else None, owner=self._owner(tags))
 
     def _root_identity(self, scope: str, report: Report, fields: str) -> Identity:
         arn = f"arn:aws:iam::{scope}:root"
@@ -137,6 +137,14 @@ class AwsIamAdapter:
             self._root[scope] = row.credentials
         return Identity(PROVIDER, scope, arn, ROOT_LOGIN, IdentityKind.ROOT, True, row.credentials,
                         row.created, protected_by="the AWS account root user")
+
+    def _owner(self, tags: dict[str, str]) -> str | None:
+        """Where the user's notices go: the first of `owner_tags` whose value is an address."""
+        for key in self.settings.owner_tags:
+            value = tags.get(key, "").strip()
+            if "@" in value and " " not in value:
+                return value
+        return None
 
     def _excluded_by(self, tags: dict[str, str]) -> str | None:
         for key, value in self.settings.exclude_tags.items():

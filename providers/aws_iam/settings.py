@@ -42,6 +42,7 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     access_key_inactive_days: int | None = Field(None, gt=0)
     console_inactive_days: int | None = Field(None, gt=0)
     exclude_tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value
+    owner_tags: list[str] = Field(default_factory=lambda: ["owner", "email"])  # notices go to the first address
     console_action: Literal["delete", "report"] = "delete"
     retry_mode: Literal["standard", "adaptive"] = "standard"
     retries: int = Field(7, ge=0, le=19)  # per call, after the first try (botocore makes retries + 1 attempts)

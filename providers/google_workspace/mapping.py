@@ -126,4 +126,5 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0) -> Identi
     return Identity(PROVIDER, scope, uid, login, IdentityKind.MEMBER, enabled, (cred,), created, display,
                     org_unit=ou, excluded_by=rules.excluded_by(ou) if ou else None, protected_by=protected,
                     exclusion_unknown=None if ou or not rules.exclude_org_units else
-                    "the user record has no orgUnitPath, so exclude_org_units cannot be checked")
+                    "the user record has no orgUnitPath, so exclude_org_units cannot be checked",
+                    owner=login if "@" in login else None)  # primaryEmail: where the user's notices go

@@ -398,3 +398,19 @@ def test_listing_makes_no_per_user_calls(start_emulator: Start) -> None:
     assert report <= 3  # moto answers STARTED once, then COMPLETE; then one download
     assert emu.calls() == pages + report + emu.counts["GetCallerIdentity"]
     assert emu.counts["GetCallerIdentity"] <= 1
+
+
+def test_owner_comes_from_the_first_owner_tag_holding_an_address(emu: emulator.AwsEmulator) -> None:
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=emu.endpoint_url, region_name="us-east-1")
+    iam.tag_user(UserName="console-stale", Tags=[{"Key": "owner", "Value": "alice@example.com"}])
+    iam.tag_user(UserName="console-recent", Tags=[{"Key": "owner", "Value": "ops team"},
+                                                  {"Key": "email", "Value": "bob@example.com"}])
+    iam.tag_user(UserName="console-never-old", Tags=[{"Key": "Contact", "Value": "carol@example.com"}])
+    users = _by_login(AwsIamAdapter(_settings(emu), write=False))
+    assert users["console-stale"].owner == "alice@example.com"
+    assert users["console-recent"].owner == "bob@example.com"  # "ops team" is not an address
+    assert users["console-never-old"].owner is None and users["console-reset"].owner is None
+    custom = _by_login(AwsIamAdapter(_settings(emu, owner_tags=["Contact"]), write=False))
+    assert custom["console-never-old"].owner == "carol@example.com" and custom["console-stale"].owner is None

@@ -326,3 +326,9 @@ def test_permissions_text_covers_the_setup() -> None:
             assert needle in text
     assert "Users > Read only" in plan and "Users > Update" in apply
     assert "delegated admin cannot suspend super admins" in apply
+
+
+def test_a_users_notices_go_to_its_primary_email(make) -> None:
+    em, adapter = make(scenario(3))
+    found = listing(adapter)
+    assert found and all(identity.owner == login for login, identity in found.items())
