@@ -46,7 +46,8 @@ def aws(now: datetime) -> dict[str, Any]:
     old = ago(days=900)
     users = [
         {"name": "sweeper-bot", "created": old, "keys": [key({"days": 30}, {"minutes": 5}, caller=True)]},
-        {"name": "deploy-pipeline", "created": old,  # one key in daily use, the other forgotten
+        {"name": "deploy-pipeline", "created": old, "tags": {"owner": "platform-team@contoso.example"},  # one key
+         # in daily use, the other forgotten
          "keys": [key({"days": 200}, {"hours": 3}), key({"days": 700}, {"days": 400})]},
         {"name": "etl-service", "created": old, "keys": [key({"days": 300}, None)]},  # never used, old
         {"name": "new-integration", "created": ago(hours=2), "keys": [key({"hours": 1}, None)]},
@@ -55,7 +56,7 @@ def aws(now: datetime) -> dict[str, Any]:
         {"name": "maria.garcia", "created": old, "password": pw({"days": 400}, {"days": 2})},
         {"name": "intern-2024", "created": ago(days=400), "password": pw({"days": 400}, None)},
         {"name": "new-hire", "created": ago(days=2), "password": pw({"days": 2}, None)},
-        {"name": "analyst-leaving", "created": old, "password": pw({"days": 300}, {"days": 80})},
+        {"name": "analyst-leaving", "created": old, "tags": {"email": "analyst@contoso.example"}, "password": pw({"days": 300}, {"days": 80})},
         {"name": "backup-job", "created": old, "tags": {"sweeper:exempt": "true", "owner": "platform"},
          "keys": [key({"days": 700}, {"days": 300})]},
         {"name": "breakglass-admin", "created": old, "password": pw({"days": 700}, {"days": 365})},
