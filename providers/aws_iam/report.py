@@ -66,7 +66,9 @@ class Report:
 
     def __init__(self, content: bytes | str) -> None:
         text = content.decode("utf-8") if isinstance(content, bytes) else content
-        self._lines = text.splitlines()
+        # rows end in "\n" (or "\r\n"); str.splitlines() would also break a row at \x1c-\x1e, \x85 or
+        # \u2028 inside a value, making a row of its tail
+        self._lines = [line.removesuffix("\r") for line in text.split("\n")]
         header = next(csv.reader(self._lines[:1]), None)
         if not header:
             raise Unreadable("empty credential report")
