@@ -138,6 +138,7 @@ class NotifySettings(StrictModel):
     templates: str | None = None  # a folder whose notice/digest/reminder templates replace the shipped ones
     report_url: str | None = None  # the digest's link to the full report; {run_id} and {date} are filled in
     timeout_seconds: float = Field(30, gt=0, le=600)  # per delivery
+    max_parallel: int = Field(4, gt=0, le=32)  # owner notices delivered at once
 
 
 class ProviderSettings(StrictModel):

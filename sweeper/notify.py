@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -205,6 +207,7 @@ class Notifier:
         self.sent = self.failed = self.skipped = 0
         self.ownerless: list[str] = []
         self.failures: list[str] = []
+        self._lock = threading.Lock()
 
     def run(self) -> None:
         self._owner_notices()
@@ -235,6 +238,7 @@ class Notifier:
 
     def _owner_notices(self) -> None:
         by_identity: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
+        jobs: list[tuple[Any, list[tuple[Finding, str]]]] = []
         for f in self.result.findings:
             if f.decision.kind in (DecisionKind.WARN, DecisionKind.DISABLE):
                 by_identity[(f.identity.provider, f.identity.scope, f.identity.id)].append(f)
@@ -249,7 +253,16 @@ class Notifier:
                 self.ownerless.append(f"{identity.provider} {identity.login}")
                 self._note(identity.login, None, "no owner to notify")
                 continue
-            self._send_owner(identity, todo)
+            jobs.append((identity, todo))
+        if self.preview or not self.settings.owner_url:
+            for identity, todo in jobs:
+                self._send_owner(identity, todo)
+            return
+        # deliveries side by side (each is a connection and a round trip); the journal is thread-safe
+        with ThreadPoolExecutor(self.settings.max_parallel, thread_name_prefix="notify") as pool:
+            list(pool.map(lambda job: self._send_owner(*job), jobs))
+        done = len(self.result.notices) - len(jobs)
+        self.result.notices[done:] = sorted(self.result.notices[done:], key=lambda n: (n["identity"], n["to"] or ""))
 
     def _send_owner(self, identity: Any, todo: list[tuple[Finding, str]]) -> None:
         stage = "final" if any(s == "final" for _, s in todo) else "warn"
@@ -289,14 +302,15 @@ class Notifier:
             error = str(err)
         if self.journal is not None:
             self.journal.settle_notices([(uid, "failed" if error else "done", error) for uid in uids])
-        if error:
-            self.failed += 1
-            self.failures.append(f"owner notice to {identity.owner} for {identity.login}: {error}")
-            for f, _ in todo:
-                f.decision = replace(f.decision, reason=f"{f.decision.reason}; owner notice failed: {error}")
-        else:
-            self.sent += 1
-        self._note(identity.login, identity.owner, error or "sent", stage=stage, count=len(todo))
+        for f, _ in todo if error else ():
+            f.decision = replace(f.decision, reason=f"{f.decision.reason}; owner notice failed: {error}")
+        with self._lock:
+            if error:
+                self.failed += 1
+                self.failures.append(f"owner notice to {identity.owner} for {identity.login}: {error}")
+            else:
+                self.sent += 1
+            self._note(identity.login, identity.owner, error or "sent", stage=stage, count=len(todo))
 
     def _note(self, login: str, to: str | None, state: str, *, stage: str = "", count: int = 0) -> None:
         self.result.notices.append({"identity": login, "to": to, "stage": stage or None, "credentials": count,
