@@ -2,30 +2,41 @@
 
 Binds to the configured tenant first (`providers.entra.binding`: the token's tid claim, else GET
 /organization), lists users with signInActivity (raw JSON pages, each listing bounded), loads role
-holders and excluded-group members once, and disables/enables accounts with hand-built JSON `$batch`
-requests (the SDK's batch helper sends absolute URLs and a wrong dependsOn key). All Graph traffic
-goes through `providers.entra.graph`.
+holders (active, and eligible through PIM: `providers.entra.eligibility`) and excluded-group members
+once, and disables/enables accounts with hand-built JSON `$batch` requests (the SDK's batch helper
+sends absolute URLs and a wrong dependsOn key). All Graph traffic goes through `providers.entra.graph`.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from providers.entra import credentials, permissions
+from providers.entra import credentials, eligibility, permissions
 from providers.entra.batch import Batcher
 from providers.entra.binding import Binding, bind
-from providers.entra.graph import Graph, translate
-from providers.entra.permissions import READ_GROUPS, READ_ORG, READ_ROLES, READ_USERS, REVOKE, ROLE_NOTE, WRITE
+from providers.entra.graph import Graph, LicenceMissing, translate
+from providers.entra.permissions import (READ_ELIGIBLE, READ_GROUPS, READ_ORG, READ_ROLES, READ_USERS, REVOKE,
+                                         ROLE_NOTE, WRITE)
 from providers.entra.settings import EntraSettings
 from providers.entra.users import SELECT, to_identity
 from sweeper.errors import BindingError, DataError, NotFound, PermissionDenied, ProviderError
 from sweeper.kit.bounds import MB
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
+
+
+@dataclass
+class _Context:
+    """What a listing needs besides the users, loaded once: reasons by user id, and notes for the report."""
+
+    protect: dict[str, str] = field(default_factory=dict)
+    exclude: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class EntraAdapter:
@@ -44,7 +55,7 @@ class EntraAdapter:
                            max_wait=settings.retry_max_wait, timeout=settings.timeout_seconds,
                            max_bytes=int(settings.max_response_mb * MB))
         self._lock = threading.Lock()
-        self._context: tuple[dict[str, str], dict[str, str]] | None = None
+        self._context: _Context | None = None
         self._principal: Principal | None = None
         self._claims: dict[str, Any] | None = None
         self._binding: Binding | None = None
@@ -128,21 +139,32 @@ class EntraAdapter:
 
     # -- listing -------------------------------------------------------------------------------
 
-    def _protection(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(protect, exclude): role holders and excluded-group members by user id, loaded once."""
+    def _protection(self) -> _Context:
+        """Role holders (active and PIM-eligible) and excluded-group members by user id, loaded once,
+        with the notes the report must carry (eligibility that could not be read)."""
         with self._lock:
             if self._context is not None:
                 return self._context
-        protect: dict[str, str] = {}
+        found = _Context()
         if self.settings.skip_role_holders:
-            protect = self._role_holders()
-        exclude: dict[str, str] = {}
+            found.protect = self._role_holders()
+            op = eligibility.OPERATION
+            eligible = eligibility.load(self.graph, self.settings.listing("entra", op), self._members)
+            for uid, why in eligible.protect.items():
+                found.protect.setdefault(uid, why)
+            if eligible.note:
+                found.notes.append(eligible.note)
         for group in self.settings.exclude_groups:
             for member in self._members(group, "exclude_groups"):
-                exclude.setdefault(member, f"member of group {group}")
+                found.exclude.setdefault(member, f"member of group {group}")
         with self._lock:
-            self._context = (protect, exclude)
-        return protect, exclude
+            self._context = found
+        return found
+
+    def scope_notes(self, scope: str) -> list[str]:
+        """What the report must say about the tenant's listing: PIM eligibility that could not be read."""
+        with self._lock:
+            return list(self._context.notes) if self._context is not None else []
 
     def _role_holders(self) -> dict[str, str]:
         url = f"{self.graph.endpoint}/roleManagement/directory/roleAssignments?$expand=principal"
@@ -178,7 +200,8 @@ class EntraAdapter:
         """Every user of the tenant, page by page (500 a page); raises if any page fails."""
         if scope not in self.scopes():
             raise ProviderError("entra", "list users", f"scope {scope!r} is not this adapter's tenant")
-        protect, exclude = self._protection()
+        context = self._protection()
+        protect, exclude = context.protect, context.exclude
         self_id = self.whoami().id
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=SELECT.split(","), top=500)
         first = self.graph.client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
@@ -235,6 +258,8 @@ class EntraAdapter:
         if self.settings.skip_role_holders:
             probes.append((f"read directory role assignments ({READ_ROLES})",
                            f"{ep}/roleManagement/directory/roleAssignments?$top=1", READ_ROLES))
+            probes.append((f"read PIM role eligibilities ({READ_ELIGIBLE})",
+                           f"{ep}{eligibility.PATH}?$select=principalId", READ_ELIGIBLE))
         for group in self.settings.exclude_groups:
             probes.append((f"read members of excluded group {group} ({READ_GROUPS})",
                            f"{ep}/groups/{quote(group, safe='')}/transitiveMembers?$select=id&$top=1", READ_GROUPS))
@@ -251,6 +276,9 @@ class EntraAdapter:
             found = self.graph.get_json(url, name, permission)
         except PermissionDenied as err:
             return CheckResult(name, False, err.detail)
+        except LicenceMissing as err:
+            return CheckResult(name, None, f"{err.detail}; the tenant has no PIM, so whether the permission "
+                               "is granted cannot be told; a sweep notes that eligible-only admins are not protected")
         except ProviderError as err:
             return CheckResult(name, False, f"{type(err).__name__}: {err.detail}")
         return CheckResult(name, found is not None, "ok" if found is not None else "not found (404)")

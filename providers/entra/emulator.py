@@ -10,7 +10,11 @@ Besides `Faults` (throttling, outages), it can play a broken or hostile Graph (`
 "hostile" or `set_hostile`): a next-page link that keeps coming back, an answer dripped one
 byte at a time, an oversized answer, a listing that repeats a user, a redirect to another server.
 The tenant's id and verified domains are scenario settings ("tenant_id", "domains"): `GET
-/organization` answers them.
+/organization` answers them. PIM role eligibilities ("role_eligibilities": principalId and
+roleDefinitionId, optionally startDateTime, endDateTime, memberType) are served by `GET
+/roleManagement/directory/roleEligibilityScheduleInstances` in Graph's shape, paged; a tenant without
+PIM ("pim_licensed": false) answers what Graph answers there, HTTP 400 `AadPremiumLicenseRequired`
+(or "pim_refusal_status", e.g. 403).
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ MAX_TOP = 999
 MAX_TOP_SIGNIN = 500
 MAX_BATCH = 20
 DEFAULT_TOP = 100
+# built-in directory role templates (a scenario's "role_definitions" adds or renames)
+ROLE_NAMES = {"62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+              "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+              "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+              "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator"}
+PIM_UNLICENSED = ("AadPremiumLicenseRequired",
+                  "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.")
 _INJECTED = {429: ("TooManyRequests", "Too many requests. Retry after the time in Retry-After."),
              503: ("serviceNotAvailable", "The service is temporarily unavailable."),
              500: ("generalException", "An unexpected error occurred.")}
@@ -154,12 +165,17 @@ class GraphState:
         self.domains = [str(d) for d in scenario.get("domains", ("example.test",))]
         self.token = str(scenario["token"])
         self.licensed = bool(scenario.get("licensed", True))
-        # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "groups", "write"
+        # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "roleEligibility", "groups",
+        # "write"
         self.denied = set(scenario.get("denied", ()))
         self.users: list[dict[str, Any]] = [dict(u) for u in scenario.get("users", ())]
         self.index = {u["id"]: i for i, u in enumerate(self.users) if "id" in u}
         self.by_upn = {str(u.get("userPrincipalName", "")).lower(): i for i, u in enumerate(self.users)}
         self.role_assignments = [dict(a) for a in scenario.get("role_assignments", ())]
+        self.role_eligibilities = [dict(a) for a in scenario.get("role_eligibilities", ())]
+        self.role_names = {**ROLE_NAMES, **dict(scenario.get("role_definitions", {}))}
+        self.pim_licensed = bool(scenario.get("pim_licensed", True))
+        self.pim_refusal_status = int(scenario.get("pim_refusal_status", 400))
         self.groups: dict[str, list[str]] = {g: list(m) for g, m in scenario.get("groups", {}).items()}
         self.patches: Counter[str] = Counter()
         self.revoked: Counter[str] = Counter()
@@ -286,6 +302,8 @@ class GraphApp:
                                                                   in enumerate(self.state.domains)]}]})
         if method == "GET" and parts == ["roleManagement", "directory", "roleAssignments"]:
             return self.role_assignments(arg)
+        if method == "GET" and parts == ["roleManagement", "directory", "roleEligibilityScheduleInstances"]:
+            return self.role_eligibilities(arg)
         if method == "GET" and len(parts) == 3 and parts[0] == "groups" and parts[2] == "transitiveMembers":
             return self.transitive_members(parts[1], arg)
         if len(parts) == 2 and parts[0] == "users" and method in ("GET", "PATCH"):
@@ -393,6 +411,40 @@ class GraphApp:
             rows.append(row)
         return self._value_page("roleManagement/directory/roleAssignments", arg, rows,
                                 "roleManagement/directory/roleAssignments")
+
+    def role_eligibilities(self, arg: dict[str, str]) -> Response:
+        """Eligibility schedule instances as Graph lists them: `$select`, `$expand` of principal and
+        roleDefinition, pages of `$top` (100 unless asked). No PIM licence: 400 AadPremiumLicenseRequired."""
+        if not self.state.pim_licensed:
+            raise _Invalid(self.state.pim_refusal_status, *PIM_UNLICENSED)
+        if "roleEligibility" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        select = [s.strip() for s in arg.get("$select", "").split(",") if s.strip()]
+        expand = [e.strip() for e in arg.get("$expand", "").split(",") if e.strip()]
+        for name in expand:
+            if name not in ("principal", "roleDefinition", "directoryScope", "appScope"):
+                raise _Invalid(400, "BadRequest", f"Could not find a property named '{name}' on type "
+                               "'microsoft.graph.unifiedRoleEligibilityScheduleInstance'.")
+        rows = []
+        for n, a in enumerate(self.state.role_eligibilities):
+            pid, rid = a["principalId"], a["roleDefinitionId"]
+            row: dict[str, Any] = {
+                "id": a.get("id", f"eligibility{n:06d}-1-e"),
+                "principalId": pid, "roleDefinitionId": rid, "directoryScopeId": a.get("directoryScopeId", "/"),
+                "appScopeId": a.get("appScopeId"), "startDateTime": a.get("startDateTime", "2024-01-01T00:00:00Z"),
+                "endDateTime": a.get("endDateTime"), "memberType": a.get("memberType", "Direct"),
+                "roleEligibilityScheduleId": a.get("roleEligibilityScheduleId", f"schedule-{n}")}
+            if select:
+                row = {k: v for k, v in row.items() if k in select or k == "id"}
+            if "principal" in expand:
+                kind = "group" if pid in self.state.groups else "user"
+                row["principal"] = {"@odata.type": f"#microsoft.graph.{kind}", "id": pid}
+            if "roleDefinition" in expand:
+                row["roleDefinition"] = {"id": rid, "templateId": rid, "isBuiltIn": rid in ROLE_NAMES,
+                                         "displayName": self.state.role_names.get(rid, rid)}
+            rows.append(row)
+        path = "roleManagement/directory/roleEligibilityScheduleInstances"
+        return self._value_page(path, arg, rows, path)
 
     def transitive_members(self, group_id: str, arg: dict[str, str]) -> Response:
         if "groups" in self.state.denied:

@@ -43,7 +43,13 @@ from sweeper.kit.status import error_for_status
 T = TypeVar("T")
 ERRORS: dict[str, Any] = {"XXX": ODataError}
 UNLICENSED = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+# PIM without an Entra ID P2 or ID Governance licence: Graph answers 400 with this code (a 403 is read alike)
+PIM_UNLICENSED = "AadPremiumLicenseRequired"
 TRANSPORT_RETRIES = 2  # dropped connections: every request we send is idempotent
+
+
+class LicenceMissing(ProviderError):
+    """Graph refused a feature the tenant has no licence for (PIM without Entra ID P2 or ID Governance)."""
 
 
 class BoundedRetryHandler(RetryHandler):
@@ -92,6 +98,8 @@ def translate(err: BaseException, operation: str, permission: str) -> ProviderEr
         if status == 403 and code == UNLICENSED:
             return NotMeasured("entra", operation, "the tenant has no Entra ID P1/P2 licence, so Graph gives no "
                                "sign-in activity (signInActivity answers 403)", status=status)
+        if code == PIM_UNLICENSED:
+            return LicenceMissing("entra", operation, f"HTTP {status} {code}: {message}".rstrip(": "), status=status)
         return error_for_status("entra", operation, status, f"{code}: {message}" if code else "", needs=permission)
     if isinstance(err, KiotaHTTPError):
         return ProviderError("entra", operation, f"{err} (plain http is allowed only for localhost endpoints)")

@@ -9,6 +9,7 @@ from typing import Any
 
 READ_USERS = "User.Read.All and AuditLog.Read.All (application permissions)"
 READ_ROLES = "RoleManagement.Read.Directory"
+READ_ELIGIBLE = "RoleManagement.Read.Directory or RoleEligibilitySchedule.Read.Directory"
 READ_GROUPS = "GroupMember.Read.All"
 READ_ORG = "Organization.Read.All"
 WRITE = "User.EnableDisableAccount.All"
@@ -44,6 +45,11 @@ def _needs_org(settings: Any) -> str | None:
     return "only if the access token carries no tid claim" if settings.auth == "access_token" else ""
 
 
+def _entry(permission: str, what: str) -> list[str]:
+    """One permission and what it is for, wrapped under a 35-column name column."""
+    return textwrap.wrap(what, 100, initial_indent=f"    {permission:<31}", subsequent_indent=" " * 35)
+
+
 def _reads(settings: Any) -> list[str]:
     roles = settings is None or settings.skip_role_holders
     groups = settings is None or bool(settings.exclude_groups)
@@ -51,10 +57,14 @@ def _reads(settings: Any) -> list[str]:
     lines = ["    User.Read.All                  list users",
              "    AuditLog.Read.All              signInActivity (needs an Entra ID P1 or P2 licence)"]
     if roles:
-        lines.append(f"    {READ_ROLES}  directory role holders" + (" (skip_role_holders = true)" if settings is None
-                                                                      else ""))
-    if groups:
-        lines.append(f"    {READ_GROUPS}           members of exclude_groups")
+        lines += _entry(READ_ROLES, "directory role holders: active assignments, and eligibility through PIM"
+                        + (" (skip_role_holders = true)" if settings is None else "") + "; it covers what "
+                        "RoleEligibilitySchedule.Read.Directory reads. PIM needs an Entra ID P2 or ID Governance "
+                        "licence: without one, the report notes that eligible-only admins are not protected")
+    if groups or roles:
+        whose = ", and of ".join((["exclude_groups"] if groups else [])
+                                 + (["role-assignable groups that hold or are eligible for a role"] if roles else []))
+        lines += _entry(READ_GROUPS, f"members of {whose}")
     if org is None:
         lines += [f"    {READ_ORG}          binding to tenant_id, only when the token carries no tid claim",
                   "                                   (an opaque access token) or tenant_id is a domain name"]

@@ -115,7 +115,10 @@ def demo(as_of: datetime | None = None, *, token: str = "demo-token") -> dict[st
              external_state="PendingAcceptance", sign_in=False),
         user("leaver@contoso.test", id="u-leaver", created=ago(900), enabled=False, success=ago(365)),
         user("odd@contoso.test", id="u-odd", created=ago(900), success="not-a-date"),
+        user("pim-admin@contoso.test", id="u-pim", created=ago(1500), success=ago(250)),
     ]
     return {"tenant_id": "8f0c6b1e-1d2a-4f6b-9c3e-0a1b2c3d4e5f", "token": token, "licensed": True, "users": users,
             "role_assignments": [{"principalId": "u-admin", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10"}],
+            "role_eligibilities": [{"principalId": "u-pim", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
+                                    "startDateTime": stamp(ago(700))}],
             "groups": {"g-contractors": ["g-vendors"], "g-vendors": ["u-contractor"]}}

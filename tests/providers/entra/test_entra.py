@@ -380,6 +380,7 @@ def test_demo_tenant_lists_every_case(monkeypatch):
         found = listing(adapter)
     assert len(found) == len(scn["users"])
     assert found["globaladmin@contoso.test"].protected_by == "holds a directory role"
+    assert found["pim-admin@contoso.test"].protected_by == "eligible for directory role Global Administrator (PIM)"
     assert found["contractor@contoso.test"].excluded_by == "member of group g-contractors"
     assert found["dave@contoso.test"].credentials[0].activity is Activity.NEVER
     assert found["odd@contoso.test"].credentials[0].activity is Activity.UNKNOWN
