@@ -47,6 +47,11 @@ class Adapter(Protocol):
       check and notify; "apply": what acting adds; "org-member": what a member account's role needs,
       for providers with member accounts), shaped by the settings when given (None: the defaults).
       An unknown or unsupported mode raises ValueError saying so.
+
+    Optional: `scope_notes(scope) -> list[str]`, asked after a complete listing of that scope, gives
+    what a person reading the report must know about it (for example a protection that could not be
+    loaded, so the listing went on without it); each note goes into the scope's message. Raising
+    there fails the scope like a failed listing.
     """
 
     name: str

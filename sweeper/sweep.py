@@ -177,6 +177,9 @@ class Sweep:
                     elif decision.kind.is_finding:
                         res.findings.append(Finding(identity, credential, decision))
             res.patterns, res.unmatched = set(t.exclude), set(unmatched)
+            notes = getattr(adapter, "scope_notes", None)
+            for note in notes(res.scope) if callable(notes) else ():
+                res.say(note)  # e.g. a protection the adapter could not load, and what that means
         except NotMeasured as err:
             res.status, res.findings = ProviderStatus.NOT_MEASURED, []
             res.say(f"{err.detail}; nothing here is judged or disabled")
