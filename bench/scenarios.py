@@ -65,14 +65,23 @@ def _google_stamp(when: datetime) -> str:
 
 
 def google(n: int, stale_every: int = 100) -> dict[str, Any]:
-    """A Workspace customer of n users (raw Directory user objects)."""
-    users = []
+    """A Workspace customer of n users (raw Directory user objects) and its usage report.
+
+    The report lags as a real one does: 2025-05-31 is the newest date the API accepts and is still
+    being processed, so 2025-05-30 is the newest with data. One active user in four also read mail
+    over IMAP an hour after signing in (so the report, not lastLoginTime, gives their last use), one in
+    four signed in through SSO; stale users show nothing newer, so the same 1% are stale."""
+    users, uses = [], {}
     created = _google_stamp(NOW - timedelta(days=1000))
     for i in range(n):
         last = NOW - timedelta(days=_active_days(i), seconds=i % 86400)
         if i % stale_every == 0:
             last = NOW - timedelta(days=STALE_DAYS)
         local = f"user{i:06d}"
+        if i % stale_every and i % 4 == 1:
+            uses[f"{local}@bench.example"] = {"imap": _google_stamp(min(last + timedelta(hours=1), NOW))}
+        elif i % stale_every and i % 4 == 2:
+            uses[f"{local}@bench.example"] = {"sso": _google_stamp(last)}
         users.append({"id": f"1{i:020d}", "primaryEmail": f"{local}@bench.example",
                       "name": {"givenName": local, "familyName": "User", "fullName": f"{local} User"},
                       "isAdmin": False, "isDelegatedAdmin": False, "lastLoginTime": _google_stamp(last),
@@ -80,7 +89,8 @@ def google(n: int, stale_every: int = 100) -> dict[str, Any]:
                       "archived": False, "orgUnitPath": "/Sales" if i % 3 else "/",
                       "customerId": GOOGLE_CUSTOMER})
     return {"customer_id": GOOGLE_CUSTOMER, "domain": "bench.example", "token": GOOGLE_TOKEN,
-            "delegated_admin": False, "users": users}
+            "delegated_admin": False, "users": users,
+            "reports": {"available_through": "2025-05-31", "lag_days": 1, "users": uses}}
 
 
 def account_id(k: int) -> str:

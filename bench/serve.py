@@ -83,6 +83,7 @@ class Graph(Served):
 class Google(Served):
     provider = "google_workspace"
     USERS = "/admin/directory/v1/users"
+    REPORTS = "/admin/reports/v1/usage/users/"  # usage report requests, any date, any answer
 
     def __init__(self, n: int, stale_every: int, latency_ms: float) -> None:
         super().__init__(scenarios.google(n, stale_every), latency_ms)
@@ -97,7 +98,9 @@ class Google(Served):
         with self.emu.server._lock:
             parts = dict(self.emu.part_counts)
             pages = sum(self.emu.list_pages.values())
+        reports = sum(n for k, n in routes.items() if k.startswith(f"GET {self.REPORTS}"))
         return {"total": sum(routes.values()), "list": pages, "bind": routes.get(f"GET {self.USERS}", 0) - pages,
+                "reports": reports, "report_pages": sum(self.emu.directory.reports.pages.values()),
                 "get": routes.get(f"GET {self.USERS}/{{id}}", 0),
                 "write": sum(n for k, n in routes.items() if k.startswith("POST /batch")),
                 "items_written": sum(self.emu.directory.writes.values()), "routes": routes, "batch_parts": parts}

@@ -17,5 +17,18 @@ PROVIDER = ProviderInfo(
                "identity: the plan job (plan, check, notify) mints only the read-only scope "
                "admin.directory.user.readonly, as a reader (`sweeper permissions -p google_workspace "
                "--for plan`); only the apply job, in a protected environment, mints the write scope "
-               "admin.directory.user, as a writer (`--for apply`, below).",
-)
+               "admin.directory.user, as a writer (`--for apply`, below).\n\n"
+               "Activity: `lastLoginTime` misses mail clients (IMAP, POP), SSO sign-ins into other apps and "
+               "Drive use, so both jobs also read the Reports API's user usage report (`userUsageReport.get`, "
+               "all users, 1,000 a page, no per-user calls) with a token of the read-only scope "
+               "admin.reports.usage.readonly alone, and a user's last use is the newest of `lastLoginTime` "
+               "and the `activity_sources` signals (`accounts:last_login_time`, `accounts:last_sso_time`, "
+               "`gmail:last_imap_time`, `gmail:last_pop_time`, `gmail:last_webmail_time`, "
+               "`drive:last_active_usage_time`, and their `timestamp_*` names); the reason names the signal. "
+               "The report lags 1-3 days: the newest date with full data is used (a date the API calls not "
+               "yet available, or one with DATA_NOT_AVAILABLE or PARTIAL_DATA_AVAILABLE warnings, steps back, "
+               "7 dates at most) and named in the scope's message. Without that scope (HTTP 403) the sweep "
+               "judges by `lastLoginTime` alone and says so; `activity_sources = []` reads no report. The "
+               "Gmail signals cover only the 30 days before the report's date: mail read over IMAP 45 days "
+               "ago is not in the newest report, so with a 90-day threshold set `activity_lookback_days = 90` "
+               "to read reports 30 and 60 days older too.",)

@@ -1,22 +1,34 @@
-"""Google Workspace users through the Admin SDK Directory API: list, refresh, suspend/restore."""
+"""Google Workspace users through the Admin SDK Directory API: list, refresh, suspend/restore; activity
+beyond lastLoginTime from the Reports API's user usage report (`activity_sources`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+import re
+import threading
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Sequence
 
 import httplib2
 from googleapiclient.errors import BatchError, HttpError
 
-from providers.google_workspace import mapping
-from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_WRITE, DirectoryClient,
+from providers.google_workspace import mapping, usage
+from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE, DirectoryClient,
                                                error_info, retryable)
 from providers.google_workspace.settings import CUSTOMER_ID, GoogleSettings
 from sweeper.errors import AuthError, BindingError, DataError, PermissionDenied, ProviderError
+from sweeper.kit.bounds import Listing
 from sweeper.kit.retry import chunks, retry_after, retry_items
+from sweeper.kit.secrets import scrub
 from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
 
 PAGE = 500  # the API's maximum
+REPORT_PAGE = 1000  # the Reports API's maximum
+REPORT_TRIES = 7  # report dates tried, newest first, before the report is given up as not yet there
+OLDER_TRIES = 3  # ... for each older report (activity_lookback_days)
 MY_CUSTOMER = "my_customer"  # the API's alias for the caller's own customer
+LOGIN_ONLY = ("activity is lastLoginTime alone, which misses mail clients (IMAP, POP), SSO sign-ins and "
+              "Drive use")
+NOT_YET = re.compile(r"(?:Data for dates later than|Start date can not be later than) (\d{4}-\d{2}-\d{2})")
 
 
 class GoogleWorkspaceAdapter:
@@ -33,6 +45,9 @@ class GoogleWorkspaceAdapter:
         self.client = DirectoryClient(settings, write=write)
         self.rules = mapping.Rules.of(settings.exclude_org_units, settings.skip_admins, settings.admin_subject)
         self._scopes: list[str] | None = None
+        self._notes: dict[str, list[str]] = {}
+        self._notes_lock = threading.Lock()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the report's newest likely date
 
     # --- describe ------------------------------------------------------------------------------------
 
@@ -85,7 +100,9 @@ class GoogleWorkspaceAdapter:
     def list_identities(self, scope: str) -> Iterator[Identity]:
         """Every user of the customer, page by page; a failing page raises, never truncates. The
         listing is bounded (`listing_deadline_seconds`, a page token seen twice, `max_response_mb`),
-        and a user of another customer than `scope` fails it."""
+        and a user of another customer than `scope` fails it. With `activity_sources`, the usage
+        report is read first and each user's last use is the newest either source knows of."""
+        report = self._usage(scope)
         listing = self.settings.listing(PROVIDER, "list users")
         users = self.client.users()
         request = users.list(customer=scope, maxResults=PAGE, projection="basic", fields=mapping.LIST_FIELDS)
@@ -100,9 +117,103 @@ class GoogleWorkspaceAdapter:
                 raise DataError(PROVIDER, "list users", "a users.list page is not in the documented shape")
             for raw in records:
                 _same_customer(raw, scope, "list users")
-                yield mapping.identity(raw, scope, self.rules, position)
+                yield mapping.identity(raw, scope, self.rules, position, report)
                 position += 1
             request = users.list_next(request, page) if token else None
+        if report is not None and report.newer:
+            self._note(scope, f"{report.newer} user(s) seen in use later than their lastLoginTime")
+
+    def scope_notes(self, scope: str) -> list[str]:
+        """What the last listing of `scope` says about its activity data (the report used, or why none)."""
+        with self._notes_lock:
+            return list(self._notes.get(scope, ()))
+
+    def _note(self, scope: str, text: str) -> None:
+        with self._notes_lock:
+            self._notes.setdefault(scope, []).append(text)
+
+    # --- the usage report ---------------------------------------------------------------------------
+
+    def _usage(self, scope: str) -> usage.Usage | None:
+        """The usage reports for `scope`, or None (no activity_sources, or none readable: then a note
+        says why and users are judged by lastLoginTime alone). A report that is readable but broken
+        (not in the documented shape, a loop, the deadline) raises: the scope fails, nothing is judged."""
+        with self._notes_lock:
+            self._notes[scope] = []
+        sources = self.settings.activity_sources
+        if not sources:
+            return None
+        report = usage.Usage(list(sources), scope)
+        listing = self.settings.listing(PROVIDER, "read usage report")
+        start = usage.newest_likely(self.clock())
+        try:
+            newest = self._first_with_data(report, scope, start, REPORT_TRIES, listing)
+            if newest is None:
+                self._note(scope, f"no usage report with data from {start} back {REPORT_TRIES} dates: "
+                           f"{LOGIN_ONLY}")
+                return None
+            lookback = self.settings.activity_lookback_days
+            for k in range(1, -(-lookback // usage.GMAIL_WINDOW_DAYS)):
+                older = newest - timedelta(days=usage.GMAIL_WINDOW_DAYS * k)
+                if self._first_with_data(report, scope, older, OLDER_TRIES, listing) is None:
+                    self._note(scope, f"no usage report with data from {older} back {OLDER_TRIES} dates: "
+                               "uses only it would show are not seen")
+        except (PermissionDenied, AuthError) as err:
+            self._note(scope, f"usage reports not readable ({_refusal(err)}); {LOGIN_ONLY}; grant the scope "
+                       f"{SCOPE_REPORTS} (to a service account: by domain-wide delegation) and the Reports "
+                       "privilege to its admin, or set activity_sources = []")
+            return None
+        read = ", ".join(str(d) for d in report.days)
+        self._note(scope, f"activity also from the usage report{'s' if len(report.days) > 1 else ''} of {read} "
+                   f"({', '.join(sources)})")
+        return report
+
+    def _first_with_data(self, report: usage.Usage, scope: str, start: date, tries: int,
+                         listing: Listing) -> date | None:
+        """Read into `report` the newest report dated `start` or earlier that has full data for the
+        selected applications; at most `tries` dates. A date the API says is not yet available jumps
+        to the date it names; one with warnings steps back a day. None when no date had data."""
+        day = start
+        for _ in range(tries):
+            earlier = self._read_report(report, scope, day, listing)
+            if earlier is None:
+                return day
+            day = earlier
+        return None
+
+    def _read_report(self, report: usage.Usage, scope: str, day: date, listing: Listing) -> date | None:
+        """Every page of the report dated `day` into `report`; or the date to try instead."""
+        reports = self.client.reports().userUsageReport()
+        customer = scope if re.fullmatch(r"C.+", scope) else MY_CUSTOMER  # the API's pattern for customerId
+        reading = report.reading(day)
+        token: str | None = None
+        operation = f"read usage report of {day}"
+        while True:
+            listing.page(token)
+            request = reports.get(userKey="all", date=day.isoformat(), customerId=customer,
+                                  parameters=report.parameters, maxResults=REPORT_PAGE, fields=usage.FIELDS,
+                                  **({"pageToken": token} if token else {}))
+            try:
+                page = self.client.execute(request, operation, until=listing.ends, reports=True, untranslated=(400,))
+            except HttpError as err:
+                named = NOT_YET.search(error_info(err)[2])
+                if named is None:
+                    raise self.client.translate(err, operation) from err
+                said = date.fromisoformat(named.group(1))
+                return said if said < day else day - timedelta(days=1)
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            try:
+                if not isinstance(page, dict) or token is not None and not isinstance(token, str):
+                    raise usage.ReportShape("a page is not an object, or its nextPageToken is not text")
+                if usage.warned_apps(page, report.apps):
+                    return day - timedelta(days=1)
+                reading.page(page)
+            except usage.ReportShape as err:
+                raise DataError(PROVIDER, operation, f"the usage report is not in the documented shape ({err}); "
+                                "nothing is judged on a report that cannot be read") from err
+            if not token:
+                reading.done()
+                return None
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         request = self.client.users().get(userKey=ref.identity_id, projection="basic", fields=mapping.USER_FIELDS)
@@ -208,26 +319,78 @@ class GoogleWorkspaceAdapter:
             results.append(CheckResult("read users", True, f"users.list answered (scope {self.client.scope})"))
         except ProviderError as err:
             results.append(CheckResult("read users", False, err.detail))
+        results.append(self._check_reports(scope))
         results.append(CheckResult(
             "suspend users", None,
             f"cannot be probed without changing a user: needs scope {SCOPE_WRITE} and an admin role that may "
             "update users (a delegated admin cannot suspend super admins)"))
         return results
 
+    def _check_reports(self, scope: str) -> CheckResult:
+        """Read the usage report as a sweep would: which date, or why not. Reports are optional, so a
+        refusal fails the check only when activity_sources was set in the config."""
+        if not self.settings.activity_sources:
+            return CheckResult("read usage reports", None, "activity_sources = []: judged by lastLoginTime alone")
+        try:
+            report = self._usage(scope)
+        except ProviderError as err:
+            return CheckResult("read usage reports", False, err.detail)
+        notes = "; ".join(self.scope_notes(scope))
+        if report is not None:
+            return CheckResult("read usage reports", True, f"{notes} (scope {SCOPE_REPORTS})")
+        asked = "activity_sources" in self.settings.model_fields_set
+        return CheckResult("read usage reports", False if asked else None, notes)
+
     @classmethod
     def permissions(cls, mode: str = "apply", settings: Any = None) -> str:
-        """The scope, delegation and admin role for `mode`: "plan" (plan, check, notify: read only)
-        or "apply" (apply, restore). Google has no member accounts: "org-member" raises ValueError."""
+        """The scopes, delegation and admin role for `mode`: "plan" (plan, check, notify: read only)
+        or "apply" (apply, restore). Google has no member accounts: "org-member" raises ValueError.
+        The reports scope is listed when `activity_sources` (default: all) asks for usage reports."""
         token_env = getattr(settings, "token_env", None) or "SWEEPER_GOOGLE_TOKEN"
         subject = getattr(settings, "admin_subject", None) or "<admin_subject>"
+        sources = getattr(settings, "activity_sources", None)
+        reports = sources is None or bool(sources)
         if mode == "plan":
-            return PLAN.format(scope=SCOPE_READ, token_env=token_env, subject=subject)
-        if mode == "apply":
-            return APPLY.format(scope=SCOPE_WRITE, read=SCOPE_READ, token_env=token_env, subject=subject)
-        raise ValueError(f"Google Workspace has no {mode!r} permissions (modes: plan, apply)")
+            text = PLAN.format(scope=SCOPE_READ, token_env=token_env, subject=subject,
+                               scopes=f"{SCOPE_READ},{SCOPE_REPORTS}" if reports else SCOPE_READ)
+        elif mode == "apply":
+            text = APPLY.format(scope=SCOPE_WRITE, read=SCOPE_READ, token_env=token_env, subject=subject,
+                                scopes=f"{SCOPE_WRITE},{SCOPE_REPORTS}" if reports else SCOPE_WRITE)
+        else:
+            raise ValueError(f"Google Workspace has no {mode!r} permissions (modes: plan, apply)")
+        return _with_reports(text, reports)
+
+    @classmethod
+    def permission_pages(cls) -> list[tuple[str, str, str, Any]]:
+        """docs/google_workspace.md: (heading, what it is for, mode, settings) per section."""
+        return [("Plan job (plan, check, notify)", "Read only: the reader's delegation and role.", "plan", None),
+                ("Apply job (apply, restore)", "What acting adds: the writer's delegation and role.", "apply", None)]
 
     def close(self) -> None:
         self.client.close()
+
+
+def _refusal(err: ProviderError) -> str:
+    """Why the reports were refused, from what the API or the token endpoint said."""
+    cause = err.__cause__
+    if isinstance(cause, HttpError):
+        status, reason, message = error_info(cause)
+        return scrub(f"HTTP {status} {reason}: {message}")[:200]
+    if cause is not None:
+        return scrub(f"{type(cause).__name__}: {cause}")[:200]
+    return err.detail[:200]
+
+
+def _with_reports(text: str, reports: bool) -> str:
+    """The permission text with its usage-report lines, or without them (activity_sources = [])."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        tagged = line.startswith("@")
+        if tagged and reports:
+            lines.append(line[1:])
+        elif not tagged:
+            lines.append(line)
+    return "".join(lines)
 
 
 def _same_customer(raw: object, scope: str, operation: str) -> None:
@@ -238,42 +401,52 @@ def _same_customer(raw: object, scope: str, operation: str) -> None:
                         f"not {scope}: an answer with another customer's users is not trusted; nothing is judged")
 
 
-PLAN = """Google Workspace (Admin SDK Directory API): plan, check, notify (read only)
+# Lines starting with "@" are about the usage reports: kept (without the "@") while activity_sources
+# asks for reports, left out with activity_sources = [].
+PLAN = """Google Workspace (Admin SDK): plan, check, notify (read only)
 
-OAuth scope: the only one the plan job mints
+OAuth scopes: the only ones the plan job mints
   {scope}
-  It is all the sweeper needs to read users and to resolve the customer the credentials belong
-  to (users.list with customer=my_customer answers each user's customerId).
+    users.list and users.get; it also resolves the customer the credentials belong to
+    (users.list with customer=my_customer answers each user's customerId)
+@  https://www.googleapis.com/auth/admin.reports.usage.readonly
+@    the user usage report (userUsageReport.get, all users, one date, 1,000 a page): sign-ins,
+@    SSO, Gmail over IMAP, POP and the web, Drive use, per activity_sources. Minted as a token
+@    of its own; without it (HTTP 403) the sweep judges by lastLoginTime alone and says so.
+@    activity_sources = [] stops asking for it.
 
 Reader service account with domain-wide delegation (auth = "service_account" or "default")
   1. Enable the Admin SDK API in the service account's Google Cloud project.
   2. Admin console > Security > Access and data control > API controls > Domain-wide delegation:
-     add the reader service account's client id (numeric) with only the scope above.
+     add the reader service account's client id (numeric) with only the scopes above.
   3. Set admin_subject to an admin whose role grants Admin API privileges > Users > Read only
      (a custom role, not super admin); the service account acts as that admin.
+@     The role also needs Admin console privileges > Reports, for the usage report.
 
 Keyless, from GitHub Actions (auth = "access_token")
   google-github-actions/auth with workload_identity_provider, service_account: <reader>,
   token_format: access_token, access_token_subject: {subject},
-  access_token_scopes: {scope}
+  access_token_scopes: {scopes}
   then export the token, masked, as ${token_env} (token_env). The pool's principal for the
   repository needs Service Account Token Creator on the reader service account only.
 """
 
-APPLY = """Google Workspace (Admin SDK Directory API): apply, restore
+APPLY = """Google Workspace (Admin SDK): apply, restore
 
-OAuth scope: the only one the apply job mints (it covers the fresh read before acting)
+OAuth scopes: the only ones the apply job mints (they cover the fresh read before acting)
   {scope}
+@  https://www.googleapis.com/auth/admin.reports.usage.readonly (read only: the usage report)
   The plan job keeps the read-only scope {read}
 
 Writer service account, separate from the plan job's reader
   1. Admin console > Security > Access and data control > API controls > Domain-wide delegation:
-     add the writer's client id (numeric) with the scope above. Leave the reader's entry at the
-     read-only scope, so that what can mint the reader's tokens can never write.
+     add the writer's client id (numeric) with the scopes above. Leave the reader's entry at the
+     read-only scopes, so that what can mint the reader's tokens can never write.
   2. Set admin_subject to an admin whose role grants Admin API privileges > Users > Read and
      Users > Update (suspend and unsuspend); a custom role, not super admin. A delegated admin
      cannot suspend super admins: the sweeper protects them by default (skip_admins), and a
      suspend of one fails with 403 rather than succeeding.
+@     The role also needs Admin console privileges > Reports, for the usage report.
 
 Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   Run the job in a protected environment (required reviewers, default branch only), and give
@@ -282,6 +455,6 @@ Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   subject/repo:<owner>/<repo>:environment:<environment>
   google-github-actions/auth with workload_identity_provider, service_account: <writer>,
   token_format: access_token, access_token_subject: {subject},
-  access_token_scopes: {scope}
+  access_token_scopes: {scopes}
   then export the token, masked, as ${token_env} (token_env).
 """

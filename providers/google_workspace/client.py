@@ -1,12 +1,17 @@
 """The one place where google-api-python-client and google-auth are called: credentials, the
-Directory service, per-thread HTTP, retries, batches, and translation of their errors.
+Directory and Reports services, per-thread HTTP, retries, batches, and translation of their errors.
 
 httplib2 is not thread-safe, so each thread gets its own AuthorizedHttp and every request is
 executed with `http=` (the library's documented way); the service object is shared. Underneath is a
 `transport.BoundedHttp`: no redirect is followed, and each answer is bounded in time and size.
 With `client_options={"api_endpoint": ...}`, discovery.build() replaces the static document's
 rootUrl + servicePath ("https://admin.googleapis.com/" + "") by the endpoint, so method paths
-("admin/directory/v1/users") resolve against it; the trailing slash keeps a path prefix intact.
+("admin/directory/v1/users", "admin/reports/v1/usage/...") resolve against it; the trailing slash
+keeps a path prefix intact.
+
+The usage reports have credentials of their own, minted for the reports scope alone and only when
+`activity_sources` asks for reports: the Directory token never carries it, and a delegation that
+does not grant it fails only the report (which then falls back), not the listing.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from sweeper.kit.status import error_for_status
 PROVIDER = "google_workspace"
 SCOPE_READ = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 SCOPE_WRITE = "https://www.googleapis.com/auth/admin.directory.user"
+SCOPE_REPORTS = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 MAX_BACKOFF = 32.0  # seconds, one wait
 
@@ -76,10 +82,12 @@ class DirectoryClient:
         self._https: list[BoundedHttp] = []
         self._credentials: Any = None
         self._service: Any = None
+        self._reports_credentials: Any = None
+        self._reports: Any = None
 
     # --- credentials and service --------------------------------------------------------------
 
-    def _make_credentials(self) -> Any:
+    def _make_credentials(self, scope: str) -> Any:
         s = self.settings
         if s.auth == "access_token":
             token = os.environ.get(s.token_env, "").strip()
@@ -91,14 +99,14 @@ class DirectoryClient:
         if s.auth == "service_account":
             try:
                 return service_account.Credentials.from_service_account_file(
-                    s.credentials_file, scopes=[self.scope], subject=s.admin_subject)
+                    s.credentials_file, scopes=[scope], subject=s.admin_subject)
             except FileNotFoundError as err:
                 raise AuthError(PROVIDER, "authenticate", f"credentials_file {s.credentials_file} not found") from err
             except (ValueError, KeyError, OSError) as err:
                 raise AuthError(PROVIDER, "authenticate", f"credentials_file {s.credentials_file} is not a "
                                 f"usable service account key ({type(err).__name__})") from err
         try:
-            creds, _ = google.auth.default(scopes=[self.scope])
+            creds, _ = google.auth.default(scopes=[scope])
         except auth_exceptions.DefaultCredentialsError as err:
             raise AuthError(PROVIDER, "authenticate", "no application default credentials found (set "
                             "GOOGLE_APPLICATION_CREDENTIALS, use workload identity, or auth = access_token)") from err
@@ -109,26 +117,43 @@ class DirectoryClient:
     def service(self) -> Any:
         with self._lock:
             if self._service is None:
-                self._credentials = self._make_credentials()
-                self._service = discovery.build(
-                    "admin", "directory_v1", credentials=self._credentials, static_discovery=True,
-                    cache_discovery=False, client_options={"api_endpoint": self.endpoint + "/"})
+                self._credentials = self._make_credentials(self.scope)
+                self._service = self._build("directory_v1", self._credentials)
             return self._service
+
+    def reports(self) -> Any:
+        """The Reports API service, with credentials for SCOPE_REPORTS alone."""
+        self.service()  # the Directory credentials first: whoami and errors name them
+        with self._lock:
+            if self._reports is None:
+                self._reports_credentials = self._make_credentials(SCOPE_REPORTS)
+                self._reports = self._build("reports_v1", self._reports_credentials)
+            return self._reports
+
+    def _build(self, version: str, credentials: Any) -> Any:
+        return discovery.build("admin", version, credentials=credentials, static_discovery=True,
+                               cache_discovery=False, client_options={"api_endpoint": self.endpoint + "/"})
 
     def users(self) -> Any:
         return self.service().users()
 
-    def http(self) -> google_auth_httplib2.AuthorizedHttp:
-        """This thread's own authorized http (httplib2 connections must not be shared)."""
-        authed = getattr(self._local, "http", None)
-        if authed is None:
+    def http(self, *, reports: bool = False) -> google_auth_httplib2.AuthorizedHttp:
+        """This thread's own authorized http (httplib2 connections must not be shared); `reports`:
+        with the reports credentials, over the same bounded transport."""
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
             self.service()
             raw = BoundedHttp(timeout=self.settings.timeout_seconds,
                               max_bytes=int(self.settings.max_response_mb * MB))
-            authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=raw)
-            self._local.http, self._local.raw = authed, raw
+            self._local.raw = raw
             with self._lock:
                 self._https.append(raw)
+        key = "reports_http" if reports else "http"
+        authed = getattr(self._local, key, None)
+        if authed is None:
+            credentials = self._reports_credentials if reports else self._credentials
+            authed = google_auth_httplib2.AuthorizedHttp(credentials, http=raw)
+            setattr(self._local, key, authed)
         return authed
 
     def close(self) -> None:
@@ -150,14 +175,15 @@ class DirectoryClient:
         return Budget(self.settings.retries, total=self.settings.retry_budget_seconds, cap=MAX_BACKOFF, jitter=True)
 
     def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False,
-                until: float | None = None) -> Any:
+                until: float | None = None, reports: bool = False, untranslated: tuple[int, ...] = ()) -> Any:
         """Run one request with the library's retries, plus our own for 403 quotaExceeded
         (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`.
         `until` (a time.monotonic() value) is the deadline of the listing this request belongs to:
-        neither the request nor its retries run past it."""
+        neither the request nor its retries run past it. `reports`: a Reports API request (its own
+        credentials). An HttpError whose status is in `untranslated` is raised as it is."""
         request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
         waits = self.budget().start(self.sleep)
-        http = self.http()
+        http = self.http(reports=reports)
         self._local.raw.until = until
         try:
             while True:
@@ -167,6 +193,8 @@ class DirectoryClient:
                     status, reason, _ = error_info(err)
                     if missing_ok and status == 404:
                         return None
+                    if status in untranslated:
+                        raise
                     if status == 403 and reason in RATE_REASONS and waits.again(retry_after(err.resp)):
                         continue
                     raise self.translate(err, operation) from err

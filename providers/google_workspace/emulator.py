@@ -2,11 +2,14 @@
 
 Serves `users.list/get/update/patch` and multipart `/batch` in the real API's shapes, seeded from a
 scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens", "users": [raw
-Directory user objects]}. `delegated_admin` true makes suspending a super admin answer 403, as it
-does for a delegated admin in a real tenant. Users are served as given, malformed ones included; a
-user without `customerId` is served with the scenario's, as the API does (`customer=my_customer`
-then tells a caller which customer it belongs to). Paging scans forward from the page token's
-offset, so a full listing is O(N) whatever the query. `ListingFaults` make the listing hostile.
+Directory user objects], "reports": {...}}, and the Reports API's user usage report from its
+"reports" section (`usage_reports`: lag, warnings, paging, a 403 mode). `delegated_admin` true makes
+suspending a super admin answer 403, as it does for a delegated admin in a real tenant. Users are
+served as given, malformed ones included; a user without `customerId` is served with the
+scenario's, as the API does (`customer=my_customer` then tells a caller which customer it belongs
+to). Paging scans forward from the page token's offset, so a full listing is O(N) whatever the
+query. `ListingFaults` make the listing hostile (`listing_faults`) or the report's pages
+(`report_faults`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
-from providers.google_workspace import wire
+from providers.google_workspace import usage_reports, wire
 
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
@@ -83,6 +86,7 @@ class Directory:
                         self.by_key[key.lower()] = user
         self.lock = threading.Lock()
         self.writes: Counter[str] = Counter()  # successful updates per user id
+        self.reports = usage_reports.UsageReports(scenario.get("reports"), self.users, self.customer_id)
 
     def find(self, key: str) -> dict[str, Any] | None:
         return self.by_key.get(key.lower())
@@ -162,6 +166,7 @@ class DirectoryEmulator(ServedEmulator):
         self.item_faults = ItemFaults()
         self.fault_reasons: dict[int, str] = {}  # e.g. {403: "userRateLimitExceeded"} for injected 403s
         self.listing_faults = ListingFaults()
+        self.report_faults = ListingFaults()  # the same faults, for usage report pages
         self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
         self._item_rng = random.Random(0)
@@ -178,6 +183,7 @@ class DirectoryEmulator(ServedEmulator):
         with self.server._lock:
             self.part_counts.clear()
             self.list_pages.clear()
+            self.directory.reports.pages.clear()
 
     @property
     def customer_id(self) -> str:
@@ -210,6 +216,12 @@ class DirectoryEmulator(ServedEmulator):
     def list_requests(self) -> int:
         return self.server.counts[f"GET {USERS}"]
 
+    @property
+    def report_requests(self) -> int:
+        """Usage report requests of any date, whatever they were answered."""
+        with self.server._lock:
+            return sum(n for k, n in self.server.counts.items() if k.startswith(f"GET {usage_reports.PREFIX}"))
+
     def _error(self, status: int, reason: str) -> Response:
         return wire.error(status, self.fault_reasons.get(status, reason) if reason == "injected" else reason)
 
@@ -219,6 +231,9 @@ class DirectoryEmulator(ServedEmulator):
         batch = req.method == "POST" and req.path in BATCH_PATHS
         redirect = self.listing_faults.redirect
         if redirect and (batch or _list_page(req)):
+            return Response(redirect[0], b"", {"Location": redirect[1]})
+        redirect = self.report_faults.redirect
+        if redirect and req.path.startswith(usage_reports.PREFIX):
             return Response(redirect[0], b"", {"Location": redirect[1]})
         if batch:
             return self._batch(req)
@@ -239,7 +254,26 @@ class DirectoryEmulator(ServedEmulator):
                 if token in d.readonly_tokens:
                     return wire.error(403, "insufficientPermissions")
                 return self._update(key, req)
+        if req.path.startswith(usage_reports.PREFIX):
+            if not d.reports.may_read(token):
+                return wire.error(403, "insufficientPermissions")
+            return self._report(req)
         return wire.error(404, "notFound", f"Method not found: {req.method} {req.path}")
+
+    def _report(self, req: Request) -> Response:
+        """A usage report page, as `report_faults` make it."""
+        f, reports = self.report_faults, self.directory.reports
+        reports.foreign_customer = f.foreign_customer
+        payload = reports.serve(req)
+        if isinstance(payload, Response):
+            return payload
+        if f.repeat_token and req.arg("pageToken"):
+            payload["nextPageToken"] = req.arg("pageToken")
+        resp = self._fields(req, payload)
+        if resp.status == 200:
+            resp.body += b" " * f.oversize_bytes
+            resp.drip_seconds = f.drip_seconds
+        return resp
 
     def _fields(self, req: Request, payload: dict[str, Any]) -> Response:
         fields = req.arg("fields")

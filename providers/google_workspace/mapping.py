@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.kit.times import BadTime, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
+
+if TYPE_CHECKING:
+    from providers.google_workspace.usage import Usage
 
 PROVIDER = "google_workspace"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -96,8 +99,9 @@ def credential(raw: dict[str, Any], rules: Rules) -> Credential:
     return identity(raw, "", rules).credentials[0]
 
 
-def identity(raw: object, scope: str, rules: Rules, position: int = 0) -> Identity:
-    """Map one raw user; `position` names records that have nothing else to name them by."""
+def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Usage | None = None) -> Identity:
+    """Map one raw user; `position` names records that have nothing else to name them by. With `usage`
+    (the usage reports read), the last use is the newest of lastLoginTime and the reports'."""
     if not isinstance(raw, dict):
         rid = f"unreadable-record-{position}"
         cred = Credential(CredentialKind.ACCOUNT, rid, True, Activity.UNKNOWN,
@@ -116,6 +120,8 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0) -> Identi
     if problems:
         activity, last_used = Activity.UNKNOWN, None
         note = f"malformed user record: {', '.join(problems)} missing or of the wrong type"
+    if usage is not None:
+        activity, last_used, note = usage.judge(uid, login, activity, last_used, note)
     enabled = not (raw.get("suspended") is True or raw.get("archived") is True)
     ou = raw.get("orgUnitPath") if isinstance(raw.get("orgUnitPath"), str) else None
     protected = _protection(raw, login, rules)

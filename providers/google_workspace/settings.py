@@ -11,6 +11,8 @@ from sweeper.config import ProviderSettings
 from sweeper.kit.settings import Bounded, Reaching, Retrying
 
 CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a Workspace customer id looks like (C0xxxxxxx)
+Source = Literal["login", "sso", "imap", "pop", "webmail", "drive"]  # usage-report signals (usage.SIGNALS)
+SOURCES: tuple[Source, ...] = ("login", "sso", "imap", "pop", "webmail", "drive")
 
 
 class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
@@ -30,6 +32,9 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
     retry_budget_seconds: float = Field(120, gt=0, le=3600)  # total backoff we wait on one call or batch
     timeout_seconds: float = Field(60, gt=0, le=600)  # per HTTP request
     max_parallel: int = Field(4, gt=0, le=16)  # apply() calls at once; Directory quotas are per user
+    # Activity beyond lastLoginTime, from the Reports API's user usage report: [] reads no report.
+    activity_sources: list[Source] = Field(default_factory=lambda: list(SOURCES))
+    activity_lookback_days: int = Field(0, ge=0, le=450)  # > 0: also reports 30 days apart, back this far
 
     @field_validator("customer")
     @classmethod
@@ -45,6 +50,14 @@ class GoogleSettings(ProviderSettings, Retrying, Reaching, Bounded):
             if not unit.startswith("/"):
                 raise ValueError(f"org unit paths start with '/' (got {unit!r})")
         return units
+
+    @field_validator("activity_sources")
+    @classmethod
+    def _sources(cls, sources: list[str]) -> list[str]:
+        twice = sorted({s for s in sources if sources.count(s) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given more than once")
+        return sources
 
     @model_validator(mode="after")
     def _auth_needs(self) -> "GoogleSettings":

@@ -204,3 +204,76 @@ def test_serves_100k_users_in_linear_time() -> None:
         assert time.perf_counter() - started < 10
     finally:
         em.stop()
+
+
+# --- the usage report (Reports API) -------------------------------------------------------------------
+
+REPORT = "/admin/reports/v1/usage/users/all/dates/"
+
+
+def _reporting(**reports: object) -> dict:
+    base = {"available_through": "2025-05-31", "lag_days": 2, "partial": {"2025-05-29": ["gmail"]},
+            "users": {"a@x.test": {"imap": "2025-05-20T10:00:00Z"}, "2": {"sso": "2025-04-01T00:00:00Z"}}}
+    return _scenario(reports={**base, **reports})
+
+
+def report(em, day: str, query: str = "", token: str | None = TOKEN) -> tuple[int, dict]:
+    status, _, body = call(em, "GET", REPORT + day + query, token=token)
+    return status, json.loads(body)
+
+
+def test_usage_report_lags_warns_and_pages() -> None:
+    em = emulator.start(_reporting())
+    try:
+        status, body = report(em, "2025-06-01")  # later than the newest date: 400 naming it
+        assert status == 400 and body["error"]["message"].startswith("Data for dates later than 2025-05-31 is "
+                                                                     "not yet available")
+        status, body = report(em, "2025-05-30")  # processing: warnings per application, no entries
+        assert status == 200 and "usageReports" not in body
+        assert {w["code"] for w in body["warnings"]} == {"DATA_NOT_AVAILABLE"}
+        assert {w["data"][0]["value"] for w in body["warnings"]} == {"accounts", "gmail", "drive"}
+        assert all(w["data"][0]["key"] == "application" and "2025-05-30" in w["message"] for w in body["warnings"])
+        status, body = report(em, "2025-05-29")  # partial: entries, and a warning for gmail
+        assert status == 200 and [w["code"] for w in body["warnings"]] == ["PARTIAL_DATA_AVAILABLE"]
+        assert len(body["usageReports"]) == 6
+        status, first = report(em, "2025-05-28", "?maxResults=4&parameters=gmail:last_imap_time,accounts:last_sso_time")
+        assert status == 200 and "warnings" not in first and len(first["usageReports"]) == 4
+        entry = first["usageReports"][0]
+        assert entry["kind"] == "admin#reports#usageReport" and entry["date"] == "2025-05-28"
+        assert entry["entity"] == {"customerId": "C123", "userEmail": "a@x.test", "profileId": "1", "type": "USER"}
+        assert entry["parameters"] == [{"name": "gmail:last_imap_time", "datetimeValue": "2025-05-20T10:00:00.000Z"}]
+        assert first["usageReports"][1]["parameters"] == [{"name": "accounts:last_sso_time",
+                                                           "datetimeValue": "2025-04-01T00:00:00.000Z"}]
+        status, second = report(em, "2025-05-28", f"?maxResults=4&pageToken={first['nextPageToken']}")
+        assert status == 200 and len(second["usageReports"]) == 2 and "nextPageToken" not in second
+        assert report(em, "2025-05-28", "?maxResults=1001")[0] == 400
+        assert report(em, "2025-05-27", f"?pageToken={first['nextPageToken']}")[0] == 400  # another date's token
+        assert em.directory.reports.pages == {"2025-05-29": 1, "2025-05-28": 2, "2025-05-30": 1}
+    finally:
+        em.stop()
+
+
+def test_usage_report_windows_styles_and_refusals() -> None:
+    em = emulator.start(_reporting(style="timestamps", int_unit="us", tokens=[TOKEN]))
+    try:
+        # the IMAP use of 2025-05-20 is in the report of 2025-06-10's window, not in that of 2025-05-19,
+        # and has left the 30-day Gmail window of 2025-06-25
+        em.directory.reports.available_through = datetime(2025, 7, 1).date()
+        em.directory.reports.lag_days = 0
+
+        def imap(day: str) -> str | None:
+            status, body = report(em, day, "?parameters=gmail:timestamp_last_imap")
+            assert status == 200
+            return next((p["intValue"] for p in body["usageReports"][0].get("parameters", [])), None)
+
+        assert imap("2025-06-10") == str(int(datetime(2025, 5, 20, 10, tzinfo=timezone.utc).timestamp()) * 10**6)
+        assert imap("2025-05-19") is None and imap("2025-06-25") == "0"
+        em.directory.readonly_tokens.add("reader")
+        status, body = report(em, "2025-06-10", token="reader")  # a Directory token without the reports scope
+        assert status == 403 and body["error"]["errors"][0]["reason"] == "insufficientPermissions"
+        assert report(em, "2025-06-10", "?customerId=C999")[0] == 403
+        assert report(em, "2025-06-10", token="wrong")[0] == 401
+        em.directory.reports.forbidden = True
+        assert report(em, "2025-06-10")[0] == 403
+    finally:
+        em.stop()

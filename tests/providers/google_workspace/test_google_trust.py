@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from providers.emulator import toml_section
 from providers.google_workspace import emulator
 from providers.google_workspace.adapter import GoogleWorkspaceAdapter
-from providers.google_workspace.client import SCOPE_READ, SCOPE_WRITE
+from providers.google_workspace.client import SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE
 from providers.google_workspace.emulator import ListingFaults
 from providers.google_workspace.scenario import user
 from providers.google_workspace.settings import GoogleSettings
@@ -250,11 +250,13 @@ def test_a_plan_made_before_the_binding_no_longer_matches(emu, tmp_path) -> None
 
 class TokenServer:
     """A loopback OAuth token endpoint: records the claims of each JWT assertion, answers `token`
-    valid for `expires_in` seconds, or, once `redirect_to` is set, a 308 redirect there."""
+    valid for `expires_in` seconds, or, once `redirect_to` is set, a 308 redirect there. A scope in
+    `refused` is answered as Google does when domain-wide delegation does not grant it."""
 
     def __init__(self, token: str, expires_in: int = 3600) -> None:
         self.claims: list[dict[str, Any]] = []
         self.redirect_to: str | None = None
+        self.refused: set[str] = set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -271,8 +273,13 @@ class TokenServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}).encode()
-                self.send_response(200)
+                status, answer = 200, {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}
+                if outer.claims[-1]["scope"] in outer.refused:
+                    status, answer = 401, {"error": "unauthorized_client", "error_description": "Client is "
+                                           "unauthorized to retrieve access tokens using this method, or client "
+                                           "not authorized for any of the scopes requested."}
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -300,22 +307,49 @@ def key_file(tmp_path: Path, token_uri: str) -> Path:
     return key
 
 
-def test_plan_mints_only_the_read_only_scope_and_apply_the_write_scope(emu, tmp_path) -> None:
+@pytest.mark.parametrize("sources", [None, []], ids=["reports", "no-reports"])
+def test_plan_mints_only_the_read_only_scope_and_apply_the_write_scope(emu, tmp_path, sources) -> None:
+    """Each token carries one scope: the Directory's (read-only for plan and check, write for apply)
+    and, only while activity_sources asks for usage reports, a token of the reports scope alone."""
     tokens = TokenServer(TOKEN)
     key = key_file(tmp_path, tokens.url)
-    cfg = config(tmp_path, emu, auth="service_account", credentials_file=str(key), admin_subject="admin@trust.test")
+    extra = {} if sources is None else {"activity_sources": sources}
+    cfg = config(tmp_path, emu, auth="service_account", credentials_file=str(key), admin_subject="admin@trust.test",
+                 **extra)
+    reports = {SCOPE_REPORTS} if sources is None else set()
     try:
         for command in (["check", "-c", cfg], ["plan", "-c", cfg, "--as-of", AS_OF]):
             run = sweeper(*command)
             assert run.exit_code == 0, run.output
-        assert tokens.claims and {c["scope"] for c in tokens.claims} == {SCOPE_READ}
+        assert tokens.claims and {c["scope"] for c in tokens.claims} == {SCOPE_READ} | reports
         assert {c["sub"] for c in tokens.claims} == {"admin@trust.test"}
         tokens.claims.clear()
         run = sweeper("apply", "-c", cfg, "--yes", "--as-of", AS_OF)
         assert run.exit_code == 0, run.output
-        assert tokens.claims and {c["scope"] for c in tokens.claims} == {SCOPE_WRITE}
+        assert tokens.claims and {c["scope"] for c in tokens.claims} == {SCOPE_WRITE} | reports
     finally:
         tokens.close()
+
+
+def test_a_delegation_without_the_reports_scope_falls_back_to_last_login_time(emu, tmp_path) -> None:
+    """Domain-wide delegation that grants the Directory scope but not the reports one: the reports
+    token is refused, the Directory one is not (each is minted alone); the sweep says so and judges
+    by lastLoginTime."""
+    tokens = TokenServer(TOKEN)
+    tokens.refused = {SCOPE_REPORTS}
+    cfg = config(tmp_path, emu, auth="service_account", credentials_file=str(key_file(tmp_path, tokens.url)),
+                 admin_subject="admin@trust.test")
+    try:
+        run = sweeper("plan", "-c", cfg, "--as-of", AS_OF, "-f", "json")
+    finally:
+        tokens.close()
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.stdout)
+    row = google_of(report)
+    assert row["status"] == "ok" and "usage reports not readable (RefreshError" in row["message"]
+    assert "unauthorized_client" in row["message"] and "activity is lastLoginTime alone" in row["message"]
+    assert report["summary"]["disable"] == 600  # every user idle by lastLoginTime, as before the reports
+    assert {c["scope"] for c in tokens.claims} == {SCOPE_READ, SCOPE_REPORTS}
 
 
 def test_a_token_fetched_for_a_batch_goes_through_the_guarded_transport(emu, recorder, tmp_path) -> None:
@@ -344,8 +378,10 @@ def test_permissions_by_mode(tmp_path, clean_env) -> None:
     assert plan.exit_code == apply.exit_code == 0
     write_scope = SCOPE_WRITE + "\n"  # the write scope ends a line; the read-only one continues with ".readonly"
     assert SCOPE_READ in plan.stdout and write_scope not in plan.stdout
-    assert "the only one the plan job mints" in plan.stdout and "Users > Read only" in plan.stdout
+    assert "the only ones the plan job mints" in plan.stdout and "Users > Read only" in plan.stdout
     assert write_scope in apply.stdout and "protected environment" in apply.stdout
+    for text in (plan.stdout, apply.stdout):  # the usage report's scope, read only, in both jobs by default
+        assert f"{SCOPE_REPORTS}\n" in text and "Admin console privileges > Reports" in text
     assert "environment:<environment>" in apply.stdout and "Users > Update" in apply.stdout
     member = sweeper("permissions", "-p", "google_workspace", "--for", "org-member")
     assert member.exit_code == 2 and "no 'org-member' permissions" in member.output
@@ -354,6 +390,11 @@ def test_permissions_by_mode(tmp_path, clean_env) -> None:
     cfg = config(tmp_path, auth="access_token", token_env="SWEEPER_GOOGLE_READER", admin_subject="reader@x.test")
     shaped = sweeper("permissions", "-p", "google_workspace", "--for", "plan", "-c", cfg)
     assert "$SWEEPER_GOOGLE_READER" in shaped.stdout and "access_token_subject: reader@x.test" in shaped.stdout
+    assert f"access_token_scopes: {SCOPE_READ},{SCOPE_REPORTS}\n" in shaped.stdout
+    cfg = config(tmp_path, auth="access_token", activity_sources=[])
+    for mode in ("plan", "apply"):
+        bare = sweeper("permissions", "-p", "google_workspace", "--for", mode, "-c", cfg)
+        assert bare.exit_code == 0 and SCOPE_REPORTS not in bare.stdout and "Reports" not in bare.stdout
 
 
 # --- 4. bounded listings ---------------------------------------------------------------------------------

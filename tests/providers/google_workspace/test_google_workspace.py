@@ -98,12 +98,12 @@ class TestContract(AdapterContract):
 
 
 def test_pages_of_500_and_the_customer_is_resolved(make) -> None:
-    em, adapter = make(scenario(1200))
+    em, adapter = make(scenario(1200), activity_sources=[])
     assert adapter.scopes() == [CUSTOMER]
     em.server.reset_counts()
     found = listing(adapter)
     assert len(found) == 1200 and em.server.counts[LIST] == 3 and em.server.total_requests == 3
-    em2, named = make(scenario(1200), customer=CUSTOMER)
+    em2, named = make(scenario(1200), customer=CUSTOMER, activity_sources=[])
     assert named.scopes() == [CUSTOMER] and len(listing(named)) == 1200
     assert em2.server.total_requests == 4  # a configured customer id is bound too: one one-user probe
     assert em2.list_pages == {CUSTOMER: 3}
@@ -195,7 +195,7 @@ def test_refresh_reads_live_state_and_missing_is_none(make) -> None:
 
 
 def test_throttled_listing_retries_then_gives_up(make) -> None:
-    em, adapter = make(scenario(1200), customer=CUSTOMER)
+    em, adapter = make(scenario(1200), customer=CUSTOMER, activity_sources=[])
     em.server.set_faults(Faults(rate_429=0.3, seed=1))
     assert len(listing(adapter)) == 1200 and em.server.injected["429"] >= 1
     em.server.set_faults(Faults(rate_429=1.0))
