@@ -231,7 +231,7 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
            plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
            plan_digest: str | None = None, note: str | None = None,
-           then: Callable[[RunResult], None] | None = None) -> RunResult:
+           then: Callable[[RunResult], None] | None = None, allow_remove: bool = False) -> RunResult:
     from sweeper.errors import BindingError, JournalError
     from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
@@ -239,7 +239,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
 
     with _progress() as progress:
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
-                      open_adapter=registry.create, describe=registry.info)
+                      allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info)
         if journal:
             try:
                 journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
@@ -389,6 +389,9 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           reapply: bool = typer.Option(False, "--reapply", help="Apply a plan file the journal says was applied."),
           allow_future_as_of: bool = typer.Option(False, "--allow-future-as-of",
                                                   help="Let --as-of lie in the future (demos, tests): recorded."),
+          allow_remove: bool = typer.Option(False, "--allow-remove",
+                                            help="Also remove what remove_after_days says is due (the config alone "
+                                                 "never removes)."),
           summary: SummaryMode = SummaryOpt) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
@@ -423,7 +426,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             err_console.print(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
-                        note=note)
+                        note=note, allow_remove=allow_remove)
     _report(result, fmt, output, cfg, summary)
     raise typer.Exit(result.exit_code())
 

@@ -39,6 +39,8 @@ class PolicySettings(StrictModel):
     reenable_grace_days: int = Field(30, ge=0)  # what a person re-enabled is not disabled again before this
     restore_max_age_days: float = Field(30, gt=0)  # older runs are restored only with --force
     plan_max_age_hours: float = Field(24, gt=0)
+    remove_after_days: int | None = Field(None, gt=0)  # opt-in: remove what this sweeper disabled N days ago
+    max_remove: int = Field(10, ge=0)  # removals per scope and run; more stops every removal there
 
 
 class JournalSettings(StrictModel):
@@ -151,6 +153,19 @@ class ProviderSettings(StrictModel):
     max_disable: int | None = Field(None, ge=0)
     max_disable_percent: float | None = Field(None, gt=0, le=100)
     exclude: list[str] = Field(default_factory=list)
+    remove_after_days: int | None = Field(None, gt=0)
+    remove_after_days_by_kind: dict[str, int] = Field(default_factory=dict)  # access_key, console_password, account
+    max_remove: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _removal_kinds(self) -> "ProviderSettings":
+        kinds = ("access_key", "console_password", "account")
+        for kind, days in self.remove_after_days_by_kind.items():
+            if kind not in kinds:
+                raise ValueError(f"remove_after_days_by_kind: unknown credential kind {kind!r} (known: {', '.join(kinds)})")
+            if days <= 0:
+                raise ValueError(f"remove_after_days_by_kind.{kind} must be more than 0 (got {days})")
+        return self
 
     def kind_overrides(self) -> dict[str, int]:
         """Thresholds by credential kind (`access_key`, `console_password`) or `guest`."""

@@ -528,9 +528,22 @@ class Journal:
                             Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
             if row.action is Action.DISABLE:
                 disabled, enabled = row, None
-            elif disabled is not None:
+            elif disabled is not None and row.action is Action.ENABLE:
                 enabled = row
         return None if disabled is None else (disabled, enabled)
+
+    def lifecycle(self, ref: CredentialRef) -> list[ActionRow]:
+        """Every change of `ref` that took effect (done), oldest first: its disables, restores,
+        removals and undeletes."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
+                "before, irreversible, error, updated FROM actions WHERE provider = ? AND scope = ? AND "
+                "identity_id = ? AND kind = ? AND credential_id = ? AND state = 'done' "
+                "ORDER BY id", (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)
+            ).fetchall()
+        return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
+                          Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13]) for r in rows]
 
     def uid_of(self, action_id: int) -> str:
         with self._lock:

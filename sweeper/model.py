@@ -40,6 +40,7 @@ class DecisionKind(StrEnum):
     UNKNOWN = "unknown"
     ACTIVE = "active"  # not a finding
     ALREADY_DISABLED = "already_disabled"  # not a finding; counted
+    REMOVE = "remove"  # disabled by this sweeper, unused since, past remove_after_days: removed (opt-in)
 
     @property
     def is_finding(self) -> bool:
@@ -49,6 +50,8 @@ class DecisionKind(StrEnum):
 class Action(StrEnum):
     DISABLE = "disable"
     ENABLE = "enable"
+    REMOVE = "remove"  # delete what this sweeper disabled: the provider's reversible form where it has one
+    UNDELETE = "undelete"  # restore's undo of a removal: back as it was removed (still disabled)
 
 
 class ProviderStatus(StrEnum):

@@ -19,9 +19,9 @@ from typing import Any
 
 from sweeper import files
 from sweeper.config import Config
-from sweeper.results import RunResult
 from sweeper.errors import PlanError
 from sweeper.model import DecisionKind
+from sweeper.results import FindingAction, RunResult
 from sweeper.report import rfc3339
 
 SCHEMA_VERSION = 1
@@ -56,7 +56,8 @@ def build(result: RunResult, config: Config, created: datetime) -> dict[str, Any
     targets = [{"provider": f.identity.provider, "scope": f.identity.scope, "identity_id": f.identity.id,
                 "identity": f.identity.login, "kind": f.credential.kind.value,
                 "credential_id": f.credential.credential_id}
-               for f in result.findings if f.decision.kind is DecisionKind.DISABLE]
+               for f in result.findings if f.decision.kind is DecisionKind.DISABLE
+               or f.decision.kind is DecisionKind.REMOVE and f.action == FindingAction.PLANNED]
     body = {"schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": result.run_id,
             "created": rfc3339(created), "as_of": rfc3339(result.as_of), "config_digest": config.digest,
             "targets": targets}

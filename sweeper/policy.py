@@ -38,6 +38,11 @@ class Thresholds:
     controls: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
     never_disable: frozenset[str] = frozenset()  # exact identity ids, logins or credential ids
     exceptions: tuple[Any, ...] = ()  # the [[exceptions]] entries for this provider (config.ExceptionEntry)
+    remove_after_days: int | None = None  # opt-in removal (#13)
+    remove_by_kind: Mapping[str, int] = field(default_factory=dict)
+    max_remove: int = 10
+    removable: Mapping[CredentialKind, str] = field(default_factory=dict)  # the provider's removal, per kind
+    removal_irreversible: frozenset[CredentialKind] = frozenset()
     root_protection: str = "the provider's root account is never touched"
 
     def controls_for(self, kind: CredentialKind) -> tuple[str, ...]:
@@ -63,10 +68,22 @@ class Thresholds:
             max_disable_percent=pick("max_disable_percent"),
             never_disable=frozenset(policy.never_disable),
             exceptions=tuple(e for e in exceptions if e.provider in (None, name or getattr(info, "name", None))),
+            remove_after_days=pick("remove_after_days"),
+            remove_by_kind=dict(provider.remove_after_days_by_kind),
+            max_remove=pick("max_remove"),
             **({} if info is None else {
                 "controls": {kind: info.control_ids(kind) for kind in CredentialKind},
-                "root_protection": info.root_protection}),
+                "root_protection": info.root_protection,
+                "removable": dict(getattr(info, "removal", {}) or {}),
+                "removal_irreversible": frozenset(getattr(info, "removal_irreversible", ()) or ())}),
         )
+
+    def removal_days(self, kind: CredentialKind) -> int | None:
+        """After how many days of staying disabled this sweeper removes a credential of `kind`, or None
+        (removal not configured, or the provider cannot remove that kind)."""
+        if kind not in self.removable:
+            return None
+        return self.remove_by_kind.get(kind.value) or self.remove_after_days
 
     def threshold(self, identity: Identity, credential: Credential) -> tuple[int, str]:
         """The most specific threshold in days, and what it is called in a reason."""

@@ -56,8 +56,9 @@ def _settle(adapter: Adapter, journal: Journal, rows: list[ActionRow], messages:
         except Exception as err:  # noqa: BLE001
             messages.append(f"cannot check {row.ref.login} {row.ref.label}: {describe_failure(err)}")
             continue
-        took_effect = (current is None or not current.enabled) if row.action is Action.DISABLE \
-            else (current is not None and current.enabled)
+        took_effect = {Action.DISABLE: current is None or not current.enabled,
+                       Action.REMOVE: current is None,
+                       Action.UNDELETE: current is not None}.get(row.action, current is not None and current.enabled)
         settled.append((row.id, ActionState.DONE, "reconciled after an interrupted run") if took_effect else
                        (row.id, ActionState.INTERRUPTED, "interrupted before it took effect (reconciled)"))
     journal.settle(settled)

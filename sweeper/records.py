@@ -81,6 +81,10 @@ class Journal(Protocol):
         """The latest disable of `ref` that took effect, and the restore after it, if any."""
         ...
 
+    def lifecycle(self, ref: CredentialRef) -> list[ActionRow]:
+        """Every change of `ref` that took effect (done), oldest first."""
+        ...
+
     def uid_of(self, action_id: int) -> str: ...
 
     def record_actor(self, run_id: str, provider: str, principal: str) -> None:

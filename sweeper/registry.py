@@ -66,6 +66,9 @@ class ProviderInfo:
     credential_kinds: tuple[CredentialKind, ...] = (CredentialKind.ACCOUNT,)
     controls: Mapping[CredentialKind, tuple[Control, ...]] = field(default_factory=dict)
     irreversible: Mapping[CredentialKind, str] = field(default_factory=dict)
+    # what removal (#13, opt-in) does per credential kind; a kind not named here is never removed
+    removal: Mapping[CredentialKind, str] = field(default_factory=dict)
+    removal_irreversible: frozenset[CredentialKind] = frozenset()  # kinds whose removal cannot be undone
     root_protection: str = "the provider's root account is never touched"
     docs_intro: str = ""
     in_docs: bool = True  # gets a docs/<name>.md permissions page

@@ -56,6 +56,8 @@ def summary(result: RunResult) -> dict[str, Any]:
         **{k.value: decisions[k] for k in (DecisionKind.DISABLE, DecisionKind.WARN, DecisionKind.EXCLUDED,
                                            DecisionKind.PROTECTED, DecisionKind.UNKNOWN)},
         "disabled": actions[FindingAction.DISABLED], "failed": actions[FindingAction.FAILED],
+        **({"remove": decisions[DecisionKind.REMOVE], "removed": actions[FindingAction.REMOVED]}
+           if decisions[DecisionKind.REMOVE] else {}),
     }
 
 
@@ -71,7 +73,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-_ORDER = {k: i for i, k in enumerate(("disable", "warn", "unknown", "protected", "excluded"))}
+_ORDER = {k: i for i, k in enumerate(("remove", "disable", "warn", "unknown", "protected", "excluded"))}
 
 
 def _ordered(result: RunResult) -> list[Finding]:
@@ -148,7 +150,7 @@ def to_markdown_counts(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STYLE = {"disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan", "excluded": "blue"}
+_STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan", "excluded": "blue"}
 
 
 def to_table(result: RunResult, console: Console) -> None:

@@ -41,13 +41,16 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
     if age is not None and age > limit and not force and not dry_run:
         raise UsageError(f"run {run_id} is {age:.2g} days old, older than restore_max_age_days = {limit:g}: much may "
                          "have been decided since; check with --dry-run, then give --force")
-    rows = [a for a in journal.actions(run_id) if a.action is Action.DISABLE
+    rows = [a for a in journal.actions(run_id) if a.action in (Action.DISABLE, Action.REMOVE)
             and a.state in (ActionState.DONE, ActionState.INTERRUPTED)
             and (not providers or a.ref.provider in providers)]
     items: list[RestoreItem] = []
     todo: dict[str, list[ActionRow]] = {}
     for row in rows:
-        if row.irreversible:
+        if row.irreversible and row.action is Action.REMOVE:
+            items.append(RestoreItem(row, "cannot restore", f"{row.ref.kind.value.replace('_', ' ')} was removed "
+                                     "irreversibly (the provider keeps no copy to bring back)"))
+        elif row.irreversible:
             said = irreversible(row.ref.provider, row.ref.kind)
             items.append(RestoreItem(row, "cannot restore",
                                      said or f"{row.ref.kind.value.replace('_', ' ')} was removed irreversibly"))
@@ -82,8 +85,13 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
 
 
 def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:
-    """Re-enable one provider's rows that need it, in journaled groups; one item per row."""
-    rows, items = _unchanged(adapter, journal, rows)
+    """Re-enable one provider's rows that need it (undelete its removals), in journaled groups; one item
+    per row."""
+    removed = [r for r in rows if r.action is Action.REMOVE]
+    items = _undelete(adapter, journal, restore_id, removed) if removed else []
+    rows = [r for r in rows if r.action is not Action.REMOVE]
+    rows, unchanged = _unchanged(adapter, journal, rows)
+    items += unchanged
     size = max(1, adapter.batch_size, journal.group_size)
     for i in range(0, len(rows), size):
         batch = rows[i:i + size]
@@ -94,7 +102,32 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
     return items
 
 
-
+def _undelete(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:
+    """Bring back what a run removed, while the provider still can (its window is checked live by the
+    adapter, never assumed); it comes back as it was removed: disabled."""
+    items, todo = [], []
+    for row in rows:
+        if journal.later_done(row):
+            items.append(RestoreItem(row, "nothing to restore", "removed again by a later run"))
+            continue
+        try:
+            current = adapter.refresh(row.ref)
+        except Exception as err:  # noqa: BLE001
+            items.append(RestoreItem(row, "failed", f"cannot check its current state: {describe_failure(err)}"))
+            continue
+        if current is not None:
+            items.append(RestoreItem(row, "nothing to restore", "it exists again (brought back since the run)"))
+        else:
+            todo.append(row)
+    size = max(1, adapter.batch_size, journal.group_size)
+    for i in range(0, len(todo), size):
+        batch = todo[i:i + size]
+        results = apply_batch(adapter, journal, restore_id, Action.UNDELETE,
+                              [(r.ref, {"exists": False}, False) for r in batch])
+        items += [RestoreItem(row, "restored" if ok else "failed",
+                              ("undeleted; still disabled, as before the removal" if ok else message))
+                  for row, (ok, message) in zip(batch, results)]
+    return items
 
 
 def _age_days(started: str) -> float | None:

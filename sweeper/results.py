@@ -17,6 +17,7 @@ class FindingAction(StrEnum):
     NONE = "none"
     PLANNED = "planned"  # a disable this run would make (plan), or is about to make (apply)
     DISABLED = "disabled"
+    REMOVED = "removed"
     FAILED = "failed"
 
 
@@ -61,6 +62,8 @@ class ScopeResult:
     notes: list[str] = field(default_factory=list)
     patterns: set[str] = field(default_factory=set)  # exclude patterns in force for this scope
     unmatched: set[str] = field(default_factory=set)  # ... and those no login of this scope matched
+    disabled_pool: list[Any] = field(default_factory=list, repr=False)  # (identity, credential) found disabled
+    removal_capped: bool = False  # more removals than max_remove: none was made here (a safety stop)
 
     def say(self, text: str) -> None:
         self.notes.append(text)
@@ -92,7 +95,7 @@ class RunResult:
         if (self.journal_error or self.channels_failed or ProviderStatus.FAILED in statuses
                 or any(f.action == FindingAction.FAILED for f in self.findings)):
             return ExitCode.PARTIAL
-        if statuses & {ProviderStatus.CAPPED, ProviderStatus.NOT_MEASURED}:
+        if statuses & {ProviderStatus.CAPPED, ProviderStatus.NOT_MEASURED} or any(s.removal_capped for s in self.scopes):
             return ExitCode.STOPPED
         if exit_on_findings and any(f.decision.kind is DecisionKind.DISABLE for f in self.findings):
             return ExitCode.FINDINGS

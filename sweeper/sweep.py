@@ -20,7 +20,7 @@ from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import BindingError, DataError, JournalError, NotMeasured
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
-from sweeper import notify, reenable
+from sweeper import notify, reenable, remove
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 from sweeper.records import Journal
 from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
@@ -63,6 +63,7 @@ class Sweep:
     plan_targets: set[tuple[str, ...]] | None = None
     max_disable: int | None = None
     progress: Progress = field(default_factory=Progress)
+    allow_remove: bool = False  # apply --allow-remove: removals are acted on (the config alone never removes)
     run_id: str = field(default_factory=new_run_id)
     open_adapter: OpenAdapter = field(kw_only=True)
     describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
@@ -148,12 +149,16 @@ class Sweep:
                     if held:
                         res.say(f"{held} disable(s) held until their owners have had {days} days' notice")
                 self._guard(res, t)
+                if res.disabled_pool and self.journal is not None:
+                    self._removals(adapter, res, t)
             if self.mode == "apply" and res.status is ProviderStatus.OK:
                 self._act(adapter, res)
+                self._act(adapter, res, Action.REMOVE)
         except Exception as err:  # noqa: BLE001 - a scope's failure is reported, never raised
             res.status = ProviderStatus.FAILED
             res.say(describe_failure(err))
-            res.findings = [f for f in res.findings if f.action in (FindingAction.DISABLED, FindingAction.FAILED)]
+            res.findings = [f for f in res.findings if f.action in (FindingAction.DISABLED, FindingAction.REMOVED,
+                                                                    FindingAction.FAILED)]
         return res
 
     def _list(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
@@ -180,6 +185,8 @@ class Sweep:
                     decision = evaluate(identity, credential, t, self.as_of)
                     if decision.kind is DecisionKind.ALREADY_DISABLED:
                         res.already_disabled += 1
+                        if t.removable and t.removal_days(credential.kind) is not None:
+                            res.disabled_pool.append((identity, credential))
                     elif decision.kind.is_finding:
                         res.findings.append(Finding(identity, credential, decision))
             res.patterns, res.unmatched = set(t.exclude), set(unmatched)
@@ -287,9 +294,49 @@ class Sweep:
             for f in targets:
                 f.action = FindingAction.NONE
 
-    def _act(self, adapter: Adapter, res: ScopeResult) -> None:
-        """Disable the planned findings through the journal, group by group; a journal failure halts the scope."""
-        targets = [f for f in res.findings if f.action == FindingAction.PLANNED]
+    def _removals(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
+        """Removal candidates among the credentials found disabled (opt-in): re-read live when acting,
+        filtered by the plan, capped by max_remove, and acted on only with --allow-remove."""
+        assert self.journal is not None
+        found = remove.candidates(res.disabled_pool, self.journal, t, self.as_of)
+        res.disabled_pool = []
+        if not found:
+            return
+        if self.mode == "apply":
+            kept = []
+            for f in found:
+                basis = remove.basis(self.journal, f.ref)
+                try:
+                    why = "this sweeper's disable is no longer the last change" if basis is None else \
+                        remove.why_not(adapter.refresh(f.ref), basis[1])
+                except Exception as err:  # noqa: BLE001 - unconfirmed means kept
+                    why = f"its state could not be re-read ({describe_failure(err)})"
+                if why:
+                    res.say(f"{f.ref.login} {f.ref.label} not removed: {why}")
+                else:
+                    kept.append(f)
+            found = kept
+        if self.plan_targets is not None:
+            found = [f for f in found if f.ref.key in self.plan_targets]
+        if len(found) > t.max_remove:
+            res.removal_capped = True
+            res.say(f"removal cap: {len(found)} removals exceed max_remove = {t.max_remove}; nothing in this scope "
+                    "is removed (review, then raise max_remove)")
+        for f in found:
+            if res.removal_capped:
+                f.decision = replace(f.decision, reason=f"{f.decision.reason}; not removed: over max_remove")
+            elif self.mode == "apply" and not self.allow_remove:
+                f.decision = replace(f.decision, reason=f"{f.decision.reason}; not removed: apply needs --allow-remove")
+            else:
+                f.action = FindingAction.PLANNED
+        res.findings.extend(found)
+
+    def _act(self, adapter: Adapter, res: ScopeResult, action: Action = Action.DISABLE) -> None:
+        """Disable (or remove) the planned findings through the journal, group by group; a journal
+        failure halts the scope."""
+        kind = DecisionKind.REMOVE if action is Action.REMOVE else DecisionKind.DISABLE
+        done = FindingAction.REMOVED if action is Action.REMOVE else FindingAction.DISABLED
+        targets = [f for f in res.findings if f.action == FindingAction.PLANNED and f.decision.kind is kind]
         if not targets:
             return
         assert self.journal is not None
@@ -311,14 +358,14 @@ class Sweep:
             items = [(f.ref, {**before_state(f.credential), "reason": f.decision.reason}, f.credential.irreversible)
                      for f in group]
             try:
-                answers = apply_batch(adapter, journal, self.run_id, Action.DISABLE, items)
+                answers = apply_batch(adapter, journal, self.run_id, action, items)
             except JournalError:
                 halted.set()
                 for finding in group:
                     finding.action = FindingAction.NONE
                 raise
             for finding, (ok, detail) in zip(group, answers):
-                finding.action = FindingAction.DISABLED if ok else FindingAction.FAILED
+                finding.action = done if ok else FindingAction.FAILED
                 if ok and detail:
                     finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; {detail}")
                 elif not ok:

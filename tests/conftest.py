@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from sweeper import registry
+from sweeper.model import CredentialKind
 from tests import fakes
 
 TESTS = Path(__file__).resolve().parent
@@ -38,7 +39,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True, scope="session")
 def _register_fake():
-    registry.register("fake", "tests.fakes:FakeSettings", "tests.fakes:FakeAdapter")
+    registry.register("fake", "tests.fakes:FakeSettings", "tests.fakes:FakeAdapter",
+                      removal={CredentialKind.ACCOUNT: "deletes the user (recoverable for 30 days)",
+                               CredentialKind.ACCESS_KEY: "deletes the key"},
+                      removal_irreversible=frozenset({CredentialKind.ACCESS_KEY}))
     registry.register("fake2", "tests.fakes:FakeSettings", "tests.fakes:FakeAdapter2")
     yield
     registry.unregister("fake")

@@ -54,11 +54,17 @@ class FakeCloud:
     credentials_for: str | None = None  # the tenant the credentials reach, when not `scope`: scopes() refuses
     yielded_twice: set[str] = field(default_factory=set)  # logins whose identity the listing yields twice
     listings: int = 0  # list_identities() calls
+    deleted: dict[str, FakeUser] = field(default_factory=dict)  # removed users, recoverable until purged
+    removed_keys: set[str] = field(default_factory=set)  # deleted access keys (gone for good)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, user: FakeUser) -> FakeUser:
         self.users[user.login] = user
         return user
+
+    def purge(self, login: str) -> None:
+        """A removed user's recovery window ends (as Entra's 30 days, Google's 20 do)."""
+        self.deleted.pop(login, None)
 
 
 CLOUDS: dict[str, FakeCloud] = {}
@@ -102,7 +108,8 @@ class FakeAdapter:
 
     def _identity(self, user: FakeUser) -> Identity:
         creds = [self._credential(user)] * (2 if user.login in self.cloud.listed_twice else 1)
-        creds += [self._credential(user, key=f"{user.login}#k{n}") for n in range(1, user.keys + 1)]
+        creds += [self._credential(user, key=f"{user.login}#k{n}") for n in range(1, user.keys + 1)
+                  if f"{user.login}#k{n}" not in self.cloud.removed_keys]
         return Identity("fake", self.cloud.scope, user.login, user.login, user.kind, user.enabled,
                         tuple(creds), user.created, protected_by=user.protected_by,
                         excluded_by=user.excluded_by,
@@ -123,7 +130,7 @@ class FakeAdapter:
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         user = self.cloud.users.get(ref.identity_id)
-        if user is None:
+        if user is None or ref.credential_id in self.cloud.removed_keys:
             return None
         key = ref.credential_id if ref.kind is CredentialKind.ACCESS_KEY else None
         return self._credential(user, self.cloud.refresh_override.get(user.login), key)
@@ -133,6 +140,9 @@ class FakeAdapter:
             raise ProviderError("fake", f"{action} users", "this adapter was opened read-only")
         out = []
         for ref in refs:
+            if action in (Action.REMOVE, Action.UNDELETE):
+                out.append(self._lifecycle(action, ref))
+                continue
             user = self.cloud.users.get(ref.identity_id)
             if user is None:
                 out.append(Outcome(ref, False, "user not found"))
@@ -155,6 +165,29 @@ class FakeAdapter:
                 raise Crash(f"killed after changing {ref.login}")
             out.append(Outcome(ref, True))
         return out
+
+    def _lifecycle(self, action: Action, ref: CredentialRef) -> Outcome:
+        if ref.login in self.cloud.crash_before_change:
+            self.cloud.crash_before_change.discard(ref.login)
+            raise Crash(f"killed before {action.value} {ref.login}")
+        with self.cloud.lock:
+            if action is Action.REMOVE and ref.kind is CredentialKind.ACCESS_KEY:
+                self.cloud.removed_keys.add(ref.credential_id)
+            elif action is Action.REMOVE:
+                user = self.cloud.users.pop(ref.identity_id, None)
+                if user is None:
+                    return Outcome(ref, True, note="already gone")
+                self.cloud.deleted[ref.identity_id] = user
+            else:
+                user = self.cloud.deleted.pop(ref.identity_id, None)
+                if user is None:
+                    return Outcome(ref, False, "not in deleted users: past the 30-day recovery window")
+                self.cloud.users[ref.identity_id] = user
+            self.cloud.calls.append((action.value, ref.login))
+        if ref.login in self.cloud.crash_after_change:
+            self.cloud.crash_after_change.discard(ref.login)
+            raise Crash(f"killed after {action.value} {ref.login}")
+        return Outcome(ref, True)
 
     def check(self) -> list[CheckResult]:
         return [CheckResult("list users", True, "fake"), CheckResult("disable users", None, "not probeable")]

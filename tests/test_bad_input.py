@@ -50,7 +50,7 @@ def test_generated_config_values_are_accepted_or_named(key, value, section):
     target = cfg.policy if section == "policy" else cfg.providers["fake"]
     assert key in type(target).model_fields
     got = getattr(target, key)
-    may_be_zero = ("warn_days", "max_disable", "reenable_grace_days")  # 0: no warnings, no disables, no grace
+    may_be_zero = ("warn_days", "max_disable", "reenable_grace_days", "max_remove")  # 0: no warnings, no disables, no grace
     if isinstance(got, (int, float)) and not isinstance(got, bool) and key not in may_be_zero:
         assert got > 0
 

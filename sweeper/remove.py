@@ -1,0 +1,82 @@
+"""Opt-in removal (design.md §9, the staged lifecycle): what this sweeper disabled and nobody missed is
+removed `remove_after_days` later, in the provider's reversible form where it has one.
+
+Only what the journal shows this sweeper disabled qualifies: a credential disabled by someone else is
+never removed, since nobody here knows when or why. The clock is the disable that took effect, and it
+resets whenever anything happened since: a restore, a removal or undelete, a person re-enabling it (a
+sighting), or a use after the disable. Candidates are re-read live right before acting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from sweeper.model import Action, Credential, Decision, DecisionKind
+from sweeper.policy import Thresholds
+from sweeper.records import ActionRow, Journal
+from sweeper.results import Finding
+
+
+def _when(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def basis(journal: Journal, finding_ref: Any) -> tuple[ActionRow, datetime] | None:
+    """The disable by this sweeper that the removal clock counts from, and when it took effect; None
+    when this sweeper did not disable it, or something happened to it since."""
+    rows = journal.lifecycle(finding_ref)
+    if not rows or rows[-1].action is not Action.DISABLE:
+        return None  # never disabled here, or restored, removed or undeleted since
+    row = rows[-1]
+    # the disabling run's --as-of (the real clock unless simulated), so that days count the same way
+    # as every other rule here; the action's own time when the run is not found
+    runs = journal.runs(row.run_id)
+    at = _when(runs[0].as_of) if runs and runs[0].as_of else None
+    at = at or _when(row.updated)
+    if at is None or journal.first_seen_enabled(journal.uid_of(row.id)) is not None:
+        return None  # a person re-enabled it since (seen enabled by a later run): their decision stands
+    return row, at
+
+
+def why_not(credential: Credential | None, disabled_at: datetime) -> str | None:
+    """Why a candidate, as it is now, must not be removed (None: it may be)."""
+    if credential is None:
+        return "it no longer exists"
+    if credential.enabled:
+        return "it was enabled again since this sweeper disabled it"
+    if credential.last_used is not None and credential.last_used > disabled_at:
+        return f"it was used on {credential.last_used.date()}, after this sweeper disabled it"
+    return None
+
+
+def candidates(pool: Sequence[tuple[Any, Credential]], journal: Journal, t: Thresholds,
+               as_of: datetime) -> list[Finding]:
+    """Findings `remove` for the disabled credentials in `pool` whose time has come."""
+    out = []
+    for identity, credential in pool:
+        days = t.removal_days(credential.kind)
+        if days is None:
+            continue
+        finding = Finding(identity, credential, Decision(DecisionKind.REMOVE, "", days))
+        found = basis(journal, finding.ref)
+        if found is None:
+            continue
+        row, disabled_at = found
+        if why_not(credential, disabled_at) is not None:
+            continue
+        age = as_of - disabled_at
+        if age < timedelta(days=days):
+            continue
+        irreversible = credential.kind in t.removal_irreversible
+        reason = (f"disabled by this sweeper in run {row.run_id} on {disabled_at.date()}, {age.days} days ago, and "
+                  f"unused since: past remove_after_days = {days}; removal {t.removable[credential.kind]}"
+                  + ("; irreversible" if irreversible else ""))
+        out.append(Finding(identity, replace(credential, irreversible=irreversible),
+                           Decision(DecisionKind.REMOVE, reason, days, age.days, "low",
+                                    t.controls_for(credential.kind))))
+    return out
