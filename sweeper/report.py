@@ -177,7 +177,9 @@ def to_table(result: RunResult, console: Console) -> None:
     console.print(f"{s['identities']} identities, {s['credentials']} credentials: {s['disable']} to disable, "
                   f"{s['warn']} warn, {s['unknown']} unknown, {s['protected']} protected, {s['excluded']} excluded, "
                   f"{s['already_disabled']} already disabled"
-                  + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else ""))
+                  + (f"; {s['remove']} to remove" if s.get("remove") else "")
+                  + (f"; {s['disabled']} disabled" + (f", {s['removed']} removed" if s.get("remove") else "")
+                     + f", {s['failed']} failed" if result.mode == "apply" else ""))
 
 
 def render_json(result: RunResult) -> str:
