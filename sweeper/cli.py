@@ -413,7 +413,8 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     if interactive() and not yes:
         scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
             f"every inactive credential found in {', '.join(providers)}"
-        if not typer.confirm(f"Disable {scope}?", default=False, err=True):
+        also = " and remove what remove_after_days says is due" if allow_remove else ""
+        if not typer.confirm(f"Disable {scope}{also}?", default=False, err=True):
             err_console.print("nothing changed")
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
