@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +27,7 @@ warn_days = 14
 max_disable = 25
 max_disable_percent = 35
 exclude = ["breakglass-*"]
+remove_after_days = 30        # opt-in: what this sweeper disabled and nobody missed goes 30 days later
 
 [journal]
 path = "sweeper.db"
@@ -106,8 +107,22 @@ def run_demo(apply: bool, keep: Path | None) -> int:
             journal = Journal(load(str(config)).journal_path)
             run_id = next(r.run_id for r in journal.runs() if r.mode == "apply")
             journal.close()
+            later = (now + timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            code = _run(console, "31 days later: what stayed disabled and unused is removed (opt-in: "
+                                 "remove_after_days and --allow-remove)",
+                        ["apply", *cfg, "--yes", "--allow-remove", "--as-of", later, "--allow-future-as-of"])
+            if code not in (0, 3):
+                return code
+            journal = Journal(load(str(config)).journal_path)
+            removal_id = next((r.run_id for r in journal.runs() if r.mode == "apply" and r.run_id != run_id), None)
+            journal.close()
             _run(console, "the journal", ["history", *cfg])
-            code = _run(console, "undo that run", ["restore", run_id, *cfg])
+            if removal_id:
+                code = _run(console, "undo the removals: undeleted where the provider keeps them, the rest said",
+                            ["restore", removal_id, *cfg, "--yes"])
+                if code not in (0, 4):
+                    return code
+            code = _run(console, "undo the first run: re-enable what it disabled", ["restore", run_id, *cfg, "--yes"])
             if code:
                 return code
             _run(console, "after the restore: what was restored is in its grace period, not disabled again", ["plan", *cfg, "-f", "markdown"])
