@@ -4,6 +4,7 @@
 `google_workspace`); this module imports no SDK.
 """
 
+from sweeper.model import CredentialKind
 from sweeper.registry import ProviderInfo
 
 PROVIDER = ProviderInfo(
@@ -12,6 +13,10 @@ PROVIDER = ProviderInfo(
     settings="providers.google_workspace.settings:GoogleSettings",
     adapter="providers.google_workspace.adapter:GoogleWorkspaceAdapter",
     install_hint="pip install google-api-python-client google-auth",
+    # remove_after_days (opt-in, apply --allow-remove): the reversible form, undone by `sweeper restore`
+    removal={CredentialKind.ACCOUNT: "deletes the user (users.delete): Google keeps it 20 days, in which "
+                                     "`sweeper restore` undeletes it (users.undelete) into its org unit, still "
+                                     "suspended"},
     docs_intro="The sweeper reads users through the Admin SDK Directory API and suspends them "
                "with batch requests, as an admin through domain-wide delegation. Give each job its own "
                "identity: the plan job (plan, check, notify) mints only the read-only scope "
@@ -31,4 +36,13 @@ PROVIDER = ProviderInfo(
                "judges by `lastLoginTime` alone and says so; `activity_sources = []` reads no report. The "
                "Gmail signals cover only the 30 days before the report's date: mail read over IMAP 45 days "
                "ago is not in the newest report, so with a 90-day threshold set `activity_lookback_days = 90` "
-               "to read reports 30 and 60 days older too.",)
+               "to read reports 30 and 60 days older too.\n\n"
+               "Removal (opt-in: `remove_after_days`, acted on only by `apply --allow-remove`): a user this "
+               "sweeper suspended, still suspended and unused that many days later, is deleted with "
+               "`users.delete`, in batches. Google keeps a deleted user for 20 days; `sweeper restore RUN_ID` "
+               "of the removing run undeletes it with `users.undelete` into the org unit Google lists for it "
+               "(`users.list` with `showDeleted=true`), still suspended. The window is checked live: a user "
+               "that listing no longer holds was purged, and restore says so (\"past the 20-day undelete "
+               "window (or purged)\") rather than trying. Each removal's journal entry names the org unit "
+               "the user was deleted from. The apply job's scope already covers both calls; its admin "
+               "needs the privilege to delete users.",)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 import httplib2
 from googleapiclient.errors import BatchError, HttpError
 
-from providers.google_workspace import mapping, usage
+from providers.google_workspace import lifecycle, mapping, usage
 from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE, DirectoryClient,
                                                error_info, retryable)
 from providers.google_workspace.settings import CUSTOMER_ID, GoogleSettings
@@ -47,6 +47,7 @@ class GoogleWorkspaceAdapter:
         self._scopes: list[str] | None = None
         self._notes: dict[str, list[str]] = {}
         self._notes_lock = threading.Lock()
+        self.org_units: dict[str, str] = {}  # by user id, as refresh() last read them (a removal names it)
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the report's newest likely date
 
     # --- describe ------------------------------------------------------------------------------------
@@ -216,23 +217,36 @@ class GoogleWorkspaceAdapter:
                 return None
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
+        """The user as the API has it now; None when it is gone: unknown (404), or deleted and kept by
+        Google for undelete (412 "User is deleted.")."""
+        operation = f"read user {ref.login}"
         request = self.client.users().get(userKey=ref.identity_id, projection="basic", fields=mapping.USER_FIELDS)
-        raw = self.client.execute(request, f"read user {ref.login}", missing_ok=True)
+        try:
+            raw = self.client.execute(request, operation, missing_ok=True, untranslated=(412,))
+        except HttpError as err:
+            if lifecycle.is_deleted(err):
+                return None
+            raise self.client.translate(err, operation) from err
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            raise DataError(PROVIDER, f"read user {ref.login}", "users.get did not answer a user object")
+            raise DataError(PROVIDER, operation, "users.get did not answer a user object")
         if ref.scope != MY_CUSTOMER:  # runs recorded before the binding have no customer id to compare
-            _same_customer(raw, ref.scope, f"read user {ref.login}")
+            _same_customer(raw, ref.scope, operation)
+        if isinstance(raw.get("orgUnitPath"), str):
+            self.org_units[ref.identity_id] = raw["orgUnitPath"]
         return mapping.credential(raw, self.rules)
 
     # --- apply ------------------------------------------------------------------------------------------
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
         """Suspend (DISABLE) or unsuspend (ENABLE) in multipart batches. Throttled items are sent
-        again in a later batch, within `retries` rounds and `retry_budget_seconds`."""
+        again in a later batch, within `retries` rounds and `retry_budget_seconds`. REMOVE and
+        UNDELETE (users.delete, users.undelete) are `lifecycle.apply`'s."""
         if not self.write:  # opened for plan/check: refuse rather than change anything
             raise ProviderError(PROVIDER, f"{action} users", "this adapter was opened read-only")
+        if action in (Action.REMOVE, Action.UNDELETE):
+            return lifecycle.apply(self, action, refs)
         if len(refs) > self.batch_size:
             return [o for chunk in chunks(refs, self.batch_size) for o in self.apply(action, chunk)]
         want = action is Action.DISABLE
@@ -435,6 +449,9 @@ APPLY = """Google Workspace (Admin SDK): apply, restore
 
 OAuth scopes: the only ones the apply job mints (they cover the fresh read before acting)
   {scope}
+    users.update (suspend, unsuspend). The same scope covers removal (remove_after_days, acted
+    on only with apply --allow-remove): users.delete, and for restore within Google's 20 days
+    users.list(showDeleted=true) and users.undelete; no other scope is needed for them.
 @  https://www.googleapis.com/auth/admin.reports.usage.readonly (read only: the usage report)
   The plan job keeps the read-only scope {read}
 
@@ -446,6 +463,10 @@ Writer service account, separate from the plan job's reader
      Users > Update (suspend and unsuspend); a custom role, not super admin. A delegated admin
      cannot suspend super admins: the sweeper protects them by default (skip_admins), and a
      suspend of one fails with 403 rather than succeeding.
+     With remove_after_days, the role also needs Users > Delete: the admin must be allowed to
+     delete users (users.delete), and restore undeletes them (users.undelete). The Admin console
+     recovers deleted users only as a super admin: if Google refuses an undelete to the role
+     (HTTP 403, named in restore's output), restore that run as a super admin within the 20 days.
 @     The role also needs Admin console privileges > Reports, for the usage report.
 
 Keyless, from GitHub Actions (auth = "access_token"), in the apply job only

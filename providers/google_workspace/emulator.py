@@ -1,10 +1,12 @@
 """A local Admin SDK Directory API (users) for tests and `sweeper demo`.
 
-Serves `users.list/get/update/patch` and multipart `/batch` in the real API's shapes, seeded from a
-scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens", "users": [raw
-Directory user objects], "reports": {...}}, and the Reports API's user usage report from its
-"reports" section (`usage_reports`: lag, warnings, paging, a 403 mode). `delegated_admin` true makes
-suspending a super admin answer 403, as it does for a delegated admin in a real tenant. Users are
+Serves `users.list/get/update/patch/delete/undelete` and multipart `/batch` in the real API's shapes,
+seeded from a scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens",
+"users": [raw Directory user objects], "deleted_users", "org_units", "reports": {...}}, deleted users
+as `recycle` keeps them (`showDeleted=true`, undelete, `purge`), and the Reports API's user usage
+report from its "reports" section (`usage_reports`: lag, warnings, paging, a 403 mode).
+`delegated_admin` true makes suspending or deleting a super admin answer 403, as it does for a
+delegated admin in a real tenant. Users are
 served as given, malformed ones included; a user without `customerId` is served with the
 scenario's, as the API does (`customer=my_customer` then tells a caller which customer it belongs
 to). Paging scans forward from the page token's offset, so a full listing is O(N) whatever the
@@ -21,13 +23,14 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
-from providers.google_workspace import usage_reports, wire
+from providers.google_workspace import recycle, usage_reports, wire
 
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
@@ -87,6 +90,7 @@ class Directory:
         self.lock = threading.Lock()
         self.writes: Counter[str] = Counter()  # successful updates per user id
         self.reports = usage_reports.UsageReports(scenario.get("reports"), self.users, self.customer_id)
+        self.recycle = recycle.Recycle(self, scenario)  # deleted users, until undeleted or purged
 
     def find(self, key: str) -> dict[str, Any] | None:
         return self.by_key.get(key.lower())
@@ -212,6 +216,17 @@ class DirectoryEmulator(ServedEmulator):
         found = self.directory.find(key)
         return dict(found) if found else None
 
+    def deleted_user(self, key: str) -> dict[str, Any] | None:
+        """A copy of the deleted (not yet purged) user with this id or primary email."""
+        with self.directory.lock:
+            found = self.directory.recycle.find(key)
+            return dict(found) if found else None
+
+    def purge(self, key: str | None = None, *, now: datetime | None = None) -> list[str]:
+        """End the undelete window: for the deleted user `key`, or for every user deleted more than
+        20 days before `now`. The ids purged."""
+        return self.directory.recycle.purge(key, now)
+
     @property
     def list_requests(self) -> int:
         return self.server.counts[f"GET {USERS}"]
@@ -248,11 +263,18 @@ class DirectoryEmulator(ServedEmulator):
             return self._list(req)
         if req.path.startswith(USERS + "/"):
             key = unquote(req.path[len(USERS) + 1:])
+            write = req.method in ("PUT", "PATCH", "DELETE", "POST")
+            if write and token in d.readonly_tokens:
+                return wire.error(403, "insufficientPermissions")
+            if req.method == "POST" and key.endswith("/undelete"):
+                return d.recycle.undelete(key[:-len("/undelete")], req.body)
+            if req.method == "DELETE":
+                return d.recycle.delete(key)
+            if req.method in ("GET", "PUT", "PATCH") and d.recycle.is_deleted(key):
+                return wire.error(412, *recycle.DELETED)
             if req.method == "GET":
                 return self._get(key, req)
             if req.method in ("PUT", "PATCH"):
-                if token in d.readonly_tokens:
-                    return wire.error(403, "insufficientPermissions")
                 return self._update(key, req)
         if req.path.startswith(usage_reports.PREFIX):
             if not d.reports.may_read(token):
@@ -301,13 +323,15 @@ class DirectoryEmulator(ServedEmulator):
             return wire.error(400, "invalid", f"Invalid value '{req.arg('maxResults')}'. "
                               "Values must be within the range: [1, 500]")
         text = req.arg("query", "") or ""
+        deleted = (req.arg("showDeleted") or "").lower() == "true"  # deleted users only, as the API lists them
         try:
             match = _query(text)
-            start = _untoken(page_token, text) if (page_token := req.arg("pageToken")) else 0
+            start = _untoken(page_token, text + " deleted" * deleted) if (page_token := req.arg("pageToken")) else 0
         except ValueError as err:
             return wire.error(400, "invalid", f"Invalid Input: {err}")
         page: list[Any]
-        page, i, users = [], start, d.users
+        users = d.recycle.users if deleted else d.users
+        page, i = [], start
         while i < len(users) and len(page) < size:
             if match(users[i]):
                 page.append(_public(users[i], d.customer_id))
@@ -318,7 +342,7 @@ class DirectoryEmulator(ServedEmulator):
         if page:  # the real API leaves `users` out of an empty page
             payload["users"] = page
         if i < len(users):
-            payload["nextPageToken"] = _token(i, text)
+            payload["nextPageToken"] = _token(i, text + " deleted" * deleted)
         if size == 1:
             return self._fields(req, payload)
         with self.server._lock:

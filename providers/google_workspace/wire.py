@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from providers.emulator import Response
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-           409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+           409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+           503: "UNAVAILABLE"}
 _DEFAULT_REASON = {400: "badRequest", 401: "authError", 403: "forbidden", 404: "notFound",
                    429: "rateLimitExceeded", 500: "backendError", 503: "backendError"}
 _MESSAGES = {
@@ -26,8 +27,8 @@ _MESSAGES = {
 }
 _USAGE = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 HTTP_REASON = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-               404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-               503: "Service Unavailable"}
+               404: "Not Found", 409: "Conflict", 412: "Precondition Failed", 429: "Too Many Requests",
+               500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def error(status: int, reason: str | None = None, message: str | None = None) -> Response:
