@@ -122,7 +122,12 @@ def test_a_key_this_sweeper_deactivated_is_deleted_after_the_window_and_restore_
     assert r.exit_code == 0, r.output
     assert emu.counts["DeleteAccessKey"] == 0 and set(ours.values()) <= set(key_states(emu))
 
-    r = run("apply", "-c", cfg, "--as-of", day(31), "--yes", "--allow-remove", "-f", "json")
+    # the reviewed form: a plan file names the keys by id, and apply acts on those only
+    plan = cfg.parent / "plan.json"
+    assert run("plan", "-c", cfg, "--as-of", day(31), "--plan-out", plan).exit_code == 0
+    named = {t["credential_id"] for t in json.loads(plan.read_text())["targets"]}
+    assert named == set(ours.values())
+    r = run("apply", plan, "-c", cfg, "--as-of", day(31), "--yes", "--allow-remove", "-f", "json")
     assert r.exit_code == 0, r.output
     done = findings(r)
     assert all(done[(u, f"access_key:{k}")]["action"] == "removed" for u, k in ours.items())
