@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from sweeper.model import Action, Credential, Decision, DecisionKind
-from sweeper.policy import Thresholds
+from sweeper.model import Action, ActionState, Credential, CredentialRef, Decision, DecisionKind, IdentityKind
+from sweeper.policy import Thresholds, exception_for, excluded_by_login
 from sweeper.records import ActionRow, Journal
 from sweeper.results import Finding
 
@@ -54,13 +54,59 @@ def why_not(credential: Credential | None, disabled_at: datetime) -> str | None:
     return None
 
 
+def shielded(identity: Any, credential: Credential, t: Thresholds, as_of: datetime) -> str | None:
+    """Why `identity` must not be removed whatever the journal says (None: nothing shields it): it is
+    protected or excluded now (a role granted, a tag or an exception added since it was disabled)."""
+    if identity.kind is IdentityKind.ROOT:
+        return t.root_protection
+    if credential.protected_by or identity.protected_by:
+        return f"protected: {credential.protected_by or identity.protected_by}"
+    if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
+        return "listed in [policy] never_disable"
+    excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
+    if excluded:
+        return f"excluded: {excluded}"
+    if t.exceptions and exception_for(identity, t.exceptions, as_of)[0] is not None:
+        return "excluded: an exception is in force"
+    return None
+
+
+def live(pool: Sequence[tuple[Any, Credential]], journal: Journal,
+         refresh: Callable[[CredentialRef], Credential | None]) -> tuple[list[tuple[Any, Credential]], int]:
+    """The pool with provisional credential ids read live, for a listing that may give them (AWS names
+    the key slots of a report, not keys): the journal knows credentials by their real ids. Only
+    credentials of identities that this sweeper disabled a credential of that kind of are kept (no
+    other can be a candidate); those the journal knows by the listed id stay as listed, the others
+    are read live, and what is gone or enabled now is left out. Returns (pool, how many could not be
+    read)."""
+    ours = {(a.ref.provider, a.ref.scope, a.ref.identity_id, a.ref.kind)
+            for a in journal.actions(state=ActionState.DONE) if a.action is Action.DISABLE}
+    out, unread = [], 0
+    for identity, credential in pool:
+        ref = CredentialRef.of(identity, credential)
+        if (ref.provider, ref.scope, ref.identity_id, ref.kind) not in ours:
+            continue
+        if journal.lifecycle(ref):
+            out.append((identity, credential))
+            continue
+        try:
+            fresh = refresh(ref)
+        except Exception:  # noqa: BLE001 - unread means not removed
+            unread += 1
+            continue
+        if fresh is not None and not fresh.enabled:
+            out.append((identity, fresh))
+    return out, unread
+
+
 def candidates(pool: Sequence[tuple[Any, Credential]], journal: Journal, t: Thresholds,
                as_of: datetime) -> list[Finding]:
-    """Findings `remove` for the disabled credentials in `pool` whose time has come."""
+    """Findings `remove` for the disabled credentials in `pool` whose time has come (never one that is
+    protected or excluded now)."""
     out = []
     for identity, credential in pool:
         days = t.removal_days(credential.kind)
-        if days is None:
+        if days is None or shielded(identity, credential, t, as_of):
             continue
         finding = Finding(identity, credential, Decision(DecisionKind.REMOVE, "", days))
         found = basis(journal, finding.ref)

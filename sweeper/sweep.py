@@ -298,8 +298,12 @@ class Sweep:
         """Removal candidates among the credentials found disabled (opt-in): re-read live when acting,
         filtered by the plan, capped by max_remove, and acted on only with --allow-remove."""
         assert self.journal is not None
-        found = remove.candidates(res.disabled_pool, self.journal, t, self.as_of)
-        res.disabled_pool = []
+        pool, res.disabled_pool = res.disabled_pool, []
+        if not adapter.listing_is_live:  # provisional ids (AWS key slots): the journal knows the real ones
+            pool, unread = remove.live(pool, self.journal, adapter.refresh)
+            if unread:
+                res.say(f"{unread} disabled credential(s) could not be re-read: not considered for removal")
+        found = remove.candidates(pool, self.journal, t, self.as_of)
         if not found:
             return
         if self.mode == "apply":

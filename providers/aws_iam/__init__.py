@@ -21,6 +21,10 @@ PROVIDER = ProviderInfo(
               CredentialKind.CONSOLE_PASSWORD: (Control("CIS AWS 1.12", _CIS), *_COMMON)},
     irreversible={CredentialKind.CONSOLE_PASSWORD: "the console password was deleted; set a new one "
                                                    "(CreateLoginProfile)"},
+    # opt-in removal (#13): what the apply job deletes, and that it cannot be undone
+    removal={CredentialKind.ACCESS_KEY: "deletes the deactivated access key (DeleteAccessKey): the key id is "
+                                        "gone, so it cannot be restored; create a new key if it is needed"},
+    removal_irreversible=frozenset({CredentialKind.ACCESS_KEY}),
     root_protection="the AWS root account is never touched",
     docs_intro="The sweeper reads one credential report and the authorization details of each account, then "
                "re-reads only the candidates live. Give the plan job (and `check`, `notify`) the read-only policy "

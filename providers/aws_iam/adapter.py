@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from providers.aws_iam import pages, policy, probe, transport
+from providers.aws_iam import lifecycle, pages, policy, probe, transport
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
@@ -259,6 +259,9 @@ class AwsIamAdapter:
 
     def _apply_one(self, action: Action, ref: CredentialRef) -> Outcome:
         try:
+            if action in (Action.REMOVE, Action.UNDELETE):  # opt-in removal (#13): providers.aws_iam.lifecycle
+                return lifecycle.apply_one(self.accounts.client(ref.scope, "iam"), action, ref,
+                                           self.accounts.caller_key_id())
             if ref.kind is CredentialKind.ACCESS_KEY:
                 return self._apply_key(action, ref)
             if ref.kind is CredentialKind.CONSOLE_PASSWORD:

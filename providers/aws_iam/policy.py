@@ -2,7 +2,9 @@
 
 Modes (`sweeper permissions -p aws --for MODE`):
 - "plan": the identity a plan, check or notify job runs as. Read only, sts:GetCallerIdentity included.
-- "apply": plan plus the two write actions (UpdateAccessKey, DeleteLoginProfile).
+- "apply": plan plus the two write actions (UpdateAccessKey, DeleteLoginProfile), and DeleteAccessKey in a
+  statement of its own for opt-in removal (#13). It is always there: the adapter cannot see `[policy]
+  remove_after_days`, and the session policies must allow it wherever removal may be configured.
 - "org-member": the role in each member account (`organization.role_name`, default IdentitySweeper):
   its permissions policy and its trust policy, as one JSON object.
 Organization statements appear only with `[providers.aws.organization]`, and are limited to the
@@ -24,6 +26,7 @@ VERSION = "2012-10-17"
 READ = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails",
         "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile"]
 WRITE = ["iam:UpdateAccessKey", "iam:DeleteLoginProfile"]
+REMOVE = ["iam:DeleteAccessKey"]  # opt-in removal (remove_after_days with apply --allow-remove)
 WHOAMI = ["sts:GetCallerIdentity"]
 ORG_READ = ["organizations:DescribeOrganization", "organizations:ListAccounts"]
 # SetSourceIdentity: every AssumeRole carries the run id as its SourceIdentity
@@ -64,6 +67,7 @@ def statements(write: bool, settings: AwsSettings, arn_partition: str, *, condit
     if write:
         account = settings.account_id or "*"
         out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::{account}:user/*"))
+        out.append(_statement("SweeperRemoveAccessKeys", REMOVE, f"arn:{arn_partition}:iam::{account}:user/*"))
     org = settings.organization
     if org is not None:
         condition = _in_org(org) if conditions else None
@@ -78,6 +82,7 @@ def member_statements(write: bool, arn_partition: str) -> list[dict[str, Any]]:
     out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
     if write:
         out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::*:user/*"))
+        out.append(_statement("SweeperRemoveAccessKeys", REMOVE, f"arn:{arn_partition}:iam::*:user/*"))
     return out
 
 
@@ -140,6 +145,14 @@ and its login profile). `sweeper permissions -p aws --for plan`"""
 _APPLY = """For the identity of the apply job only: the plan policy plus `iam:UpdateAccessKey` (a key is set
 Inactive; `restore` sets it Active again) and `iam:DeleteLoginProfile` (a console password is deleted:
 irreversible). With `account_id` set, the writes are limited to that account's users.
+
+`SweeperRemoveAccessKeys` is for opt-in removal only: with `remove_after_days` (in `[policy]` or
+`[providers.aws]`) and `apply --allow-remove`, an access key that this sweeper deactivated and that stayed
+inactive and unused that many days more is deleted with `iam:DeleteAccessKey`, by its key id read live
+right before. That is irreversible (the key id is gone): `plan` marks it, and `restore` says it cannot
+bring it back. The sweeper never removes anything without both the config and the flag; if you will
+never configure removal, you may leave this statement out (a removal would then fail, naming the
+permission). The session policies the sweeper passes to AssumeRole always allow it for apply.
 `sweeper permissions -p aws --for apply`"""
 
 _ORG = """With `[providers.aws.organization]`, the identity in the management account (or a delegated
@@ -155,10 +168,10 @@ it with AdministratorAccess. The trust policy names the sweeper's identity (`rol
 management account: replace `MANAGEMENT-ACCOUNT-ID`), your organization (`aws:PrincipalOrgID`) and
 the sweeper's session names, and it must allow `sts:SetSourceIdentity`: every AssumeRole carries the
 run id as `SourceIdentity` and `RoleSessionName` (`identity-sweeper-<run id>`), so CloudTrail in the
-member account ties each call to the run that made it. The role holds the two write actions for the
-apply job; the plan job assumes the same role with a session policy that allows only the reads, so it
+member account ties each call to the run that made it. The role holds the write actions for the
+apply job (`iam:DeleteAccessKey` for opt-in removal only: see Apply); the plan job assumes the same role with a session policy that allows only the reads, so it
 cannot write through it. For a stricter split, give the plan job its own role without the
-`SweeperDisableCredentials` statement (its config's `role_name`).
+`SweeperDisableCredentials` and `SweeperRemoveAccessKeys` statements (its config's `role_name`).
 `sweeper permissions -p aws --for org-member -c sweeper.toml`"""
 
 

@@ -18,11 +18,13 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 from providers.entra import credentials, eligibility, permissions
+from providers.entra import lifecycle
 from providers.entra.batch import Batcher
 from providers.entra.binding import Binding, bind
 from providers.entra.graph import Graph, LicenceMissing, translate
 from providers.entra.permissions import (READ_ELIGIBLE, READ_GROUPS, READ_ORG, READ_ROLES, READ_USERS, REVOKE,
                                          ROLE_NOTE, WRITE)
+from providers.entra.permissions import DELETE_RESTORE, removal_configured
 from providers.entra.settings import EntraSettings
 from providers.entra.users import SELECT, to_identity
 from sweeper.errors import BindingError, DataError, NotFound, PermissionDenied, ProviderError
@@ -231,7 +233,8 @@ class EntraAdapter:
     # -- acting --------------------------------------------------------------------------------
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
-        """Disable (accountEnabled false) or enable up to batch_size accounts; one Outcome per ref."""
+        """Disable (accountEnabled false) or enable up to batch_size accounts, or remove (delete) or undelete
+        them (`providers.entra.lifecycle`); one Outcome per ref."""
         if not self.write:
             raise ProviderError("entra", f"{action.value} users", "adapter was opened read-only")
         revoke = self.settings.revoke_sessions and action is Action.DISABLE
@@ -245,6 +248,8 @@ class EntraAdapter:
                 ours.append(ref)
         if not ours:
             return refused
+        if action in (Action.REMOVE, Action.UNDELETE):  # opt-in removal (#13): providers.entra.lifecycle
+            return lifecycle.apply(self.graph, action, ours) + refused
         batcher = Batcher(self.graph, retries=self.settings.retries, max_wait=self.settings.retry_max_wait)
         return batcher.apply(action, ours, revoke, f"{action.value} users", WRITE) + refused
 
@@ -269,6 +274,9 @@ class EntraAdapter:
         writes = WRITE + (f" and {REVOKE}" if self.settings.revoke_sessions else "")
         results.append(CheckResult(f"disable users ({writes})", None,
                                    "cannot be probed without changing a user; " + ROLE_NOTE))
+        if removal_configured(self.settings):
+            results.append(CheckResult(f"delete and restore users ({DELETE_RESTORE})", None,
+                                       "cannot be probed without deleting a user"))
         return results
 
     def _probe(self, name: str, url: str, permission: str) -> CheckResult:

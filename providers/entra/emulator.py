@@ -15,6 +15,15 @@ roleDefinitionId, optionally startDateTime, endDateTime, memberType) are served 
 /roleManagement/directory/roleEligibilityScheduleInstances` in Graph's shape, paged; a tenant without
 PIM ("pim_licensed": false) answers what Graph answers there, HTTP 400 `AadPremiumLicenseRequired`
 (or "pim_refusal_status", e.g. 403).
+
+Deleted items (#13): `DELETE /users/{id}` moves a user to the tenant's deleted items with its
+`deletedDateTime` (the emulator's clock: real UTC time); `GET /directory/deletedItems/{id}` reads it,
+`GET /directory/deletedItems/microsoft.graph.user` lists them, and `POST
+/directory/deletedItems/{id}/restore` brings it back as it was (200 with the user), or answers 400 when
+its userPrincipalName is taken meanwhile. Past the window ("deleted_items_days", 30) or once purged
+(`GraphEmulator.purge`, so that tests need not wait) an item is gone: 404 Request_ResourceNotFound, as
+Graph answers. Scenario "deleted_users" seeds users already deleted (each with its "deletedDateTime").
+Without the permission ("delete" in "denied": User.DeleteRestore.All) both writes answer 403.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -166,7 +175,7 @@ class GraphState:
         self.token = str(scenario["token"])
         self.licensed = bool(scenario.get("licensed", True))
         # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "roleEligibility", "groups",
-        # "write"
+        # "write", "delete" (User.DeleteRestore.All: delete users and restore them from deleted items)
         self.denied = set(scenario.get("denied", ()))
         self.users: list[dict[str, Any]] = [dict(u) for u in scenario.get("users", ())]
         self.index = {u["id"]: i for i, u in enumerate(self.users) if "id" in u}
@@ -179,6 +188,11 @@ class GraphState:
         self.groups: dict[str, list[str]] = {g: list(m) for g, m in scenario.get("groups", {}).items()}
         self.patches: Counter[str] = Counter()
         self.revoked: Counter[str] = Counter()
+        # deleted items: user id -> the user as deleted, with its deletedDateTime; restorable within the window
+        self.deleted: dict[str, dict[str, Any]] = {str(u["id"]): dict(u) for u in scenario.get("deleted_users", ())}
+        self.deleted_days = float(scenario.get("deleted_items_days", 30))
+        self.deletes: Counter[str] = Counter()  # user id -> DELETE /users that took effect
+        self.restores: Counter[str] = Counter()  # user id -> restores that took effect
         self.lock = threading.Lock()
         self._cache: dict[tuple[str, ...], list[bytes | None]] = {}
         self._filtered: dict[str, list[int]] = {}
@@ -217,6 +231,55 @@ class GraphState:
             for cache in self._cache.values():
                 cache[i] = None
             self._filtered.clear()
+
+    def _reindex(self) -> None:
+        """After users were removed or added: positions, lookups and every cache anew (lock held)."""
+        self.index = {u["id"]: i for i, u in enumerate(self.users) if "id" in u}
+        self.by_upn = {str(u.get("userPrincipalName", "")).lower(): i for i, u in enumerate(self.users)}
+        self._cache.clear()
+        self._filtered.clear()
+
+    def delete(self, i: int) -> None:
+        """Move user `i` to deleted items, stamped now."""
+        with self.lock:
+            user = self.users.pop(i)
+            user["deletedDateTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.deleted[str(user["id"])] = user
+            self.deletes[str(user["id"])] += 1
+            self._reindex()
+
+    def deleted_item(self, item_id: str) -> dict[str, Any] | None:
+        """A deleted user still within the window (one past it is purged now), else None."""
+        with self.lock:
+            user = self.deleted.get(item_id)
+            if user is None:
+                return None
+            when = str(user.get("deletedDateTime") or "")
+            try:
+                at = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            except ValueError:
+                at = datetime.now(timezone.utc)
+            if datetime.now(timezone.utc) - at > timedelta(days=self.deleted_days):
+                del self.deleted[item_id]  # permanently deleted, as Graph does after 30 days
+                return None
+            return dict(user)
+
+    def restore(self, item_id: str) -> dict[str, Any] | None:
+        """Bring a deleted user back as it was; None when it is not in deleted items. Raises _Invalid
+        when its userPrincipalName belongs to another user now."""
+        if self.deleted_item(item_id) is None:
+            return None
+        with self.lock:
+            user = self.deleted[item_id]
+            if str(user.get("userPrincipalName", "")).lower() in self.by_upn:
+                raise _Invalid(400, "Request_BadRequest", "Another object with the same value for property "
+                               "userPrincipalName already exists.")
+            del self.deleted[item_id]
+            user.pop("deletedDateTime", None)
+            self.users.append(user)
+            self.restores[item_id] += 1
+            self._reindex()
+            return dict(user)
 
     def transitive(self, group_id: str) -> list[str]:
         """Members of a group and of every group nested in it, each once, groups included."""
@@ -308,6 +371,10 @@ class GraphApp:
             return self.transitive_members(parts[1], arg)
         if len(parts) == 2 and parts[0] == "users" and method in ("GET", "PATCH"):
             return self.get_user(parts[1], arg) if method == "GET" else self.patch_user(parts[1], body, headers)
+        if len(parts) == 2 and parts[0] == "users" and method == "DELETE":
+            return self.delete_user(parts[1])
+        if parts[:2] == ["directory", "deletedItems"] and len(parts) in (3, 4):
+            return self.deleted_items(method, parts[2:], arg)
         if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] == "revokeSignInSessions":
             return self.revoke(parts[1])
         return error(400, "BadRequest", f"Resource not found for the segment '{parts[-1] if parts else ''}'.")
@@ -391,6 +458,44 @@ class GraphApp:
         with self.state.lock:
             self.state.patches[self.state.users[i]["id"]] += 1
         return Response(204, b"", {})
+
+    def delete_user(self, key: str) -> Response:
+        """DELETE /users/{id | userPrincipalName}: into deleted items; 204."""
+        if "delete" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        self.state.delete(self._user(key))
+        return Response(204, b"", {})
+
+    def deleted_items(self, method: str, rest: list[str], arg: dict[str, str]) -> Response:
+        """GET /directory/deletedItems/{id}, GET .../microsoft.graph.user (the deleted users, paged) and
+        POST .../{id}/restore."""
+        missing = _Invalid(404, "Request_ResourceNotFound", f"Resource '{rest[0]}' does not exist or one of "
+                           "its queried reference-property objects are not present.")
+        if method == "GET" and rest == ["microsoft.graph.user"]:
+            select = self._select(arg)
+            with self.state.lock:
+                ids = list(self.state.deleted)
+            rows = [u for u in (self.state.deleted_item(i) for i in ids) if u is not None]
+            rows = [{k: v for k, v in u.items() if not select or k in select or k in ("id", "deletedDateTime")}
+                    for u in rows]
+            return self._value_page("directory/deletedItems/microsoft.graph.user", arg, rows, "users")
+        if method == "GET" and len(rest) == 1:
+            select = self._select(arg)
+            user = self.state.deleted_item(rest[0])
+            if user is None:
+                raise missing
+            view = {k: v for k, v in user.items() if not select or k in select or k == "id"}
+            return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#directoryObjects/$entity",
+                                   "@odata.type": "#microsoft.graph.user", **view})
+        if method == "POST" and len(rest) == 2 and rest[1] == "restore":
+            if "delete" in self.state.denied:
+                raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+            user = self.state.restore(rest[0])
+            if user is None:
+                raise missing
+            return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#directoryObjects/$entity",
+                                   "@odata.type": "#microsoft.graph.user", **user, "deletedDateTime": None})
+        return error(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
 
     def revoke(self, key: str) -> Response:
         i = self._user(key)
@@ -603,6 +708,24 @@ class GraphEmulator(ServedEmulator):
 
     def enabled(self, key: str) -> bool:
         return bool(self.user(key).get("accountEnabled"))
+
+    def deleted(self, key: str) -> dict[str, Any] | None:
+        """A copy of one user in deleted items (by id or userPrincipalName), None when it is not there."""
+        with self.state.lock:
+            found = next((i for i, u in self.state.deleted.items()
+                          if key in (i, str(u.get("userPrincipalName", "")).lower(), u.get("userPrincipalName"))),
+                         None)
+        return None if found is None else self.state.deleted_item(found)
+
+    def purge(self, key: str) -> bool:
+        """End a deleted user's window now (what 30 days, or a permanent delete, would do). True if it was there."""
+        with self.state.lock:
+            found = next((i for i, u in self.state.deleted.items()
+                          if key in (i, str(u.get("userPrincipalName", "")).lower(), u.get("userPrincipalName"))),
+                         None)
+            if found is not None:
+                del self.state.deleted[found]
+        return found is not None
 
 
 EMULATOR = GraphEmulator

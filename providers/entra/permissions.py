@@ -14,6 +14,7 @@ READ_GROUPS = "GroupMember.Read.All"
 READ_ORG = "Organization.Read.All"
 WRITE = "User.EnableDisableAccount.All"
 REVOKE = "User.RevokeSessions.All"
+DELETE_RESTORE = "User.DeleteRestore.All"  # opt-in removal (#13): delete users, restore them from deleted items
 ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
              "Administrator role for the app; by default (skip_role_holders = true) role holders are "
              "protected and never touched.")
@@ -73,6 +74,26 @@ def _reads(settings: Any) -> list[str]:
     return lines
 
 
+def removal_configured(settings: Any) -> bool:
+    """Whether `[providers.entra]` itself turns removal on (the adapter cannot see `[policy]`)."""
+    by_kind = getattr(settings, "remove_after_days_by_kind", None) or {}
+    return bool(getattr(settings, "remove_after_days", None) or by_kind.get("account"))
+
+
+def _removal(settings: Any) -> list[str]:
+    """User.DeleteRestore.All for opt-in removal: listed when `[providers.entra]` turns removal on (or
+    with no settings, for the docs); otherwise a note, since `[policy] remove_after_days` turns it on
+    too and the provider's settings do not show it."""
+    what = ("delete the users this sweeper disabled once remove_after_days have passed (apply --allow-remove), "
+            "and restore them from deleted items (restore): the least privileged permission for both")
+    if settings is None:
+        return _entry(DELETE_RESTORE, f"only with remove_after_days ([policy] or [providers.entra]): {what}")
+    if removal_configured(settings):
+        return _entry(DELETE_RESTORE, what)
+    return ["", *textwrap.wrap(f"With remove_after_days in [policy] (removal), the writer also needs "
+                               f"{DELETE_RESTORE}: {what}.", 100)]
+
+
 def text(mode: str, settings: Any = None) -> str:
     """The permissions for `mode` ("plan" or "apply"), shaped by `settings` when given. ValueError for
     any other mode (Entra has no member accounts: "org-member" is AWS's)."""
@@ -88,6 +109,7 @@ def text(mode: str, settings: Any = None) -> str:
         if revoke:
             lines.append(f"    {REVOKE}        revoke sign-in sessions" + (" (revoke_sessions = true)"
                                                                             if settings is None else ""))
+        lines += _removal(settings)
         lines += ["", *textwrap.wrap(ROLE_NOTE, 100)]
     lines += ["", TWO_APPS]
     return "\n".join(lines)

@@ -364,7 +364,8 @@ def test_permissions_is_the_exact_least_privilege_policy() -> None:
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert {"iam:UpdateAccessKey", "iam:DeleteLoginProfile", "iam:GetCredentialReport",
             "iam:GenerateCredentialReport", "iam:GetAccountAuthorizationDetails", "iam:ListAccessKeys",
-            "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile", "sts:GetCallerIdentity"} == actions
+            "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile", "sts:GetCallerIdentity",
+            "iam:DeleteAccessKey"} == actions  # the last for opt-in removal (#13) only
     assert not any("*" in a for a in actions)
     writes = next(s for s in policy["Statement"] if "iam:UpdateAccessKey" in s["Action"])
     assert writes["Resource"] == "arn:aws:iam::*:user/*"

@@ -24,7 +24,7 @@ from sweeper.model import Action, CredentialKind, CredentialRef
 NOW = scenarios.DEFAULT_NOW
 HOME, MEMBER = scenarios.MANAGEMENT, scenarios.MEMBER
 READS = {*policy.READ, "sts:GetCallerIdentity"}
-WRITES = {"iam:UpdateAccessKey", "iam:DeleteLoginProfile"}
+WRITES = {"iam:UpdateAccessKey", "iam:DeleteLoginProfile", "iam:DeleteAccessKey"}  # the last: opt-in removal
 ORG = {"organizations:ListAccounts", "organizations:DescribeOrganization", "sts:AssumeRole",
        "sts:SetSourceIdentity"}
 RUN = "20250601T020304Z-a1b2c3"
@@ -55,12 +55,16 @@ def test_plan_reads_only() -> None:
     assert not any("*" in a for a in _actions(plan))
 
 
-def test_apply_is_plan_and_the_two_writes() -> None:
+def test_apply_is_plan_and_the_writes() -> None:
     apply = _doc("apply")
     assert _actions(apply) == READS | WRITES
     assert _statement(apply, "iam:UpdateAccessKey")["Resource"] == "arn:aws:iam::*:user/*"
     bound = _doc("apply", account_id=HOME, region="cn-north-1")
     assert _statement(bound, "iam:DeleteLoginProfile")["Resource"] == f"arn:aws-cn:iam::{HOME}:user/*"
+    # removal (#13) in a statement of its own, so that a team that never removes can leave it out
+    remove = _statement(bound, "iam:DeleteAccessKey")
+    assert remove["Sid"] == "SweeperRemoveAccessKeys" and remove["Action"] == ["iam:DeleteAccessKey"]
+    assert remove["Resource"] == f"arn:aws-cn:iam::{HOME}:user/*"
 
 
 @pytest.mark.parametrize("mode", ["plan", "apply"])

@@ -15,7 +15,7 @@ from sweeper import registry
 from sweeper.cli import app
 
 ROOT = Path(__file__).resolve().parents[3]
-WRITES = ("User.EnableDisableAccount.All", "User.RevokeSessions.All")
+WRITES = ("User.EnableDisableAccount.All", "User.RevokeSessions.All", "User.DeleteRestore.All")  # the last: #13
 SUBJECT = "repo:OWNER/REPO:environment:NAME"
 
 
