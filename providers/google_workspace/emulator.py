@@ -33,7 +33,7 @@ from providers.google_workspace import usage_reports, wire
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
 MAX_BATCH = 1000
-_WRITABLE = {"suspended", "archived", "orgUnitPath", "name", "isAdmin"}
+_WRITABLE = {"suspended", "archived", "orgUnitPath", "name"}  # isAdmin is output only: an update's edit is ignored
 
 
 @dataclass
@@ -186,6 +186,9 @@ class DirectoryEmulator(ServedEmulator):
         self.fault_reasons: dict[int, str] = {}  # e.g. {403: "userRateLimitExceeded"} for injected 403s
         self.listing_faults = ListingFaults()
         self.batch_ids: str | None = None  # a key of BATCH_IDS: batches answered so they cannot be matched
+        # A list: every request (batch parts too, as requests of their own) and its answer is appended,
+        # for tests that hold the emulator and the adapter to the APIs' discovery documents.
+        self.exchanges: list[tuple[Request, Response]] | None = None
         self.report_faults = ListingFaults()  # the same faults, for usage report pages
         self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
@@ -248,6 +251,17 @@ class DirectoryEmulator(ServedEmulator):
     # --- routing -------------------------------------------------------------------------------
 
     def _serve(self, req: Request) -> Response:
+        resp = self._answer(req)
+        self._record(req, resp)
+        return resp
+
+    def _record(self, req: Request, resp: Response) -> None:
+        exchanges = self.exchanges
+        if exchanges is not None:
+            with self.server._lock:
+                exchanges.append((req, resp))
+
+    def _answer(self, req: Request) -> Response:
         batch = req.method == "POST" and req.path in BATCH_PATHS
         redirect = self.listing_faults.redirect
         if redirect and (batch or _list_page(req)):
@@ -420,6 +434,7 @@ class DirectoryEmulator(ServedEmulator):
                 answers.append((part.content_id, self._route(sub, token)))
             except Exception as err:  # one broken part must not take the others down
                 answers.append((part.content_id, wire.error(500, "backendError", f"emulator error: {err!r}")))
+            self._record(sub, answers[-1][1])
         form = self.batch_ids
         if form == "missing":
             answers = answers[:-1]
