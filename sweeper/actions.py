@@ -18,7 +18,7 @@ from sweeper.model import Action, ActionState, Credential, CredentialRef
 from sweeper.records import Journal
 
 Item = tuple[CredentialRef, dict[str, Any], bool]  # (the credential, its state before, irreversible)
-Answers = dict[tuple[str, ...], tuple[bool, str | None]]  # (ok, error or note) by CredentialRef.key
+Answers = dict[tuple[str, ...], tuple[bool, str | None, bool]]  # (ok, error or note, uncertain) by ref key
 
 
 class OpenAdapter(Protocol):
@@ -54,7 +54,8 @@ def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,
 
     The group is split into the adapter's batches, called side by side when there are several.
     Returns (ok, detail) per item, in order: the error when it failed, the adapter's note (e.g.
-    "already removed") when it worked. The journal keeps the detail either way. If the intents
+    "already removed") when it worked. The journal keeps the detail either way; an outcome the
+    adapter calls uncertain is settled `interrupted` (restore checks it live). If the intents
     cannot be recorded, this raises and nothing is called.
     """
     ids = journal.intend(run_id, action, items)
@@ -69,9 +70,9 @@ def apply_batch(adapter: Adapter, journal: Journal, run_id: str, action: Action,
             for part in pool.map(lambda batch: _call(adapter, action, batch), batches):
                 answers.update(part)
     results = [answers[ref.key] for ref in refs]
-    journal.settle([(i, ActionState.DONE if ok else ActionState.FAILED, detail)
-                    for i, (ok, detail) in zip(ids, results)])
-    return results
+    journal.settle([(i, ActionState.DONE if ok else ActionState.INTERRUPTED if uncertain else ActionState.FAILED,
+                     detail) for i, (ok, detail, uncertain) in zip(ids, results)])
+    return [(ok, detail) for ok, detail, _ in results]
 
 
 def _call(adapter: Adapter, action: Action, batch: list[CredentialRef]) -> Answers:
@@ -80,9 +81,10 @@ def _call(adapter: Adapter, action: Action, batch: list[CredentialRef]) -> Answe
         outcomes = {o.ref.key: o for o in adapter.apply(action, batch)}
     except Exception as err:  # noqa: BLE001 - the whole batch failed; recorded, not raised
         message = describe_failure(err)
-        return {ref.key: (False, message) for ref in batch}
+        return {ref.key: (False, message, False) for ref in batch}
     answers: Answers = {}
     for ref in batch:
         o = outcomes.get(ref.key)
-        answers[ref.key] = (o.ok, o.note if o.ok else o.error) if o else (False, "no answer for this item")
+        answers[ref.key] = ((o.ok, o.note if o.ok else o.error, o.uncertain and not o.ok) if o
+                            else (False, "no answer for this item", False))
     return answers

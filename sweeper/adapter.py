@@ -40,7 +40,9 @@ class Adapter(Protocol):
       and always when reconciling an interrupted run or restoring one.
     - `apply(action, refs)` disables or enables up to `batch_size` credentials and returns one
       `Outcome` per ref, in any order. A credential already in the wanted state is `ok`.
-      It raises only when nothing could be attempted (for example authentication failed).
+      It raises only when nothing could be attempted (for example authentication failed). An
+      outcome it cannot tell (sent, but neither the answer nor the state afterwards readable) is
+      `uncertain`: journaled `interrupted`, never `failed`, so that restore checks it live.
     - `whoami()` names the principal the adapter runs as; `check()` probes each needed permission
       without changing anything (the binding among them); `permissions(mode, settings)` is the
       least-privilege policy as text for one of `PERMISSION_MODES` ("plan": read only, for plan,

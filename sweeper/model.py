@@ -193,12 +193,17 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The result of one disable/enable call. `note` says what happened when it is not plain."""
+    """The result of one disable/enable call. `note` says what happened when it is not plain.
+
+    `uncertain` (with ok False): the call was made but whether it took effect could not be told (an
+    answer that could not be read, and the state not readable after it). The journal records it as
+    `interrupted`, which restore checks live, rather than `failed`, which it never undoes."""
 
     ref: CredentialRef
     ok: bool
     error: str | None = None
     note: str | None = None
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,9 @@ PROVIDER = ProviderInfo(
     root_protection="the AWS root account is never touched",
     docs_intro="The sweeper reads one credential report and the authorization details of each account, then "
                "re-reads only the candidates live. Give the plan job (and `check`, `notify`) the read-only policy "
-               "and only the apply job the one that writes.\n\n"
+               "and only the apply job the one that writes. The report is read in the format the IAM User Guide "
+               "documents (its booleans `TRUE`/`FALSE` or, as AWS serves them, `true`/`false`); a value it "
+               "cannot read makes that credential unknown, never unused.\n\n"
                "Binding: set `account_id`, and with an organization `organization.management_account_id` (and "
                "`organization.org_id`). The sweeper compares them with `sts:GetCallerIdentity` and "
                "`organizations:DescribeOrganization` before it lists anything, and stops with exit 2 on a "

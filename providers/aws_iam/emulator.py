@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -79,6 +80,20 @@ class _Request:
         self.service = scope[3] if len(scope) > 3 else ""  # the signing scope: iam, sts, organizations
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request as the emulator saw it (query parameters, or the JSON body for JSON protocols) and
+    the answer it gave."""
+
+    service: str  # the signing scope's service: iam, sts, organizations
+    action: str
+    params: dict[str, str]
+    json: bool
+    status: int
+    body: bytes
+    request_body: bytes = b""
+
+
 def _xml_error(code: str, message: str) -> tuple[int, bytes, str]:
     body = (f'<ErrorResponse xmlns="{_IAM_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
             f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
@@ -107,6 +122,9 @@ class AwsEmulator(Emulator):
         self.caller: dict[str, str] = {}
         self.strict_auth = False
         self.report_hook: Callable[[str], str] | None = None  # rewrites each credential report's CSV
+        # A list: every request and its answer is appended as an Exchange, for tests that hold moto's
+        # answers and the adapter's requests to botocore's service models.
+        self.exchanges: list[Exchange] | None = None
         self._injected: dict[str, list[Any]] = {}  # Action -> [error code, remaining count]
         self._lock = threading.Lock()
         self._server: Any = None
@@ -199,13 +217,46 @@ class AwsEmulator(Emulator):
             answer = self._intercept(req, account, fault)
             if answer is None:
                 if fault != "malformed":
-                    return app(environ, start_response)
+                    if self.exchanges is None and not req.json:
+                        return app(environ, start_response)
+                    return self._through(app, environ, start_response, req)
                 answer = self._truncated(app, environ)
             status, body, ctype = answer
+            self._record(req, status, body)
             start_response(f"{status} X", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
             return [body]
 
         return wrapped
+
+    def _through(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any],
+                 start_response: Callable[..., Any], req: _Request) -> Iterable[bytes]:
+        """moto's answer, recorded; a JSON one (Organizations) without the null members moto writes
+        where AWS leaves the member out (`"NextToken": null` on a last page, which botocore's model,
+        a string, does not allow)."""
+        said: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            said[:] = [status, headers]
+            return lambda data: None
+
+        body = b"".join(app(environ, capture))
+        status, headers = said if said else ("500 X", [])
+        if req.json and status.startswith("2") and body:
+            try:
+                body = json.dumps(_without_nulls(json.loads(body))).encode()
+            except ValueError:
+                pass  # not JSON: passed on as it is
+        headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
+        self._record(req, int(status.split(" ", 1)[0]), body)
+        start_response(status, headers)
+        return [body]
+
+    def _record(self, req: _Request, status: int, body: bytes) -> None:
+        exchanges = self.exchanges
+        if exchanges is not None:
+            with self._lock:
+                exchanges.append(Exchange(req.service, req.action, dict(req.params), req.json, status, body,
+                                          req.body if req.json else b""))
 
     def _intercept(self, req: _Request, account: str | None, fault: str | None) -> tuple[int, bytes, str] | None:
         error = _json_error if req.json else _xml_error
@@ -259,6 +310,15 @@ class AwsEmulator(Emulator):
                 "</GenerateCredentialReportResult><ResponseMetadata><RequestId>"
                 f"{uuid.uuid4()}</RequestId></ResponseMetadata></GenerateCredentialReportResponse>")
         return 200, body.encode(), "text/xml"
+
+
+def _without_nulls(value: Any) -> Any:
+    """A JSON value with every null object member left out, as AWS writes its JSON answers."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 _ASSUME_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "SourceIdentity", "Policy")

@@ -2,8 +2,10 @@
 
 Every value form the report uses is handled: ISO 8601 dates, `N/A` (no such credential, or a key
 never used), `no_information` (a password never used, or not since tracking began),
-`not_supported` (the root row and some moto columns), `true`/`false`. A value we cannot read makes
-that credential UNKNOWN with a note; it never crashes the listing and never reads as "never used".
+`not_supported` (the root row and some moto columns), and booleans in either case: the IAM User Guide
+writes `TRUE`/`FALSE`, the reports AWS serves (as recorded by Cloud Custodian's tests) `true`/`false`.
+A value we cannot read makes that credential UNKNOWN with a note; it never crashes the listing and
+never reads as "never used".
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ REQUIRED = ("user", "arn", "user_creation_time", "password_enabled", "password_l
             "access_key_2_last_used_date")
 NO_VALUE = frozenset(("N/A", "no_information", "not_supported", ""))  # the report's "no such time"
 ABSENT = (None,)  # an API answer without the field (botocore hands over aware datetimes)
+
+
+def flag(value: str) -> bool | None:
+    """A report boolean, `true`/`false` in any case (`TRUE` in the IAM User Guide); None otherwise."""
+    folded = value.lower()
+    return True if folded == "true" else False if folded == "false" else None
 
 
 def parse_when(value: str) -> datetime | None:
@@ -142,10 +150,11 @@ def _password(fields: list[str], ix: dict[str, int], identity_id: str, user_crea
     except Unreadable as err:
         return _unknown(kind, identity_id, f"unreadable password date {err}", created=user_created)
     created = changed or user_created
-    if root:  # the root row says not_supported: the root user always has a password
+    said = flag(state)
+    if said is not None:
+        enabled = said
+    elif root:  # the root row says not_supported: a root user has a password unless the report says not
         enabled = True
-    elif state in ("true", "false"):
-        enabled = state == "true"
     else:
         return _unknown(kind, identity_id, f"unreadable password_enabled value {state!r}",
                         created=created)
@@ -186,18 +195,19 @@ def _key(fields: list[str], ix: dict[str, int], n: int) -> tuple[Credential | No
     active = fields[ix[f"access_key_{n}_active"]]
     raw_rotated = fields[ix[f"access_key_{n}_last_rotated"]]
     raw_used = fields[ix[f"access_key_{n}_last_used_date"]]
-    if active == "false" and raw_rotated == "N/A":
+    state = flag(active)
+    if state is False and raw_rotated == "N/A":
         return None, None  # an empty slot
     try:
         rotated = parse_when(raw_rotated)
         used = parse_when(raw_used)
     except Unreadable as err:
         return _unknown(kind, cred_id, f"unreadable access key {n} date {err}"), KeySlot(n, None, None)
-    slot = KeySlot(n, rotated, used, {"true": True, "false": False}.get(active))
-    if active not in ("true", "false"):
+    slot = KeySlot(n, rotated, used, state)
+    if state is None:
         return _unknown(kind, cred_id, f"unreadable access_key_{n}_active value {active!r}",
                         created=rotated), slot
-    enabled = active == "true"
+    enabled = state
     if rotated is None:
         return _unknown(kind, cred_id, f"access key {n} has no creation date", enabled=enabled), slot
     if used is not None:

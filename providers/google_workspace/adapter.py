@@ -13,7 +13,7 @@ from googleapiclient.errors import BatchError, HttpError
 
 from providers.google_workspace import lifecycle, mapping, usage
 from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE, DirectoryClient,
-                                               error_info, retryable)
+                                               UnmatchedBatch, error_info, retryable)
 from providers.google_workspace.settings import CUSTOMER_ID, GoogleSettings
 from sweeper.errors import AuthError, BindingError, DataError, PermissionDenied, ProviderError
 from sweeper.kit.bounds import Listing
@@ -28,6 +28,7 @@ OLDER_TRIES = 3  # ... for each older report (activity_lookback_days)
 MY_CUSTOMER = "my_customer"  # the API's alias for the caller's own customer
 LOGIN_ONLY = ("activity is lastLoginTime alone, which misses mail clients (IMAP, POP), SSO sign-ins and "
               "Drive use")
+UNMATCHED = "the batch answer could not be matched to its requests"
 NOT_YET = re.compile(r"(?:Data for dates later than|Start date can not be later than) (\d{4}-\d{2}-\d{2})")
 
 
@@ -241,8 +242,10 @@ class GoogleWorkspaceAdapter:
 
     def apply(self, action: Action, refs: Sequence[CredentialRef]) -> list[Outcome]:
         """Suspend (DISABLE) or unsuspend (ENABLE) in multipart batches. Throttled items are sent
-        again in a later batch, within `retries` rounds and `retry_budget_seconds`. REMOVE and
-        UNDELETE (users.delete, users.undelete) are `lifecycle.apply`'s."""
+        again in a later batch, within `retries` rounds and `retry_budget_seconds`. A batch whose
+        answer cannot be matched to its requests is settled by reading each user's state
+        (`_reread`): what took effect is done; what could not be read at all is uncertain. REMOVE
+        and UNDELETE (users.delete, users.undelete) are `lifecycle.apply`'s."""
         if not self.write:  # opened for plan/check: refuse rather than change anything
             raise ProviderError(PROVIDER, f"{action} users", "this adapter was opened read-only")
         if action in (Action.REMOVE, Action.UNDELETE):
@@ -252,26 +255,35 @@ class GoogleWorkspaceAdapter:
         want = action is Action.DISABLE
         outcomes: dict[int, Outcome] = {}
         last_error: dict[int, str] = {}
+        unsure: set[int] = set()  # sent in a batch whose effect on them is not known
 
         def send(indexes: list[int]) -> dict[int, float | None]:
-            return self._round(want, {i: refs[i] for i in indexes}, outcomes, last_error)
+            return self._round(want, {i: refs[i] for i in indexes}, outcomes, last_error, unsure)
 
         left, tries = retry_items(range(len(refs)), send, self.client.budget(), self.client.sleep)
         for i in left:
-            outcomes[i] = Outcome(refs[i], False, error=f"still throttled after {tries} attempts "
-                                                        f"({last_error.get(i, 'rate limited')})")
+            if i in unsure:
+                outcomes[i] = Outcome(refs[i], False, uncertain=True, error=(
+                    f"not known whether it took effect after {tries} attempts ({last_error.get(i, 'unknown')}); "
+                    "recorded as interrupted: restore checks the user's state"))
+            else:
+                last = last_error.get(i, "rate limited")
+                state = "not done" if last.startswith(UNMATCHED) else "still throttled"
+                outcomes[i] = Outcome(refs[i], False, error=f"{state} after {tries} attempts ({last})")
         return [outcomes[i] for i in range(len(refs))]
 
     def _round(self, want: bool, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
-               last_error: dict[int, str]) -> dict[int, float | None]:
+               last_error: dict[int, str], unsure: set[int]) -> dict[int, float | None]:
         """Send one batch; fill `outcomes`; return the indexes to retry, each with its Retry-After."""
         users = self.client.users()
         requests = {str(i): users.update(userKey=ref.identity_id, body={"suspended": want}, fields="id,suspended")
                     for i, ref in pending.items()}
         try:
             results = self.client.batch(requests)
+        except UnmatchedBatch as unmatched:
+            return self._reread(want, pending, outcomes, last_error, unsure, str(unmatched))
         except Exception as batch_err:  # the whole batch failed
-            return self._batch_failed(batch_err, pending, outcomes, last_error)
+            return self._batch_failed(batch_err, pending, outcomes, last_error, unsure)
         retry: dict[int, float | None] = {}
         for i, ref in pending.items():
             answer, err = results.get(str(i), (None, None))
@@ -289,6 +301,51 @@ class GoogleWorkspaceAdapter:
                     outcomes[i] = Outcome(ref, False, error=self.client.describe(err))
         return retry
 
+    def _reread(self, want: bool, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
+                last_error: dict[int, str], unsure: set[int], why: str) -> dict[int, float | None]:
+        """After an answer that cannot be matched: read each user's state, as reconciling an
+        interrupted run would. In the wanted state: done. Not in it: sent again in the next round
+        (suspending is idempotent). Not readable: sent again, and uncertain until an answer settles
+        it; after the first user that cannot be read, the others are not tried (the API is not
+        answering), so they are sent again the same way."""
+        said = f"{UNMATCHED}: {why}"
+        retry: dict[int, float | None] = {}
+        failed: str | None = None  # why reading stopped
+        for i, ref in pending.items():
+            if failed is None:
+                try:
+                    suspended = self._suspended(ref)
+                except ProviderError as err:
+                    failed = f"reading the user failed: {err.detail[:200]}"
+            if failed is not None:
+                unsure.add(i)
+                last_error[i] = f"{said}; {failed}"
+                retry[i] = None
+            elif suspended is None:
+                outcomes[i] = Outcome(ref, False, error="user not found")
+            elif suspended is want:
+                word = "suspended" if want else "unsuspended"
+                outcomes[i] = Outcome(ref, True, note=f"{word} ({said}; users.get shows it {word})")
+            else:
+                unsure.discard(i)  # read since: known not to have taken effect
+                last_error[i] = f"{said}; users.get shows it not changed"
+                retry[i] = None
+        return retry
+
+    def _suspended(self, ref: CredentialRef) -> bool | None:
+        """Whether the user is suspended now (users.get); None when it no longer exists."""
+        request = self.client.users().get(userKey=ref.identity_id, projection="basic",
+                                          fields="id,suspended,customerId")
+        raw = self.client.execute(request, f"read user {ref.login}", missing_ok=True)
+        if raw is None:
+            return None
+        if ref.scope != MY_CUSTOMER:
+            _same_customer(raw, ref.scope, f"read user {ref.login}")
+        suspended = raw.get("suspended", False) if isinstance(raw, dict) else None
+        if not isinstance(suspended, bool):
+            raise DataError(PROVIDER, f"read user {ref.login}", "users.get did not say whether it is suspended")
+        return suspended
+
     def _checked(self, ref: CredentialRef, answer: Any, want: bool) -> Outcome:
         if isinstance(answer, dict) and answer.get("suspended") is want:
             return Outcome(ref, True, note="suspended" if want else "unsuspended")
@@ -296,21 +353,27 @@ class GoogleWorkspaceAdapter:
                                          f"{answer.get('suspended') if isinstance(answer, dict) else '?'}")
 
     def _batch_failed(self, err: Exception, pending: dict[int, CredentialRef], outcomes: dict[int, Outcome],
-                      last_error: dict[int, str]) -> dict[int, float | None]:
+                      last_error: dict[int, str], unsure: set[int]) -> dict[int, float | None]:
         """Transient whole-batch failures are retried (suspension is idempotent); others fail every
-        item, or raise when nothing at all has been attempted yet (the contract's 'cannot attempt')."""
-        if isinstance(err, HttpError) and retryable(*error_info(err)[:2]) or isinstance(
-                err, (BatchError, ValueError, OSError, httplib2.HttpLib2Error)):
+        item, or raise when nothing at all has been attempted yet (the contract's 'cannot attempt').
+        An item an earlier round left uncertain stays uncertain: this failure says nothing of it."""
+        if isinstance(err, HttpError) and not isinstance(err, BatchError) and retryable(*error_info(err)[:2]) \
+                or isinstance(err, (BatchError, ValueError, OSError, httplib2.HttpLib2Error)):
             text = self.client.describe(err) if isinstance(err, HttpError) else \
                 f"the batch failed ({type(err).__name__})"
             last_error.update((i, text) for i in pending)
             after = retry_after(err.resp) if isinstance(err, HttpError) else None
             return dict.fromkeys(pending, after)
         translated = self.client.translate(err, "apply batch")
-        if not outcomes and isinstance(translated, (AuthError, PermissionDenied)):
+        if not outcomes and not unsure and isinstance(translated, (AuthError, PermissionDenied)):
             raise translated from err
         for i, ref in pending.items():
-            outcomes[i] = Outcome(ref, False, error=translated.detail)
+            if i in unsure:
+                outcomes[i] = Outcome(ref, False, uncertain=True, error=(
+                    f"not known whether it took effect ({last_error.get(i, UNMATCHED)}); then {translated.detail}; "
+                    "recorded as interrupted: restore checks the user's state"))
+            else:
+                outcomes[i] = Outcome(ref, False, error=translated.detail)
         return {}
 
     # --- check and permissions --------------------------------------------------------------------------

@@ -49,9 +49,16 @@ RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "
 MAX_BACKOFF = 32.0  # seconds, one wait
 
 
+class UnmatchedBatch(Exception):
+    """A batch was answered, but the answer's parts could not be matched to its requests or read
+    (google-api-python-client #536: the Directory API has sent malformed part ids). Each request
+    may or may not have taken effect; the message says what was wrong, in one line."""
+
+
 def error_info(err: HttpError) -> tuple[int, str, str]:
-    """(status, reason, message) from a Google error body; tolerant of bodies that are not JSON."""
-    status = int(err.resp.status)
+    """(status, reason, message) from a Google error body; tolerant of bodies that are not JSON and
+    of errors without a response (BatchError: status 0)."""
+    status = int(getattr(err.resp, "status", 0) or 0)
     reason, message = "", str(getattr(err.resp, "reason", "") or "")
     try:
         body = json.loads(err.content)["error"]
@@ -204,8 +211,10 @@ class DirectoryClient:
             self._local.raw.until = None
 
     def batch(self, requests: dict[str, HttpRequest]) -> dict[str, tuple[Any, HttpError | None]]:
-        """Send requests as one multipart batch; per-item (response, error). Raises what the whole
-        batch raised (HttpError, BatchError, transport and credential errors) untranslated."""
+        """Send requests as one multipart batch; per-item (response, error). Raises UnmatchedBatch
+        when the answer arrived but its parts cannot be told apart (a part id not of the form sent,
+        a request without its part, a part that cannot be read), else what the whole batch raised
+        (HttpError, transport and credential errors) untranslated."""
         results: dict[str, tuple[Any, HttpError | None]] = {}
         http = self.http()
         if not getattr(self._credentials, "valid", True):
@@ -216,7 +225,16 @@ class DirectoryClient:
                                  batch_uri=self.batch_uri)
         for rid, request in requests.items():
             batch.add(request, request_id=rid)
-        batch.execute(http=http)
+        try:
+            batch.execute(http=http)
+        except BatchError as err:  # googleapiclient's own word for an answer it cannot match
+            raise UnmatchedBatch(scrub(f"{err.reason}")[:200]) from err
+        except HttpError:
+            raise  # the batch itself was refused: an HTTP status for all of it
+        except KeyError as err:  # a request id with no part in the answer
+            raise UnmatchedBatch(f"the answer has no part for request {str(err)[:40]}") from err
+        except (ValueError, TypeError, IndexError) as err:  # a part id or a part's body it cannot read
+            raise UnmatchedBatch(scrub(f"a part could not be read ({type(err).__name__}: {err})")[:200]) from err
         return results
 
     # --- errors -----------------------------------------------------------------------------------
@@ -240,6 +258,8 @@ class DirectoryClient:
     def translate(self, err: BaseException, operation: str) -> ProviderError:
         if isinstance(err, ProviderError):
             return err
+        if isinstance(err, (BatchError, UnmatchedBatch)):  # an HttpError without a response
+            return DataError(PROVIDER, operation, f"unreadable batch answer from {self.endpoint} ({err})")
         if isinstance(err, HttpError):
             status, reason, message = error_info(err)
             return error_for_status(PROVIDER, operation, status, f"{reason}: {message}", needs=self.permission_hint(),
@@ -254,7 +274,7 @@ class DirectoryClient:
             # e.g. "unauthorized_client": domain-wide delegation of these scopes is missing
             return AuthError(PROVIDER, operation, f"cannot obtain an access token ({type(err).__name__}: "
                              f"{str(err)[:300]}); {self.auth_hint()}; needs {self.permission_hint()}")
-        if isinstance(err, (ValueError, BatchError)):
+        if isinstance(err, ValueError):
             return DataError(PROVIDER, operation, f"unreadable answer from {self.endpoint} ({type(err).__name__})")
         if isinstance(err, (httplib2.HttpLib2Error, OSError)):
             return ProviderError(PROVIDER, operation, f"cannot reach {self.endpoint}: {type(err).__name__} {err}")

@@ -11,7 +11,8 @@ served as given, malformed ones included; a user without `customerId` is served 
 scenario's, as the API does (`customer=my_customer` then tells a caller which customer it belongs
 to). Paging scans forward from the page token's offset, so a full listing is O(N) whatever the
 query. `ListingFaults` make the listing hostile (`listing_faults`) or the report's pages
-(`report_faults`).
+(`report_faults`); `batch_ids` answers batches, after applying them, with part ids the client
+cannot match (google-api-python-client #536).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from providers.google_workspace import recycle, usage_reports, wire
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
 MAX_BATCH = 1000
-_WRITABLE = {"suspended", "archived", "orgUnitPath", "name", "isAdmin"}
+_WRITABLE = {"suspended", "archived", "orgUnitPath", "name"}  # isAdmin is output only: an update's edit is ignored
 
 
 @dataclass
@@ -48,6 +49,24 @@ class ItemFaults:
     rate_503: float = 0.0
     max_per_user: int | None = None
     seed: int = 0
+
+
+def _mangled(cid: str) -> str:
+    """The part id of google-api-python-client #536: `response- <base+id>` (a space after `response-`,
+    none around the `+`), which the client cannot read back."""
+    return f"response- <{cid.replace(' + ', '+')}>"
+
+
+def _foreign(cid: str) -> str:
+    """A well-formed part id that names no request of the batch."""
+    base, _, rid = cid.rpartition(" + ")
+    return f"<response-{base} + other-{rid}>"
+
+
+# Part ids a batch can be answered with after its changes were applied (`DirectoryEmulator.batch_ids`):
+# "mangled" as in google-api-python-client #536, "foreign" naming other requests, "missing" the last part
+# left out. The client cannot match any of them to its requests.
+BATCH_IDS: dict[str, Callable[[str], str]] = {"mangled": _mangled, "foreign": _foreign, "missing": wire.response_id}
 
 
 @dataclass
@@ -170,6 +189,10 @@ class DirectoryEmulator(ServedEmulator):
         self.item_faults = ItemFaults()
         self.fault_reasons: dict[int, str] = {}  # e.g. {403: "userRateLimitExceeded"} for injected 403s
         self.listing_faults = ListingFaults()
+        self.batch_ids: str | None = None  # a key of BATCH_IDS: batches answered so they cannot be matched
+        # A list: every request (batch parts too, as requests of their own) and its answer is appended,
+        # for tests that hold the emulator and the adapter to the APIs' discovery documents.
+        self.exchanges: list[tuple[Request, Response]] | None = None
         self.report_faults = ListingFaults()  # the same faults, for usage report pages
         self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
@@ -243,6 +266,17 @@ class DirectoryEmulator(ServedEmulator):
     # --- routing -------------------------------------------------------------------------------
 
     def _serve(self, req: Request) -> Response:
+        resp = self._answer(req)
+        self._record(req, resp)
+        return resp
+
+    def _record(self, req: Request, resp: Response) -> None:
+        exchanges = self.exchanges
+        if exchanges is not None:
+            with self.server._lock:
+                exchanges.append((req, resp))
+
+    def _answer(self, req: Request) -> Response:
         batch = req.method == "POST" and req.path in BATCH_PATHS
         redirect = self.listing_faults.redirect
         if redirect and (batch or _list_page(req)):
@@ -424,7 +458,11 @@ class DirectoryEmulator(ServedEmulator):
                 answers.append((part.content_id, self._route(sub, token)))
             except Exception as err:  # one broken part must not take the others down
                 answers.append((part.content_id, wire.error(500, "backendError", f"emulator error: {err!r}")))
-        return wire.batch_response(answers, f"batch_{uuid.uuid4().hex}")
+            self._record(sub, answers[-1][1])
+        form = self.batch_ids
+        if form == "missing":
+            answers = answers[:-1]
+        return wire.batch_response(answers, f"batch_{uuid.uuid4().hex}", BATCH_IDS[form] if form else wire.response_id)
 
     def _item_fault(self, key: str) -> tuple[int, str] | None:
         with self._fault_lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from providers.emulator import Response
 
@@ -172,13 +173,19 @@ def parse_batch(body: bytes, content_type: str) -> list[Part]:
     return parts
 
 
-def batch_response(answers: list[tuple[str, Response]], boundary: str) -> Response:
-    """The multipart/mixed answer; each part's Content-ID is `response-<request's Content-ID>`."""
+def response_id(cid: str) -> str:
+    """A part's Content-ID as the API answers it: `<response-` + the request's Content-ID + `>`."""
+    return f"<response-{cid}>"
+
+
+def batch_response(answers: list[tuple[str, Response]], boundary: str,
+                   content_id: Callable[[str], str] = response_id) -> Response:
+    """The multipart/mixed answer; each part's Content-ID is `content_id(request's Content-ID)`."""
     chunks = []
     for cid, resp in answers:
         ctype = resp.headers.get("Content-Type", "application/json; charset=UTF-8")
         extra = "".join(f"{k}: {v}\r\n" for k, v in resp.headers.items() if k != "Content-Type")
-        chunks.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{cid}>\r\n\r\n"
+        chunks.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: {content_id(cid)}\r\n\r\n"
                       f"HTTP/1.1 {resp.status} {HTTP_REASON.get(resp.status, 'Error')}\r\n"
                       f"Content-Type: {ctype}\r\n{extra}\r\n{resp.body.decode()}\r\n")
     chunks.append(f"--{boundary}--\r\n")
