@@ -112,7 +112,7 @@ def _round(adapter: GoogleWorkspaceAdapter, action: Action, pending: dict[int, C
     try:
         results = adapter.client.batch(requests)
     except Exception as batch_err:  # the whole batch failed: the suspensions' rules apply
-        return adapter._batch_failed(batch_err, pending, outcomes, last_error)
+        return adapter._batch_failed(batch_err, pending, outcomes, last_error, set(unsure))
     retry: dict[int, float | None] = {}
     for i, ref in pending.items():
         if str(i) not in results:
