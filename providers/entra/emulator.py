@@ -48,6 +48,14 @@ MAX_TOP = 999
 MAX_TOP_SIGNIN = 500
 MAX_BATCH = 20
 DEFAULT_TOP = 100
+# What GET /users answers without $select ("List users": "By default, only a limited set of properties
+# are returned"), and every user property the emulator serves; `$select` of any other name is refused as
+# Graph refuses a name its user type does not have. tests/providers/entra/test_entra_definitions.py
+# checks both against msgraph-sdk's generated User model.
+USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
+                "preferredLanguage", "surname", "userPrincipalName", "id")
+USER_PROPERTIES = frozenset(USER_DEFAULT + ("accountEnabled", "userType", "createdDateTime", "onPremisesSyncEnabled",
+                                            "externalUserState", "signInActivity"))
 # built-in directory role templates (a scenario's "role_definitions" adds or renames)
 ROLE_NAMES = {"62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
               "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
@@ -212,7 +220,10 @@ class GraphState:
                 blob = cache[i]
                 if blob is None:
                     user = self.users[i]
-                    view = {k: user[k] for k in select if k in user} if select else user
+                    if select == USER_DEFAULT:  # every default property, null (or []) when it has no value
+                        view = {k: user.get(k, [] if k == "businessPhones" else None) for k in select}
+                    else:
+                        view = {k: user[k] for k in select if k in user}
                     blob = cache[i] = json.dumps(view, separators=(",", ":")).encode()
                 out.append(blob)
             return out
@@ -263,6 +274,9 @@ class GraphApp:
         # or "listed", or "reversed". Items with dependsOn run after what they depend on.
         self.batch_order = "shuffled"
         self._order_rng = random.Random(1)
+        # every (method, path, query) asked, each once: what a client selects and expands, for the
+        # definition cross-check (tests/providers/entra/test_entra_definitions.py)
+        self.asked: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self.hostile = Hostile()
 
     def __call__(self, req: Request) -> Response:
@@ -298,6 +312,7 @@ class GraphApp:
         if bearer_token(req) != self.state.token:
             return error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
         path = unquote(req.path)
+        self.asked.add((req.method, path, tuple(sorted((k, v[0]) for k, v in req.query.items() if v))))
         if not path.startswith("/v1.0/"):
             return error(400, "BadRequest", f"Invalid version: {path.split('/')[1] if '/' in path else path}")
         try:
@@ -338,7 +353,11 @@ class GraphApp:
         return Response(status, json.dumps(payload).encode(), {"Content-Type": JSON_TYPE})
 
     def _select(self, arg: dict[str, str]) -> tuple[str, ...]:
-        select = tuple(s.strip() for s in arg.get("$select", "").split(",") if s.strip())
+        select = tuple(s.strip() for s in arg.get("$select", "").split(",") if s.strip()) or USER_DEFAULT
+        for name in select:
+            if name not in USER_PROPERTIES:
+                raise _Invalid(400, "Request_BadRequest",
+                               f"Could not find a property named '{name}' on type 'Microsoft.DirectoryServices.User'.")
         if "users" in self.state.denied:
             raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         if "signInActivity" in select and (not self.state.licensed or self._flap()):
