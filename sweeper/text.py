@@ -1,10 +1,11 @@
 """Comparing names the way a person reads them, so that safety nets fail closed.
 
-An exclusion protects an account; a near miss (a look-alike hyphen, a differently encoded accent,
-a Cyrillic letter in a Latin name, another case) must still protect it. `skeleton()` folds a name
-to what it looks like: NFKC, case folding, invisible characters dropped, and the common confusable
-letters and dashes mapped to their ASCII look-alikes (a small, documented subset of Unicode's
-confusables table, enough for the scripts logins are written in).
+A login that only reads like an exclude pattern must not get an account excluded (an
+attacker could name an account like break-glass), and must not get it disabled either: such a near
+miss is kept for review. `literal()` is the form a match counts on (canonical Unicode form, case
+folded); `skeleton()` is what a name looks like: NFKC, case folding, invisible characters dropped,
+and the common confusable letters and dashes mapped to their ASCII look-alikes (a small, documented
+subset of Unicode's confusables table, enough for the scripts logins are written in).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ _CONFUSABLES = str.maketrans({
     "․": ".", "。": ".", "＠": "@", "﹫": "@", "＿": "_",
 })
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+
+
+def literal(name: str) -> str:
+    """The form a literal match counts on: canonical composition (an accent is the same however it
+    is encoded) and case folding; nothing else is folded."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
 def skeleton(name: str) -> str:
