@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from sweeper.config import PolicySettings, ProviderSettings
-from sweeper.text import literal, scripts, skeleton
+from sweeper.text import literal, scripts, skeleton, unencodable
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
 
 # Controls every inactivity finding satisfies when the provider names none of its own (its
@@ -173,6 +173,17 @@ def since_creation(credential: Credential) -> Credential:
                    activity_note=f"{BOUND_NOTE}: the last use on record, {_day(used)}{recorded}, predates it")
 
 
+def _unrecordable(identity: Identity, credential: Credential) -> str | None:
+    """Why a credential cannot be journaled, and so never acted on: a name holding a lone surrogate."""
+    for what, name in (("login", identity.login), ("identity id", identity.id),
+                       ("credential id", credential.credential_id), ("credential", credential.label)):
+        bad = unencodable(name)
+        if bad is not None:
+            return (f"the {what} is not valid Unicode (a lone surrogate, U+{ord(bad):04X}): it cannot be "
+                    "recorded in the journal, so it is never disabled")
+    return None
+
+
 def _reference(credential: Credential, threshold: int, t: Thresholds) -> tuple[datetime, int] | None:
     """The instant inactivity is counted from and the window in days, or None when it cannot be told."""
     if credential.activity is Activity.SEEN:
@@ -236,6 +247,9 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
     controls = t.controls_for(credential.kind)
+    broken = _unrecordable(identity, credential)
+    if broken:  # before anything asks the journal about it
+        return Decision(DecisionKind.UNKNOWN, broken, window, max(age.days, 0), "medium", controls)
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
     shield = (t.root_protection if identity.kind is IdentityKind.ROOT

@@ -37,6 +37,16 @@ def literal(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
+def unencodable(name: str) -> str | None:
+    """The first lone surrogate in `name` (what a JSON `\\ud800` decodes to), which no UTF-8 file,
+    database or request can hold, or None when there is none."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return name[err.start]
+    return None
+
+
 def skeleton(name: str) -> str:
     """What `name` looks like: NFKC, case-folded, invisible characters dropped, confusables mapped."""
     folded = unicodedata.normalize("NFKC", name).casefold().translate(_INVISIBLE)
