@@ -22,6 +22,7 @@ from rich.console import Console
 from sweeper import __version__, files, registry
 from sweeper.config import Config, load
 from sweeper.errors import SweeperError, UsageError
+from sweeper.results import ExitCode
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -38,6 +39,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find identities nobody has used for too long in AWS IAM, Entra ID and Google "
                        "Workspace, and disable them safely (dry run first, caps, undo).")
 err_console = Console(stderr=True, highlight=False)
+
+
+def say(text: str, label: str = "", style: str = "") -> None:
+    """One message on stderr, shown as data: markup, emoji codes and control characters in it (a
+    login, an API's error text) are never interpreted (`sweeper.text.terminal`). `label` goes first,
+    in `style`."""
+    from rich.text import Text
+
+    from sweeper.text import MESSAGE_CHARS, terminal
+
+    line = terminal(text, limit=MESSAGE_CHARS)
+    err_console.print(Text.assemble((label, style), " ", line) if label else line, soft_wrap=True)
 
 
 # table, then every registered renderer (json, csv, markdown and any plug-in's)
@@ -83,15 +96,15 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         except typer.Exit:
             raise
         except SweeperError as err:
-            err_console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+            say(str(err), "error:", "bold red")
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted")
+            say("interrupted")
             raise typer.Exit(130) from None
         except Exception as err:  # noqa: BLE001 - last resort: say what, not where
             if os.environ.get("SWEEPER_DEBUG"):
                 raise
-            err_console.print(f"[bold red]internal error:[/] {type(err).__name__}: {err}", soft_wrap=True)
+            say(f"{type(err).__name__}: {err}", "internal error:", "bold red")
             raise typer.Exit(1) from None
 
     return wrapper
@@ -101,7 +114,7 @@ def _config(path: str | None) -> Config:
     """Load and validate the config; what it allows that a person should know is said on every run."""
     cfg = load(path)
     for warning in cfg.warnings():
-        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+        say(f"warning: {warning}")
     return cfg
 
 
@@ -151,15 +164,10 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=200)
 
 
-def emit(text: str, output: Path | None) -> None:
-    if output:
-        try:
-            files.write_private(output, text, "report")
-        except OSError as err:
-            raise UsageError(f"-o {output}: cannot write: {err.strerror}") from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+def emit(text: str) -> None:
+    """Write a report to stdout."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def output_target(raw: str, run_id: str, config: Config | None) -> tuple[str, str]:
@@ -176,35 +184,77 @@ def emit_remote(text: str, url: str, config: Config | None) -> None:
     if not name or folder.endswith(":/"):
         raise UsageError(f"-o {url}: name the report object (e.g. s3://bucket/reports/{{run_id}}.json)")
     open_store(folder, config.journal if config else None).put(name, text.encode("utf-8"))
-    err_console.print(f"report written to {url}")
+    say(f"report written to {url}")
+
+
+def _failure(err: BaseException) -> str:
+    """Why a report could not be rendered or written, in a few words."""
+    if isinstance(err, SweeperError):
+        return str(err)
+    if isinstance(err, OSError):
+        return f"cannot write: {err.strerror or err}"
+    if isinstance(err, UnicodeError):
+        return f"cannot encode it: {err}"
+    return f"{type(err).__name__}: {err}"
 
 
 def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None,
-            summary: SummaryMode = SummaryMode.counts) -> None:
+            summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False) -> int:
+    """Render and write the run's reports; return the run's exit code.
+
+    The run is in the journal already (its actions as they happened, its end before this is called):
+    a report that cannot be rendered or written (a bad path, a full disk, an encoding) is said in one
+    line, the others are still written, the run's summary and id are printed on stderr, and the exit
+    code is 4 (2 for a path refused as unsafe), or the run's own safety stop or partial failure.
+    """
     from sweeper import report
     from sweeper.store import is_remote
 
+    failed: list[str] = []
+    codes: list[int] = [ExitCode.OK]
+
+    def attempt(what: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except Exception as err:  # noqa: BLE001 - a report never loses what the run did
+            why = _failure(err)
+            failed.append(why if why.startswith(what) else f"{what}: {why}")
+            codes.append(err.exit_code if isinstance(err, SweeperError) else ExitCode.PARTIAL)
+
     if not outputs:
         if fmt is Format["table"]:
-            report.to_table(result, stdout_console())
+            attempt("the report", lambda: report.to_table(result, stdout_console()))
         else:
-            emit(report.render(result, fmt.value), None)
+            attempt("the report", lambda: emit(report.render(result, fmt.value)))
     for raw in outputs or []:
         where, suffix = output_target(raw, result.run_id, config)
         named = suffix[1:] if suffix[1:] in registry.renderer_names() else None
-        text = report.render(result, SUFFIX_FORMATS.get(suffix) or named or fmt.value)
-        if is_remote(where):
-            emit_remote(text, where, config)
-        else:
-            emit(text, Path(where))
+
+        def write(where: str = where, fmt_name: str = SUFFIX_FORMATS.get(suffix) or named or fmt.value) -> None:
+            text = report.render(result, fmt_name)
+            if is_remote(where):
+                emit_remote(text, where, config)
+            else:
+                files.write_private(where, text, "report")
+
+        attempt(f"-o {where}", write)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
                 full = summary is SummaryMode.full
                 fh.write((report.to_markdown(result) if full else report.to_markdown_counts(result)) + "\n")
-        except OSError as err:
-            err_console.print(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {err.strerror}")
+        except (OSError, UnicodeError) as err:
+            say(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {_failure(err)}")
+    code = result.exit_code(exit_on_findings=exit_on_findings)
+    if not failed:
+        return code
+    for line in failed:
+        say(line, "error:", "bold red")
+    say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}"
+        + (f"; its actions are in the journal (sweeper history --run {result.run_id})"
+           if result.mode == "apply" else ""))
+    return max(*codes, code) if code in (ExitCode.STOPPED, ExitCode.PARTIAL) else max(codes)
 
 
 def _progress() -> AbstractContextManager[Progress]:
@@ -224,7 +274,7 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
         raise UsageError(f"--as-of {stamp} is in the future: acting as if it were later than it is would disable "
                          "credentials before their time (give --allow-future-as-of for demos and tests)")
     note = f"--as-of {stamp} is in the future (--allow-future-as-of)"
-    err_console.print(f"warning: {note}", soft_wrap=True)
+    say(f"warning: {note}")
     return note
 
 
@@ -246,7 +296,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
             except StoreDenied as err:
                 if mode != "plan":
                     raise
-                err_console.print(f"warning: this plan is not recorded in the journal ({err})", soft_wrap=True)
+                say(f"warning: this plan is not recorded in the journal ({err})")
                 journal = sweep.journal = None
         try:
             result = sweep.run()
@@ -258,13 +308,12 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
         if then is not None:  # what the run goes on to do before its end is recorded (notify's deliveries)
             then(result)
     for glob in result.stale_patterns():
-        err_console.print(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)",
-                          markup=False, soft_wrap=True)
+        say(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)")
     if journal:
         try:
             journal.finish_run(result.run_id, result.run_status())
         except JournalError as err:  # what was done is recorded action by action; the report still matters
-            err_console.print(f"warning: cannot record the end of run {result.run_id}: {err}", soft_wrap=True)
+            say(f"warning: cannot record the end of run {result.run_id}: {err}")
             result.journal_error = str(err)
     return result
 
@@ -319,9 +368,8 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
-        err_console.print(f"plan written to {plan_out}")
-    _report(result, fmt, output, cfg, summary)
-    raise typer.Exit(result.exit_code(exit_on_findings=exit_code))
+        say(f"plan written to {plan_out}")
+    raise typer.Exit(_report(result, fmt, output, cfg, summary, exit_on_findings=exit_code))
 
 
 @app.command()
@@ -349,15 +397,18 @@ def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pr
     journal = _journal(cfg, journal_at, new=new_journal)
 
     def show(text: str) -> None:
-        err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+        from rich.text import Text
+
+        from sweeper.text import printable
+
+        err_console.print(Text(printable(text, None, newlines=True)), soft_wrap=True)
 
     def deliver(result: RunResult) -> None:
         Notifier(cfg, journal, result, preview=preview, show=show, shown_in_full=shown_in_full).run()
 
     result = _sweep(cfg, providers, when, "notify", journal, then=deliver)
     _notice_summary(result)
-    _report(result, fmt, output, cfg, summary)
-    raise typer.Exit(result.exit_code())
+    raise typer.Exit(_report(result, fmt, output, cfg, summary))
 
 
 def _notice_summary(result: RunResult) -> None:
@@ -367,13 +418,12 @@ def _notice_summary(result: RunResult) -> None:
     outcomes = Counter("sent" if n["result"] == "sent" else "preview" if n["result"] == "preview" else
                        "no owner" if n["result"] == "no owner to notify" else "failed" for n in result.notices)
     if not result.notices:
-        err_console.print("notices: nothing to send", markup=False)
+        say("notices: nothing to send")
         return
-    err_console.print("notices: " + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())), markup=False)
+    say("notices: " + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())))
     for n in result.notices:
         if n["result"] not in ("sent", "preview"):
-            err_console.print(f"  {n['identity']}" + (f" -> {n['to']}" if n["to"] else "") + f": {n['result']}",
-                              markup=False, soft_wrap=True)
+            say(f"  {n['identity']}" + (f" -> {n['to']}" if n["to"] else "") + f": {n['result']}")
 
 
 @app.command()
@@ -415,7 +465,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             f"every inactive credential found in {', '.join(providers)}"
         also = " and remove what remove_after_days says is due" if allow_remove else ""
         if not typer.confirm(f"Disable {scope}{also}?", default=False, err=True):
-            err_console.print("nothing changed")
+            say("nothing changed")
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
     with journal.exclusive():
@@ -425,11 +475,10 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
                              "(make a new plan, or give --reapply to apply it again)")
         for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
-            err_console.print(message)
+            say(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
                         note=note, allow_remove=allow_remove)
-    _report(result, fmt, output, cfg, summary)
-    raise typer.Exit(result.exit_code())
+    raise typer.Exit(_report(result, fmt, output, cfg, summary))
 
 
 @app.command()
@@ -453,6 +502,7 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 
     from sweeper.reconcile import reconcile
     from sweeper.restore import restore as do_restore
+    from sweeper.text import terminal
 
     cfg = _config(config)
     provider = known(provider) if provider else None
@@ -462,25 +512,24 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
                                 open_adapter=registry.create, irreversible=irreversible_text)
         todo = [i for i in preview if i.result.startswith("would")]
         for item in todo:
-            err_console.print(f"  {item.row.ref.provider} {item.row.ref.scope} {item.row.ref.login} "
-                              f"{item.row.ref.label}", markup=False)
+            say(f"  {item.row.ref.provider} {item.row.ref.scope} {item.row.ref.login} {item.row.ref.label}")
         if not typer.confirm(f"Re-enable these {len(todo)} credential(s), each checked first?", default=False,
                              err=True):
-            err_console.print("nothing changed")
+            say("nothing changed")
             raise typer.Exit(0)
     with journal.exclusive():
         for message in reconcile(cfg, journal, "", provider, open_adapter=registry.create):
-            err_console.print(message)
+            say(message)
         restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force, open_adapter=registry.create,
                                        irreversible=irreversible_text)
-    table = Table(title=f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
-                  + (" — dry run" if dry_run else ""), title_justify="left")
+    table = Table(title=terminal(f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
+                                 + (" — dry run" if dry_run else "")), title_justify="left")
     for col in ("provider", "scope", "identity", "credential", "result", "detail"):
         table.add_column(col, overflow="fold")
     for item in items:
-        table.add_row(item.row.ref.provider, item.row.ref.scope, item.row.ref.login, item.row.ref.label,
-                      item.result, item.detail or "")
-    stdout_console().print(table if items else f"run {run_id} disabled nothing that can be restored")
+        table.add_row(*map(terminal, (item.row.ref.provider, item.row.ref.scope, item.row.ref.login,
+                                      item.row.ref.label, item.result, item.detail)))
+    stdout_console().print(table if items else terminal(f"run {run_id} disabled nothing that can be restored"))
     raise typer.Exit(4 if any(i.result == "failed" for i in items) else 0)
 
 
@@ -497,12 +546,14 @@ def history(config: Optional[str] = ConfigOpt,
     """
     from rich.table import Table
 
+    from sweeper.text import terminal
+
     cfg = _config(config)
     if verify:
         journal = _journal(cfg, journal_at, new=new_journal)
         broken = journal.verify()
         if broken:
-            err_console.print(f"{journal.path}: does not verify: {broken}", markup=False, soft_wrap=True)
+            say(f"{journal.path}: does not verify: {broken}")
             raise typer.Exit(2)
         keyed = " and HMAC" if os.environ.get("SWEEPER_JOURNAL_KEY") else ""
         sys.stdout.write(f"{journal.path}: hash chain{keyed} verified; every run and action is as recorded\n")
@@ -521,23 +572,23 @@ def history(config: Optional[str] = ConfigOpt,
                                "action": a.action.value, "state": a.state, "error": a.error,
                                "reason": a.before.get("reason"), "irreversible": a.irreversible,
                                "updated": a.updated} for a in actions]
-        emit(json.dumps(out, indent=2) + "\n", None)
+        emit(json.dumps(out, indent=2) + "\n")
         return
     console = stdout_console()
-    table = Table(title=f"runs in {journal.path}", title_justify="left")
+    table = Table(title=terminal(f"runs in {journal.path}"), title_justify="left")
     for col in ("run_id", "mode", "started", "finished", "status", "done", "failed", "pending"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r.run_id, r.mode + (f" of {r.restores}" if r.restores else ""), r.started,
-                      r.finished or "", r.status, str(r.done), str(r.failed), str(r.pending))
+        table.add_row(*map(terminal, (r.run_id, r.mode + (f" of {r.restores}" if r.restores else ""), r.started,
+                                      r.finished, r.status, r.done, r.failed, r.pending)))
     console.print(table)
     if actions:
-        detail = Table(title=f"actions of {run}", title_justify="left")
+        detail = Table(title=terminal(f"actions of {run}"), title_justify="left")
         for col in ("provider", "scope", "identity", "credential", "action", "state", "error"):
             detail.add_column(col, overflow="fold")
         for a in actions:
-            detail.add_row(a.ref.provider, a.ref.scope, a.ref.login, a.ref.label, a.action.value, a.state,
-                           a.error or "")
+            detail.add_row(*map(terminal, (a.ref.provider, a.ref.scope, a.ref.login, a.ref.label, a.action.value,
+                                           a.state, a.error)))
         console.print(detail)
 
 
@@ -552,9 +603,16 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
 
     from sweeper.actions import close_quietly, describe_failure
     from sweeper.errors import BindingError
+    from sweeper.text import terminal
+
+    def ok() -> Any:
+        return terminal("ok", "green")
+
+    def failure() -> Any:
+        return terminal("FAILED", "bold red")
 
     cfg = _config(config)
-    err_console.print(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
+    say(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
     table = Table(title="access and permissions", title_justify="left")
     for col in ("provider", "check", "result", "detail"):
         table.add_column(col, overflow="fold")
@@ -565,22 +623,22 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
             adapter = registry.create(name, cfg.providers[name], write=False)
             try:
                 me = adapter.whoami()
-                table.add_row(name, "identity", "[green]ok[/]", me.display)
+                table.add_row(name, "identity", ok(), terminal(me.display))
                 try:  # the binding first: a mismatch means nothing else is worth probing
                     bound = adapter.scopes()
                 except BindingError as err:
-                    table.add_row(name, "binding", "[bold red]MISMATCH[/]", err.detail)
+                    table.add_row(name, "binding", terminal("MISMATCH", "bold red"), terminal(err.detail))
                     mismatch = True
                     continue
-                table.add_row(name, "binding", "[green]ok[/]", ", ".join(bound) or "(no scope)")
+                table.add_row(name, "binding", ok(), terminal(", ".join(bound) or "(no scope)"))
                 for r in adapter.check():
-                    table.add_row(name, r.name, "[green]ok[/]" if r.ok else "[yellow]not probed[/]"
-                                  if r.ok is None else "[bold red]FAILED[/]", r.detail)
+                    table.add_row(name, terminal(r.name), ok() if r.ok else terminal("not probed", "yellow")
+                                  if r.ok is None else failure(), terminal(r.detail))
                     failed |= r.ok is False
             finally:
                 close_quietly(adapter)
         except Exception as err:  # noqa: BLE001
-            table.add_row(name, "access", "[bold red]FAILED[/]", describe_failure(err))
+            table.add_row(name, "access", failure(), terminal(describe_failure(err)))
             failed = True
     stdout_console().print(table)
     raise typer.Exit(2 if mismatch else 4 if failed else 0)

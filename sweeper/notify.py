@@ -37,6 +37,7 @@ from sweeper.kit.secrets import remember, scrub
 from sweeper.model import Activity, DecisionKind, ProviderStatus
 from sweeper.records import Journal
 from sweeper.results import Finding, RunResult
+from sweeper.text import MESSAGE_CHARS, printable
 
 OWNER = "owner"
 STAGES = ("warn", "final")
@@ -159,7 +160,7 @@ class Templates:
                 raise ConfigError(f"{folder!r} is not a folder", key="notify.templates")
             loaders.insert(0, FileSystemLoader(folder))
         self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]),
-                               undefined=StrictUndefined, keep_trailing_newline=True)
+                               undefined=StrictUndefined, keep_trailing_newline=True, finalize=_as_data)
 
     def render(self, name: str, **values: Any) -> str:
         from jinja2 import TemplateError
@@ -168,6 +169,15 @@ class Templates:
             return self.env.get_template(name).render(**values)
         except TemplateError as err:
             raise ConfigError(f"template {name}: {err}", key="notify.templates") from None
+
+
+def _as_data(value: Any) -> Any:
+    """What a template shows of a value: a string printable (control characters, right-to-left
+    overrides and line breaks in a login shown escaped) and cut when very long; HTML escaping
+    follows in .html templates. Markup a template marked safe is its own."""
+    from markupsafe import Markup
+
+    return printable(value, MESSAGE_CHARS) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -272,8 +282,9 @@ class Notifier:
                   "provider": identity.provider, "provider_name": _display(identity.provider),
                   "scope": identity.scope, "credentials": credentials, "run_id": self.result.run_id,
                   "due": min(c["due"] for c in credentials)}
-        title = (f"Action needed: your {values['provider_name']} access {identity.login} is about to be disabled"
-                 if stage == "final" else f"Your {values['provider_name']} access {identity.login} will be "
+        login = printable(identity.login)
+        title = (f"Action needed: your {values['provider_name']} access {login} is about to be disabled"
+                 if stage == "final" else f"Your {values['provider_name']} access {login} will be "
                  "disabled if it stays unused")
         url = self.settings.owner_url
         html = bool(url) and urlsplit(url or "").scheme.startswith("mailto")
@@ -281,10 +292,11 @@ class Notifier:
         if self.preview:
             self.shown += 1
             if self.shown_in_full is None or self.shown <= self.shown_in_full:
-                self.show(f"--- to {identity.owner} ({stage}) ---\n{title}\n\n"
+                self.show(f"--- to {printable(identity.owner)} ({stage}) ---\n{title}\n\n"
                           f"{self.templates.render('notice.txt.j2', **values)}")
             else:
-                self.show(f"--- to {identity.owner} ({stage}): {', '.join(c['label'] for c in credentials)}")
+                self.show(f"--- to {printable(identity.owner)} ({stage}): "
+                          f"{printable(', '.join(c['label'] for c in credentials))}")
             self._note(identity.login, identity.owner, "preview", stage=stage, count=len(todo))
             return
         if not url:
@@ -359,10 +371,10 @@ class Notifier:
                 continue
             values = {"match": entry.match, "provider": entry.provider, "reason": entry.reason, "ticket": entry.ticket,
                       "expires": entry.expires.isoformat(), "run_id": self.result.run_id}
-            title = f"identity-sweeper exception {entry.match} ends on {entry.expires.isoformat()}"
+            title = f"identity-sweeper exception {printable(entry.match)} ends on {entry.expires.isoformat()}"
             body = self.templates.render("reminder.txt.j2", **values)
             if self.preview:
-                self.show(f"--- to {entry.owner} (reminder) ---\n{title}\n\n{body}")
+                self.show(f"--- to {printable(entry.owner)} (reminder) ---\n{title}\n\n{body}")
                 self._note(label, entry.owner, "preview", stage="reminder")
                 continue
             if not self.settings.owner_url:

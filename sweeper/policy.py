@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from sweeper.config import PolicySettings, ProviderSettings
-from sweeper.text import scripts, skeleton
+from sweeper.text import literal, scripts, skeleton, unencodable
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
 
 # Controls every inactivity finding satisfies when the provider names none of its own (its
@@ -104,21 +104,41 @@ def _ago(days: int) -> str:
 
 
 def excluded_by_login(login: str, globs: tuple[str, ...]) -> str | None:
-    """The first login glob that matches as a person reads it: case, Unicode normalisation, invisible
-    characters and look-alike letters and dashes do not make a near miss (it fails closed: kept)."""
-    seen = skeleton(login)
+    """Why the first login glob that matches literally does: case and how an accent is encoded do not
+    matter (`text.literal`); look-alike characters do (see `looks_excluded`). None when none matches."""
+    seen = literal(login)
     for glob in globs:
-        if fnmatch.fnmatchcase(seen, skeleton(glob)):
-            literal = fnmatch.fnmatchcase(login.casefold(), glob.casefold())
-            return f"login matches exclude pattern {glob!r}" + ("" if literal else " (as it reads: look-alike characters)")
+        if fnmatch.fnmatchcase(seen, literal(glob)):
+            return f"login matches exclude pattern {glob!r}"
+    return None
+
+
+def _reads_like(login: str, glob: str) -> bool:
+    """Whether `login` reads like `glob` (look-alike letters and dashes, invisible characters,
+    compatibility forms) without matching it literally."""
+    return (fnmatch.fnmatchcase(skeleton(login), skeleton(glob))
+            and not fnmatch.fnmatchcase(literal(login), literal(glob)))
+
+
+def looks_excluded(login: str, globs: tuple[str, ...]) -> str | None:
+    """Why a login reads like an exclude pattern it does not match literally, or None.
+
+    Such a login is never excluded (an attacker must not get an account excluded by naming it like
+    break-glass) and never disabled (it may be the real break-glass account, spelt by a directory
+    that changed a character): the decision is unknown, kept for review."""
+    for glob in globs:
+        if _reads_like(login, glob):
+            return (f"login looks like exclude pattern {glob!r} but does not match it literally "
+                    "(look-alike characters): kept for review")
     return None
 
 
 def exception_for(identity: Identity, exceptions: tuple[Any, ...], now: datetime) -> tuple[Any, Any]:
     """(the exception in force for `identity`, the latest one that matched but has expired), each or None.
 
-    An entry matches by exact identity id or by login glob, read as `exclude` patterns are. It is in
-    force through its `expires` day (as of `now`, so a simulated --as-of sees it end).
+    An entry matches by exact identity id or by login glob, matched literally as `exclude` patterns
+    are (a look-alike is `looks_like_exception`). It is in force through its `expires` day (as of
+    `now`, so a simulated --as-of sees it end).
     """
     live, expired = None, None
     today = now.date()
@@ -131,6 +151,18 @@ def exception_for(identity: Identity, exceptions: tuple[Any, ...], now: datetime
         elif expired is None or entry.expires > expired.expires:
             expired = entry
     return live, expired
+
+
+def looks_like_exception(identity: Identity, exceptions: tuple[Any, ...], now: datetime) -> str | None:
+    """Why a login reads like an exception in force that it does not match (by id or literally), or
+    None: kept for review, like a look-alike of an exclude pattern. An expired exception protects
+    nobody, so its look-alikes are judged like anyone else."""
+    today = now.date()
+    for entry in exceptions:
+        if today <= entry.expires and entry.match != identity.id and _reads_like(identity.login, entry.match):
+            return (f"login looks like exception {entry.match!r} ({entry.describe()}) but does not match it "
+                    "literally (look-alike characters): kept for review")
+    return None
 
 
 def _script_note(login: str) -> str:
@@ -156,6 +188,17 @@ def since_creation(credential: Credential) -> Credential:
     recorded = f" ({credential.activity_note})" if credential.activity_note else ""
     return replace(credential, activity=Activity.NEVER, last_used=None,
                    activity_note=f"{BOUND_NOTE}: the last use on record, {_day(used)}{recorded}, predates it")
+
+
+def _unrecordable(identity: Identity, credential: Credential) -> str | None:
+    """Why a credential cannot be journaled, and so never acted on: a name holding a lone surrogate."""
+    for what, name in (("login", identity.login), ("identity id", identity.id),
+                       ("credential id", credential.credential_id), ("credential", credential.label)):
+        bad = unencodable(name)
+        if bad is not None:
+            return (f"the {what} is not valid Unicode (a lone surrogate, U+{ord(bad):04X}): it cannot be "
+                    "recorded in the journal, so it is never disabled")
+    return None
 
 
 def _reference(credential: Credential, threshold: int, t: Thresholds) -> tuple[datetime, int] | None:
@@ -221,6 +264,9 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
     controls = t.controls_for(credential.kind)
+    broken = _unrecordable(identity, credential)
+    if broken:  # before anything asks the journal about it
+        return Decision(DecisionKind.UNKNOWN, broken, window, max(age.days, 0), "medium", controls)
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
     shield = (t.root_protection if identity.kind is IdentityKind.ROOT
@@ -238,6 +284,10 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
                             f"({live.describe()})", window, days, risk, controls)
         if expired is not None:
             reason += f"; exception expired on {expired.expires.isoformat()} ({expired.describe()})"
+    near = looks_excluded(identity.login, t.exclude) or (
+        looks_like_exception(identity, t.exceptions, now) if t.exceptions else None)
+    if near:  # neither excluded nor disabled: fails closed both ways
+        return Decision(DecisionKind.UNKNOWN, f"{reason}; {near}", window, days, "medium", controls)
     if identity.exclusion_unknown:  # cannot tell whether an exclusion applies: kept
         return Decision(DecisionKind.UNKNOWN, f"{reason}; exclusion unknown: {identity.exclusion_unknown}; "
                         "never disabled", window, days, "medium", controls)

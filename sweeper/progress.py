@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sweeper.sweep import Progress as EngineProgress
+from sweeper.text import printable
 
 
 class RichProgress(EngineProgress):
@@ -16,11 +17,11 @@ class RichProgress(EngineProgress):
         self.bars = bars
 
     def listing(self, provider: str, scope: str) -> Callable[[int], None]:
-        task = self.bars.add_task(f"listing {provider} {scope}", total=None)
+        task = self.bars.add_task(printable(f"listing {provider} {scope}"), total=None)
         return lambda n: self.bars.advance(task, n)
 
     def acting(self, provider: str, total: int) -> Callable[[int], None]:
-        task = self.bars.add_task(f"disabling {provider}", total=total)
+        task = self.bars.add_task(printable(f"disabling {provider}"), total=total)
         return lambda n: self.bars.advance(task, n)
 
 
@@ -29,7 +30,7 @@ def make_progress(console: Console) -> Iterator[EngineProgress]:
     if not console.is_terminal:
         yield EngineProgress()
         return
-    bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    bars = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True)
     with bars:
         yield RichProgress(bars)

@@ -1,4 +1,8 @@
-"""Reports: JSON (design.md §5, schema_version 1), CSV, Markdown and a rich table."""
+"""Reports: JSON (design.md §5, schema_version 1), CSV, Markdown and a rich table.
+
+Every string from a provider or the config goes through its format's one escaping rule in
+`sweeper.text` (`terminal`, `markdown`, `csv_cell`); the JSON report keeps the exact values.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from rich.table import Table
 from sweeper.engine import Finding, RunResult
 from sweeper.model import DecisionKind
 from sweeper.results import FindingAction
-
+from sweeper.text import csv_cell, markdown, terminal
 
 
 def display_name(provider: str) -> str:
@@ -91,12 +95,22 @@ def to_csv(result: RunResult) -> str:
     for f in _ordered(result):
         row = finding_json(f)
         row["controls"] = "; ".join(row["controls"])
-        writer.writerow(row)
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
-def _md(text: object) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+_md = markdown
+
+
+def summary_line(result: RunResult) -> str:
+    """The run's totals in one line: counts only, no identity named."""
+    s = summary(result)
+    return (f"{s['identities']} identities, {s['credentials']} credentials: {s['disable']} to disable, "
+            f"{s['warn']} warn, {s['unknown']} unknown, {s['protected']} protected, {s['excluded']} excluded, "
+            f"{s['already_disabled']} already disabled"
+            + (f"; {s['remove']} to remove" if s.get("remove") else "")
+            + (f"; {s['disabled']} disabled" + (f", {s['removed']} removed" if s.get("remove") else "")
+               + f", {s['failed']} failed" if result.mode == "apply" else ""))
 
 
 def _markdown_head(result: RunResult) -> list[str]:
@@ -115,13 +129,13 @@ def to_markdown(result: RunResult) -> str:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for sc in result.scopes:
         c = Counter(f.decision.kind for f in sc.findings)
-        lines.append(f"| {display_name(sc.provider)} | {_md(sc.scope)} | {sc.status.value} | "
+        lines.append(f"| {_md(display_name(sc.provider))} | {_md(sc.scope)} | {sc.status.value} | "
                      f"{sc.identities} | {c[DecisionKind.DISABLE]} | {c[DecisionKind.WARN]} | "
                      f"{c[DecisionKind.UNKNOWN]} | {_md(sc.message)} |")
     findings = _ordered(result)
     if findings:
         lines += ["", "| provider | identity | credential | decision | action | reason |", "|---|---|---|---|---|---|"]
-        lines += [f"| {f.identity.provider} | {_md(f.identity.login)} | {_md(f.credential.label)} | "
+        lines += [f"| {_md(f.identity.provider)} | {_md(f.identity.login)} | {_md(f.credential.label)} | "
                   f"{f.decision.kind.value} | {f.action} | {_md(f.decision.reason)}"
                   f"{' — ' + _md(f.error) if f.error else ''} |" for f in findings]
     return "\n".join(lines) + "\n"
@@ -150,19 +164,19 @@ def to_markdown_counts(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan", "excluded": "blue"}
+_STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan",
+          "excluded": "blue"}
 
 
 def to_table(result: RunResult, console: Console) -> None:
-    s = summary(result)
-    providers = Table(title=f"identity-sweeper {result.mode} as of {rfc3339(result.as_of)}  (run {result.run_id})",
-                      title_justify="left")
+    title = f"identity-sweeper {result.mode} as of {rfc3339(result.as_of)}  (run {result.run_id})"
+    providers = Table(title=terminal(title), title_justify="left")
     for col in ("provider", "scope", "status", "identities", "credentials", "message"):
         providers.add_column(col, overflow="fold")
     for sc in result.scopes:
         style = {"ok": "green", "failed": "bold red"}.get(sc.status.value, "yellow")
-        providers.add_row(sc.provider, sc.scope, f"[{style}]{sc.status.value}[/]", str(sc.identities),
-                          str(sc.credentials), sc.message or "")
+        providers.add_row(terminal(sc.provider), terminal(sc.scope), terminal(sc.status.value, style),
+                          str(sc.identities), str(sc.credentials), terminal(sc.message))
     console.print(providers)
     findings = _ordered(result)
     if findings:
@@ -171,15 +185,11 @@ def to_table(result: RunResult, console: Console) -> None:
             table.add_column(col, overflow="fold")
         for f in findings:
             d = f.decision.kind.value
-            table.add_row(f.identity.provider, f.identity.login, f.credential.label, f"[{_STYLE.get(d, '')}]{d}[/]",
-                          f.action + (f" ({f.error})" if f.error else ""), f.decision.reason)
+            table.add_row(terminal(f.identity.provider), terminal(f.identity.login), terminal(f.credential.label),
+                          terminal(d, _STYLE.get(d, "")), terminal(f.action + (f" ({f.error})" if f.error else "")),
+                          terminal(f.decision.reason))
         console.print(table)
-    console.print(f"{s['identities']} identities, {s['credentials']} credentials: {s['disable']} to disable, "
-                  f"{s['warn']} warn, {s['unknown']} unknown, {s['protected']} protected, {s['excluded']} excluded, "
-                  f"{s['already_disabled']} already disabled"
-                  + (f"; {s['remove']} to remove" if s.get("remove") else "")
-                  + (f"; {s['disabled']} disabled" + (f", {s['removed']} removed" if s.get("remove") else "")
-                     + f", {s['failed']} failed" if result.mode == "apply" else ""))
+    console.print(terminal(summary_line(result)))
 
 
 def render_json(result: RunResult) -> str:

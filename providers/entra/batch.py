@@ -2,8 +2,13 @@
 
 Each item's own status is checked: Graph answers 200 for the batch even when items fail. Items
 answered 429/503/504 are sent again in later rounds (sweeper.kit.retry: after their Retry-After,
-within `retries` and `retry_max_wait`); everything else is final. PATCH accountEnabled is
-idempotent, so a retried item is harmless.
+fractional ones included, within `retries` and `retry_max_wait`); everything else is final. PATCH
+accountEnabled is idempotent, so a retried item is harmless.
+
+Sign-in sessions are revoked (`revoke_sessions`) only after the disable succeeded, in batches of their
+own: Graph runs the items of one batch in any order, and `dependsOn` cannot pair each revoke with its
+disable (a batch's items must be all independent, all in one chain, or all depend on the same item).
+Revoking first would let a sign-in in between get a fresh session on an account about to be disabled.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from providers.entra.graph import Graph, parse, translate
-from sweeper.errors import DataError, NotFound
+from sweeper.errors import DataError, NotFound, ProviderError
 from sweeper.kit.retry import Budget, chunks, retry_after, retry_items
 from sweeper.kit.status import error_for_status
 from sweeper.model import Action, CredentialRef, Outcome
@@ -48,43 +53,61 @@ class Op:
 
 
 def _said(answer: dict[str, Any]) -> str:
+    """Graph's error code and message in one answer, either of them possibly empty."""
     body = answer.get("body")
     err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict) and err.get("code"):
-        return f"{err.get('code')}: {err.get('message', '')}".strip()
-    return ""
+    if not isinstance(err, dict):
+        return ""
+    parts = [str(err.get(k) or "").strip() for k in ("code", "message")]
+    return ": ".join(p for p in parts if p)
 
 
 class Batcher:
-    """One apply() call's $batch requests; `sleep` is the wait between rounds (tests replace it)."""
+    """One apply() call's $batch requests; `sleep` is the wait between rounds (by default the graph's
+    recorded wait, `Graph.waits`)."""
 
     def __init__(self, graph: Graph, *, retries: int, max_wait: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.graph = graph
         self.budget = Budget(retries, longest=max_wait, cap=max_wait)
-        self.sleep = sleep
+        self.sleep = sleep or self._wait
         self.requests = 0  # $batch POSTs sent (for benchmarks)
+
+    def _wait(self, seconds: float) -> None:
+        self.graph.waits.append(seconds)
+        time.sleep(seconds)
 
     def apply(self, action: Action, refs: list[CredentialRef], revoke: bool, operation: str,
               permission: str) -> list[Outcome]:
-        ops: list[Op] = []
-        for i, ref in enumerate(refs):
-            user = f"/users/{quote(ref.identity_id, safe='')}"
-            ops.append(Op(i, "PATCH", user, {"accountEnabled": action is Action.ENABLE}))
-            if revoke:
-                ops.append(Op(i, "POST", f"{user}/revokeSignInSessions"))
+        users = [f"/users/{quote(ref.identity_id, safe='')}" for ref in refs]
+        patches = [Op(i, "PATCH", user, {"accountEnabled": action is Action.ENABLE}) for i, user in enumerate(users)]
+        self._settle(patches, operation, permission, first=True)
+        revokes: dict[int, Op] = {}
+        if revoke:
+            revokes = {op.ref: Op(op.ref, "POST", f"{users[op.ref]}/revokeSignInSessions")
+                       for op in patches if not op.error and 200 <= op.status < 300}
+            try:
+                self._settle(list(revokes.values()), operation, permission, first=False)
+            except ProviderError as err:  # the disables stand; only the revokes are in doubt
+                for op in revokes.values():
+                    op.status, op.error = -1, err.detail
+        return [self._outcome(ref, patches[i], revokes.get(i)) for i, ref in enumerate(refs)]
+
+    def _settle(self, ops: list[Op], operation: str, permission: str, *, first: bool) -> None:
+        """Send `ops`, then again those throttled, until each has a final answer or the budget is spent.
+        With `first`, a failure of the very first request (nothing sent yet) raises."""
         rounds = 0
 
         def send(pending: list[int]) -> dict[int, float | None]:
             nonlocal rounds
             rounds += 1
-            self.graph.run(self._send_all([ops[i] for i in pending], first=rounds == 1), operation, permission)
+            self.graph.run(self._send_all([ops[i] for i in pending], first=first and rounds == 1), operation,
+                           permission)
             return {i: ops[i].wait for i in pending if ops[i].status in RETRYABLE}
 
         left, tries = retry_items(range(len(ops)), send, self.budget, self.sleep)
         for i in left:
             ops[i].error = f"still throttled after {tries} attempts ({ops[i].words()})"
-        return [self._outcome(ref, [op for op in ops if op.ref == i]) for i, ref in enumerate(refs)]
 
     async def _send_all(self, ops: list[Op], first: bool) -> None:
         """Send `ops` in batches of 20; record each op's answer."""
@@ -119,17 +142,15 @@ class Batcher:
             out[str(a.get("id"))] = a
         return out
 
-    def _outcome(self, ref: CredentialRef, ops: list[Op]) -> Outcome:
-        patch, *rest = ops
+    def _outcome(self, ref: CredentialRef, patch: Op, revoke: Op | None) -> Outcome:
         if patch.error:
             return Outcome(ref, False, patch.error)
         if not 200 <= patch.status < 300:
             failed = error_for_status("entra", "$batch", patch.status, patch.said, needs=PATCH_PERMISSION)
             return Outcome(ref, False, "user not found" if isinstance(failed, NotFound) else failed.detail)
-        if rest:
-            revoke = rest[0]
-            if revoke.error or not 200 <= revoke.status < 300:
-                return Outcome(ref, True, note=f"disabled, but revoking sign-in sessions failed ({revoke.words()}); "
-                               "needs User.RevokeSessions.All")
-            return Outcome(ref, True, note="sign-in sessions revoked")
-        return Outcome(ref, True)
+        if revoke is None:
+            return Outcome(ref, True)
+        if revoke.error or not 200 <= revoke.status < 300:
+            return Outcome(ref, True, note=f"disabled, but revoking sign-in sessions failed ({revoke.words()}); "
+                           "needs User.RevokeSessions.All")
+        return Outcome(ref, True, note="sign-in sessions revoked")

@@ -24,6 +24,13 @@ its userPrincipalName is taken meanwhile. Past the window ("deleted_items_days",
 (`GraphEmulator.purge`, so that tests need not wait) an item is gone: 404 Request_ResourceNotFound, as
 Graph answers. Scenario "deleted_users" seeds users already deleted (each with its "deletedDateTime").
 Without the permission ("delete" in "denied": User.DeleteRestore.All) both writes answer 403.
+
+The oddities of the real service are played too: a licensed tenant whose signInActivity is refused
+now and then ("licence_flaps", "licence_refused_from_page", `refuse_licence`), batch items that run in
+no promised order (`GraphApp.batch_order`; `dependsOn` orders them in the patterns Graph supports, a
+failed dependency answers 424), item errors of any shape, an empty code included (`fail_batch_items`),
+and what was done to whom, in order (`GraphState.events`). Fractional Retry-After values come from
+`Faults.retry_after`.
 """
 
 from __future__ import annotations
@@ -50,11 +57,21 @@ MAX_TOP = 999
 MAX_TOP_SIGNIN = 500
 MAX_BATCH = 20
 DEFAULT_TOP = 100
+# What GET /users answers without $select ("List users": "By default, only a limited set of properties
+# are returned"), and every user property the emulator serves; `$select` of any other name is refused as
+# Graph refuses a name its user type does not have. tests/providers/entra/test_entra_definitions.py
+# checks both against msgraph-sdk's generated User model.
+USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
+                "preferredLanguage", "surname", "userPrincipalName", "id")
+USER_PROPERTIES = frozenset(USER_DEFAULT + ("accountEnabled", "userType", "createdDateTime", "onPremisesSyncEnabled",
+                                            "externalUserState", "signInActivity"))
 # built-in directory role templates (a scenario's "role_definitions" adds or renames)
 ROLE_NAMES = {"62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
               "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
               "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
               "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator"}
+UNLICENSED = ("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+              "Neither tenant is B2C or tenant doesn't have premium license")
 PIM_UNLICENSED = ("AadPremiumLicenseRequired",
                   "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.")
 _INJECTED = {429: ("TooManyRequests", "Too many requests. Retry after the time in Retry-After."),
@@ -174,6 +191,11 @@ class GraphState:
         self.domains = [str(d) for d in scenario.get("domains", ("example.test",))]
         self.token = str(scenario["token"])
         self.licensed = bool(scenario.get("licensed", True))
+        # A licensed tenant refused now and then (what licensed tenants report): the next `licence_flaps`
+        # requests for signInActivity answer the no-licence 403, and so does every users page from page
+        # `licence_refused_from_page` on (1 is the first page).
+        self.licence_flaps = int(scenario.get("licence_flaps", 0))
+        self.licence_refused_from_page: int | None = scenario.get("licence_refused_from_page")
         # Permissions the app lacks: "users", "signInActivity", "roleAssignments", "roleEligibility", "groups",
         # "write", "delete" (User.DeleteRestore.All: delete users and restore them from deleted items)
         self.denied = set(scenario.get("denied", ()))
@@ -193,6 +215,7 @@ class GraphState:
         self.deleted_days = float(scenario.get("deleted_items_days", 30))
         self.deletes: Counter[str] = Counter()  # user id -> DELETE /users that took effect
         self.restores: Counter[str] = Counter()  # user id -> restores that took effect
+        self.events: list[tuple[str, str]] = []  # ("disable" | "enable" | "revoke", user id), in the order done
         self.lock = threading.Lock()
         self._cache: dict[tuple[str, ...], list[bytes | None]] = {}
         self._filtered: dict[str, list[int]] = {}
@@ -211,7 +234,10 @@ class GraphState:
                 blob = cache[i]
                 if blob is None:
                     user = self.users[i]
-                    view = {k: user[k] for k in select if k in user} if select else user
+                    if select == USER_DEFAULT:  # every default property, null (or []) when it has no value
+                        view = {k: user.get(k, [] if k == "businessPhones" else None) for k in select}
+                    else:
+                        view = {k: user[k] for k in select if k in user}
                     blob = cache[i] = json.dumps(view, separators=(",", ":")).encode()
                 out.append(blob)
             return out
@@ -304,6 +330,16 @@ class GraphApp:
         self._item_rng_lock = threading.Lock()
         self._item_rng = random.Random(0)
         self.item_injected: Counter[int] = Counter()  # status -> batch items answered by fault injection
+        # "METHOD /path" of a batch item -> the error it is answered with (status, code, message), e.g. an
+        # error whose code Graph left empty
+        self.item_errors: dict[str, tuple[int, str, str]] = {}
+        # The order a batch's independent items run in: Graph promises none ("shuffled", seeded),
+        # or "listed", or "reversed". Items with dependsOn run after what they depend on.
+        self.batch_order = "shuffled"
+        self._order_rng = random.Random(1)
+        # every (method, path, query) asked, each once: what a client selects and expands, for the
+        # definition cross-check (tests/providers/entra/test_entra_definitions.py)
+        self.asked: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self.hostile = Hostile()
 
     def __call__(self, req: Request) -> Response:
@@ -339,6 +375,7 @@ class GraphApp:
         if bearer_token(req) != self.state.token:
             return error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
         path = unquote(req.path)
+        self.asked.add((req.method, path, tuple(sorted((k, v[0]) for k, v in req.query.items() if v))))
         if not path.startswith("/v1.0/"):
             return error(400, "BadRequest", f"Invalid version: {path.split('/')[1] if '/' in path else path}")
         try:
@@ -383,15 +420,25 @@ class GraphApp:
         return Response(status, json.dumps(payload).encode(), {"Content-Type": JSON_TYPE})
 
     def _select(self, arg: dict[str, str]) -> tuple[str, ...]:
-        select = tuple(s.strip() for s in arg.get("$select", "").split(",") if s.strip())
+        select = tuple(s.strip() for s in arg.get("$select", "").split(",") if s.strip()) or USER_DEFAULT
+        for name in select:
+            if name not in USER_PROPERTIES:
+                raise _Invalid(400, "Request_BadRequest",
+                               f"Could not find a property named '{name}' on type 'Microsoft.DirectoryServices.User'.")
         if "users" in self.state.denied:
             raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
-        if "signInActivity" in select and not self.state.licensed:
-            raise _Invalid(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
-                           "Neither tenant is B2C or tenant doesn't have premium license")
+        if "signInActivity" in select and (not self.state.licensed or self._flap()):
+            raise _Invalid(403, *UNLICENSED)
         if "signInActivity" in select and "signInActivity" in self.state.denied:
             raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         return select
+
+    def _flap(self) -> bool:
+        with self.state.lock:
+            if self.state.licence_flaps <= 0:
+                return False
+            self.state.licence_flaps -= 1
+            return True
 
     def _top(self, arg: dict[str, str], limit: int) -> int:
         raw = arg.get("$top")
@@ -422,6 +469,9 @@ class GraphApp:
         rows = self.state.rows(arg["$filter"]) if arg.get("$filter") else None
         total = len(rows) if rows is not None else len(self.state.users)
         start, stop, link = self._page("users", arg, total, top)
+        refused = self.state.licence_refused_from_page
+        if refused is not None and "signInActivity" in select and start // top + 1 >= refused:
+            raise _Invalid(403, *UNLICENSED)
         blobs = self.state.serialised(select, start, stop, rows)
         context = f'"@odata.context":"{self.base}/v1.0/$metadata#users","value":['
         tail = b"]" + (f',"@odata.nextLink":{json.dumps(link)}'.encode() if link else b"") + b"}"
@@ -456,7 +506,10 @@ class GraphApp:
         i = self._user(key)
         self.state.update(i, changes)
         with self.state.lock:
-            self.state.patches[self.state.users[i]["id"]] += 1
+            uid = self.state.users[i]["id"]
+            self.state.patches[uid] += 1
+            if "accountEnabled" in changes:
+                self.state.events.append(("enable" if changes["accountEnabled"] else "disable", uid))
         return Response(204, b"", {})
 
     def delete_user(self, key: str) -> Response:
@@ -500,7 +553,9 @@ class GraphApp:
     def revoke(self, key: str) -> Response:
         i = self._user(key)
         with self.state.lock:
-            self.state.revoked[self.state.users[i]["id"]] += 1
+            uid = self.state.users[i]["id"]
+            self.state.revoked[uid] += 1
+            self.state.events.append(("revoke", uid))
         return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#Edm.Boolean", "value": True})
 
     def role_assignments(self, arg: dict[str, str]) -> Response:
@@ -571,6 +626,9 @@ class GraphApp:
     # -- $batch ---------------------------------------------------------------------------------
 
     def batch(self, body: bytes) -> Response:
+        """A JSON batch: items run in no promised order (`batch_order`), answered in the order they ran;
+        `dependsOn` is honoured in the patterns Graph supports (all independent, one chain, or all on
+        the same item), and an item whose dependency failed is answered 424."""
         try:
             payload = json.loads(body or b"null")
             requests = payload["requests"]
@@ -582,7 +640,48 @@ class GraphApp:
         ids = [str(r.get("id")) for r in requests if isinstance(r, dict)]
         if len(ids) != len(requests) or len(set(ids)) != len(ids):
             return error(400, "BadRequest", "Batch request ids must be present and unique.")
-        return self.json(200, {"responses": [self.batch_item(r) for r in requests]})
+        try:
+            order = self._batch_order(requests)
+        except _Invalid as err:
+            return err.response
+        statuses: dict[str, int] = {}
+        answers = []
+        for item in order:
+            rid = str(item["id"])
+            failed = [d for d in item.get("dependsOn") or () if not 200 <= statuses[str(d)] < 300]
+            if failed:
+                resp = error(424, "FailedDependency", f"Request {rid} depends on request {failed[0]}, which failed.")
+                answer = {"id": rid, "status": 424, "headers": {"Content-Type": JSON_TYPE},
+                          "body": json.loads(resp.body)}
+            else:
+                answer = self.batch_item(item)
+            statuses[rid] = answer["status"]
+            answers.append(answer)
+        return self.json(200, {"responses": answers})
+
+    def _batch_order(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [str(r["id"]) for r in requests]
+        deps = {str(r["id"]): [str(d) for d in r.get("dependsOn") or ()] for r in requests}
+        for rid, on in deps.items():
+            if any(d not in deps or d == rid for d in on):
+                raise _Invalid(400, "BadRequest", f"Request {rid} depends on a request that is not in the batch.")
+        if not any(deps.values()):
+            order = list(requests)
+            if self.batch_order == "reversed":
+                order.reverse()
+            elif self.batch_order == "shuffled":
+                with self._item_rng_lock:
+                    self._order_rng.shuffle(order)
+            return order
+        chain = not deps[ids[0]] and all(deps[ids[n]] == [ids[n - 1]] for n in range(1, len(ids)))
+        if chain:
+            return list(requests)
+        targets = {tuple(on) for on in deps.values() if on}
+        if len(targets) == 1 and len(next(iter(targets))) == 1:
+            first = next(iter(targets))[0]
+            return [r for r in requests if str(r["id"]) == first] + [r for r in requests if str(r["id"]) != first]
+        raise _Invalid(400, "BadRequest", "dependsOn must make the batch's requests all independent, one chain, "
+                       "or all depend on the same request.")
 
     def batch_item(self, item: dict[str, Any]) -> dict[str, Any]:
         rid, method, url = str(item["id"]), str(item.get("method", "")).upper(), str(item.get("url", ""))
@@ -593,7 +692,10 @@ class GraphApp:
             resp = error(400, "BadRequest", f"Write request id : {rid} does not contain Content-Type header or body.")
         else:
             fault = self._item_fault(method, url)
-            if fault == 429:
+            given = self.item_errors.get(f"{method} {unquote(urlsplit(url).path)}")
+            if given:
+                resp = error(*given)
+            elif fault == 429:
                 resp = error(429, *_INJECTED[429], headers={"Retry-After": f"{self.item_faults.retry_after:g}"})
             elif fault == 503:
                 resp = error(503, *_INJECTED[503])
@@ -693,6 +795,18 @@ class GraphEmulator(ServedEmulator):
         with self.app._item_rng_lock:
             self.app.item_faults = faults
             self.app._item_rng = random.Random(faults.seed)
+
+    def refuse_licence(self, times: int = 0, *, from_page: int | None = None) -> None:
+        """Answer the no-licence 403 to the next `times` signInActivity requests, and (`from_page`) to
+        every users page from that one on, although the tenant is licensed."""
+        with self.state.lock:
+            self.state.licence_flaps = times
+            self.state.licence_refused_from_page = from_page
+
+    def fail_batch_items(self, errors: dict[str, tuple[int, str, str]]) -> None:
+        """Answer batch items whose "METHOD /path" (e.g. "PATCH /users/u1") is a key with that error
+        (status, code, message); `{}` stops."""
+        self.app.item_errors = dict(errors)
 
     def set_hostile(self, hostile: Hostile) -> None:
         """Misbehave from now on as `hostile` says (`Hostile()`: behave)."""

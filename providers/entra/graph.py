@@ -1,6 +1,7 @@
 """The one place where Graph calls happen: an SDK client on its own event loop, raw JSON in and out.
 
-The msgraph SDK supplies authentication, retries (429/503/504, honouring Retry-After) and requests;
+The msgraph SDK supplies authentication, retries (429/503/504, honouring Retry-After, fractional values
+such as Graph's "2.128" included: `BoundedRetryHandler`) and requests;
 we read answers as bytes and parse JSON ourselves, because the SDK's model deserialisation costs about
 6 ms per user. Every SDK or HTTP failure leaves this module as a `sweeper.errors` type.
 
@@ -10,6 +11,11 @@ ever going to a host other than the configured endpoint's. Redirects are refused
 (the SDK's RedirectHandler is left out, and `providers.entra.transport` refuses any 3xx), each
 exchange has one deadline and a size limit, and each listing (`sweeper.kit.bounds.Listing`) refuses
 a next-page link it has already followed and ends at its overall deadline.
+
+Licensed tenants sometimes get a single 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`.
+It is asked again a few times (LICENCE_RETRIES); only a refusal that lasts, on a listing's first page,
+means the tenant has no licence (NotMeasured). Once pages have been read the tenant is licensed, so a
+lasting refusal there fails the listing with Graph's words.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from msgraph_core.middleware import GraphTelemetryHandler
 from providers.entra.transport import Refused, bound
 from sweeper.errors import AuthError, DataError, NotFound, NotMeasured, ProviderError
 from sweeper.kit.bounds import MB, Listing
+from sweeper.kit.retry import retry_after
 from sweeper.kit.status import error_for_status
 
 T = TypeVar("T")
@@ -46,6 +53,7 @@ UNLICENSED = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
 # PIM without an Entra ID P2 or ID Governance licence: Graph answers 400 with this code (a 403 is read alike)
 PIM_UNLICENSED = "AadPremiumLicenseRequired"
 TRANSPORT_RETRIES = 2  # dropped connections: every request we send is idempotent
+LICENCE_RETRIES = 2  # a licence 403 is asked again this many times (1 s, then 2 s later, at most retry_max_wait)
 
 
 class LicenceMissing(ProviderError):
@@ -53,22 +61,35 @@ class LicenceMissing(ProviderError):
 
 
 class BoundedRetryHandler(RetryHandler):
-    """The SDK's retry handler, but a Retry-After longer than `max_wait` seconds ends the retries."""
+    """The SDK's retry handler, but a Retry-After longer than `max_wait` seconds ends the retries, and a
+    fractional Retry-After ("2.128", as Graph sends) is honoured: the SDK reads whole seconds only and
+    falls back to its own shorter backoff. Each wait before a retry is appended to `waits`."""
 
-    def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
+    def __init__(self, options: RetryHandlerOption, max_wait: float, waits: list[float] | None = None) -> None:
         super().__init__(options)
         self.max_wait = max_wait
+        self.waits: list[float] = [] if waits is None else waits
 
     def get_delay_time(self, retry_count: int, response: httpx.Response | None = None,
                        delay: float = RetryHandlerOption.DEFAULT_DELAY) -> float:
-        wait = super().get_delay_time(retry_count, response, delay)
-        return wait if wait <= self.max_wait else RetryHandlerOption.MAX_DELAY
+        hinted = retry_after(response.headers) if response is not None else None
+        wait = hinted if hinted else super().get_delay_time(retry_count, response, delay)
+        if wait > self.max_wait:
+            return RetryHandlerOption.MAX_DELAY  # the SDK does not retry after a delay this long
+        if response is not None and self._retries(retry_count, response):
+            self.waits.append(wait)
+        return wait
+
+    def _retries(self, retry_count: int, response: httpx.Response) -> bool:
+        """Whether the SDK's send loop sleeps this delay and retries (its own three conditions)."""
+        options = self._get_current_options(response.request)
+        return self.check_retry_valid(retry_count, options) and self.should_retry(response.request, options, response)
 
 
-def http_client(retries: int, max_wait: float, timeout: float, max_bytes: int = 64 * MB) -> httpx.AsyncClient:
-    """httpx with the SDK's default middleware, our bounded retry handler in place of its own and no
-    redirect handler, over a transport that bounds each exchange (`providers.entra.transport`)."""
-    retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(retries, 10)), max_wait)
+def http_client(retry: RetryHandler, timeout: float, max_bytes: int = 64 * MB) -> httpx.AsyncClient:
+    """httpx with the SDK's default middleware, `retry` (a BoundedRetryHandler) in place of its retry
+    handler and no redirect handler, over a transport that bounds each exchange
+    (`providers.entra.transport`)."""
     middleware = [retry if isinstance(m, RetryHandler) else m
                   for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RedirectHandler)]
     middleware.append(GraphTelemetryHandler())
@@ -77,6 +98,11 @@ def http_client(retries: int, max_wait: float, timeout: float, max_bytes: int = 
     bound(client, timeout=timeout, max_bytes=max_bytes)
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_custom_middleware(middleware, client=client)
     return wrapped
+
+
+def unlicensed(err: BaseException) -> bool:
+    """Graph's answer to signInActivity in a tenant without Entra ID P1/P2 (sometimes, briefly, in one with)."""
+    return isinstance(err, APIError) and err.response_status_code == 403 and _odata(err)[0] == UNLICENSED
 
 
 def _odata(err: APIError) -> tuple[str, str]:
@@ -100,7 +126,8 @@ def translate(err: BaseException, operation: str, permission: str) -> ProviderEr
                                "sign-in activity (signInActivity answers 403)", status=status)
         if code == PIM_UNLICENSED:
             return LicenceMissing("entra", operation, f"HTTP {status} {code}: {message}".rstrip(": "), status=status)
-        return error_for_status("entra", operation, status, f"{code}: {message}" if code else "", needs=permission)
+        said = ": ".join(part for part in (code, message) if part)  # either may be empty
+        return error_for_status("entra", operation, status, said, needs=permission)
     if isinstance(err, KiotaHTTPError):
         return ProviderError("entra", operation, f"{err} (plain http is allowed only for localhost endpoints)")
     if isinstance(err, httpx.TransportError):
@@ -130,7 +157,10 @@ class Graph:
         self._thread = threading.Thread(target=self.loop.run_forever, name="entra-graph", daemon=True)
         self._thread.start()
         self._closed = False
-        adapter = GraphRequestAdapter(auth, client=http_client(retries, max_wait, timeout, max_bytes))
+        self.max_wait = max_wait
+        self.waits: list[float] = []  # seconds waited before each retry, in order (SDK retries, licence, $batch)
+        retry = BoundedRetryHandler(RetryHandlerOption(delay=0, max_retries=min(retries, 10)), max_wait, self.waits)
+        adapter = GraphRequestAdapter(auth, client=http_client(retry, timeout, max_bytes))
         adapter.base_url = self.endpoint
         self.client = GraphServiceClient(request_adapter=adapter)
         self.adapter = adapter
@@ -156,15 +186,23 @@ class Graph:
         if body is not None:
             info.content = json.dumps(body).encode()
             info.headers.try_add("Content-Type", "application/json")
-        for attempt in range(TRANSPORT_RETRIES + 1):
+        dropped = refused = 0
+        while True:
             try:
                 raw: bytes | None = await self.adapter.send_primitive_async(info, "bytes", ERRORS)
                 return raw
             except httpx.TransportError:
-                if attempt == TRANSPORT_RETRIES:
+                dropped += 1
+                if dropped > TRANSPORT_RETRIES:
                     raise
-                await asyncio.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+                await asyncio.sleep(0.2 * dropped)
+            except APIError as err:
+                refused += 1
+                if not unlicensed(err) or refused > LICENCE_RETRIES:
+                    raise
+                wait = min(2.0 ** (refused - 1), self.max_wait)
+                self.waits.append(wait)
+                await asyncio.sleep(wait)
 
     def url(self, info: RequestInformation) -> str:
         self.adapter.set_base_url_for_request_information(info)
@@ -185,11 +223,23 @@ class Graph:
         """The `value` of every page, following @odata.nextLink as given; any failure raises.
 
         `listing` bounds the whole: a link that comes back a second time, or time past its deadline,
-        raises instead of fetching (the pages before it were already yielded; the caller fails)."""
+        raises instead of fetching (the pages before it were already yielded; the caller fails). A
+        lasting licence refusal after the first page is a failed listing (ProviderError), not NotMeasured."""
         target: str | RequestInformation = first
         listing.page(None)
+        read = 0
         while True:
-            page = self.get_json(target, operation, permission, listing)
+            try:
+                page = self.get_json(target, operation, permission, listing)
+            except NotMeasured as err:
+                if not read:
+                    raise
+                cause = err.__cause__
+                said = _odata(cause)[1] if isinstance(cause, APIError) else ""
+                raise ProviderError("entra", operation, f"Graph refused page {read + 1} with HTTP 403 {UNLICENSED}"
+                                    f"{f' ({said})' if said else ''} after {read} page(s) had been read, and again "
+                                    f"when asked {LICENCE_RETRIES} more times; the tenant is licensed, so the "
+                                    "listing failed", status=err.status) from err
             if page is None:
                 raise NotFound("entra", operation, "Graph answered 404 (not found)", status=404)
             value, link = page.get("value"), page.get("@odata.nextLink")
@@ -197,6 +247,7 @@ class Graph:
                 raise DataError("entra", operation, "page without a `value` list or with a bad @odata.nextLink")
             if link is not None and not link.startswith(self.origin + "/"):
                 raise DataError("entra", operation, f"@odata.nextLink leaves the endpoint's host: {link[:80]!r}")
+            read += 1
             yield value
             if link is None:
                 return

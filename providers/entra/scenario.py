@@ -56,7 +56,9 @@ def user(upn: str, *, id: str | None = None, created: datetime | str | None = No
                            ("lastSuccessfulSignInDateTime", success)):
             if value is not _ABSENT:
                 activity[key] = stamp(value)
-                activity[key.replace("DateTime", "RequestId")] = str(uuid.uuid4()) if value else None
+                # as Graph's examples show it: no request id ("") beside a "no such sign-in" time
+                rid = None if value is None else "" if value in ("", NO_SIGN_IN) else str(uuid.uuid4())
+                activity[key.replace("DateTime", "RequestId")] = rid
         out["signInActivity"] = activity
     return out
 

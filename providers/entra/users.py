@@ -8,7 +8,17 @@ Activity is the last SUCCESSFUL sign-in. Graph records `lastSuccessfulSignInDate
   most min(latest attempt, 2023-12-01); for a newer account an absent field is like an empty one;
 - success field empty (null, "", 0001-01-01) while attempts exist: attempts after 2023-12-01 failed
   (sprayed, dormant account) and are not activity; an attempt before then may have succeeded;
-- no sign-in at all: NEVER, judged by createdDateTime; an unparseable value is UNKNOWN, never NEVER.
+- no sign-in on record at all: see below; an unparseable value is UNKNOWN, never NEVER.
+
+Graph records sign-ins only since April 2020 (non-interactive ones since May 2020): it leaves
+`signInActivity` out, or blank, for a user with none since. And `createdDateTime` is null for some
+users created before June 2018. Those are upper bounds, judged like the 2023-12-01 one:
+
+- nothing on record, account created after 2020-05-01: NEVER, judged by createdDateTime;
+- nothing on record, account created by 2020-05-01 or createdDateTime null: SEEN at most 2020-05-01;
+- another "never" reading (an invitation never redeemed, only failed attempts) with createdDateTime
+  null: created, and so last active, at most 2018-06-01 (SEEN at that bound, the reason says so);
+- createdDateTime absent or unparseable where the judgement needs it: UNKNOWN.
 """
 
 from __future__ import annotations
@@ -26,6 +36,18 @@ SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
 SUCCESS = "lastSuccessfulSignInDateTime"
 ATTEMPTS = ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")
 NO_SIGN_IN = frozenset((None, "", "0001-01-01T00:00:00Z"))  # Graph's "no such sign-in" forms
+# Where Graph's sign-in record begins. msgraph-sdk's generated models carry the v1.0 reference text:
+# User.signInActivity "isn't returned for a user who never signed in or last signed in before April 2020";
+# SignInActivity: Entra ID "maintains interactive sign-ins going back to April 2020" and "non-interactive
+# sign-ins going back to May 2020". Entra's "How to detect and investigate inactive user accounts"
+# (MicrosoftDocs/entra-docs, docs/identity/monitoring-health/howto-manage-inactive-user-accounts.md):
+# lastSignInDateTime "might be blank if the last attempted sign-in of a user took place before April 2020"
+# or the account "was never used for a sign-in attempt". A last sign-in that was non-interactive in April
+# 2020 is not on record either, so "nothing on record" bounds the last sign-in by the later month.
+RECORDED_SINCE = datetime(2020, 5, 1, tzinfo=timezone.utc)
+# User.createdDateTime (same source): "Property is null for some users created before June 2018 and
+# on-premises users that were synced to Microsoft Entra ID before June 2018." Only JSON null says that.
+CREATED_NULL_BEFORE = datetime(2018, 6, 1, tzinfo=timezone.utc)
 YEAR_TWO = date(2, 1, 1)  # any time Graph writes in year 1 is its "no such sign-in" too
 _MISSING = object()
 
@@ -46,14 +68,18 @@ class Seen:
     note: str | None = None
 
 
+NOTHING = Seen(Activity.NEVER)  # no sign-in on record at all: what it proves depends on the account's age
+
+
 def sign_in(raw: Any, created: datetime | None = None) -> Seen:
-    """Judge a `signInActivity` value (or _MISSING when the property is absent).
+    """Judge a `signInActivity` value (or _MISSING when the property is absent); NOTHING when it holds
+    no sign-in at all (`credential_activity` bounds that by the account's age).
 
     An absent success field means "at most 2023-12-01" only for accounts that existed then; for a
     newer account it is read like the other "no such sign-in" forms (null, "", 0001-01-01).
     """
     if raw is _MISSING or raw is None:
-        return Seen(Activity.NEVER)
+        return NOTHING
     if not isinstance(raw, dict):
         return Seen(Activity.UNKNOWN, note=f"signInActivity is not an object: {raw!r:.60}")
     try:
@@ -67,7 +93,7 @@ def sign_in(raw: Any, created: datetime | None = None) -> Seen:
     except BadTime as err:
         return Seen(Activity.UNKNOWN, note=f"a sign-in attempt time does not parse: {err}")
     if not attempts:
-        return Seen(Activity.NEVER)
+        return NOTHING
     latest = max(attempts)
     if success is _MISSING and (created is None or created <= SUCCESS_SINCE):
         last = min(latest, SUCCESS_SINCE)
@@ -127,13 +153,30 @@ def owner_address(user: dict[str, Any]) -> str | None:
 
 
 def credential_activity(user: dict[str, Any], created: datetime | None) -> Seen:
-    """Activity of a user's account, with the guest-invitation and createdDateTime rules applied."""
+    """Activity of a user's account, with the guest-invitation, sign-in record and createdDateTime rules
+    applied. `created` is the parsed createdDateTime (None when null, absent or unparseable)."""
+    raw_created = user.get("createdDateTime", _MISSING)
+    created_null = created is None and raw_created is None  # documented: created before June 2018
     if user.get("userType") == "Guest" and user.get("externalUserState") == "PendingAcceptance":
         seen = Seen(Activity.NEVER, note="guest invitation never redeemed")
     else:
         seen = sign_in(user.get("signInActivity", _MISSING), created)
-    if seen.activity is Activity.NEVER and created is None:
-        raw = user.get("createdDateTime")
-        why = "missing" if raw is None else f"does not parse: {raw!r:.40}"
-        return Seen(Activity.UNKNOWN, None, f"never signed in, but createdDateTime is {why}")
-    return seen
+    if seen.activity is not Activity.NEVER or (created is not None and created > RECORDED_SINCE):
+        return seen
+    if seen is NOTHING and (created is not None or created_null):
+        existed = _CREATED_NULL if created is None else f"the account was created {_day(created)}"
+        return Seen(Activity.SEEN, RECORDED_SINCE, f"no sign-in on record, and {_RECORDED}; {existed}, so the last "
+                    f"sign-in, if any, is at most {_day(RECORDED_SINCE)}")
+    if created is not None:
+        return seen
+    if created_null:
+        return Seen(Activity.SEEN, CREATED_NULL_BEFORE, f"{seen.note or 'never signed in'}, and {_CREATED_NULL}, "
+                    "so it has not been used since then")
+    why = "is missing" if raw_created is _MISSING else f"does not parse: {raw_created!r:.40}"
+    said = "no sign-in on record" if seen is NOTHING else seen.note or "never signed in"
+    return Seen(Activity.UNKNOWN, None, f"{said}, and createdDateTime {why}")
+
+
+_CREATED_NULL = ("createdDateTime is null, which Graph documents for some users created before "
+                 f"{_day(CREATED_NULL_BEFORE)}")
+_RECORDED = "Graph keeps sign-ins only since April 2020, non-interactive ones since May 2020"

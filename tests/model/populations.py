@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 UTC = timezone.utc
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # Entra's 2023-12-01 is 105.5 days before
 SUCCESS_TRACKED_SINCE = datetime(2023, 12, 1, tzinfo=UTC)
+GRAPH_RECORDED_SINCE = datetime(2020, 5, 1, tzinfo=UTC)  # Graph's sign-in record begins (reference.py)
 US = 1_000_000  # microseconds in a second
 DAY_US = 86_400 * US
 
@@ -253,8 +254,10 @@ def _graph_user(draw: st.DrawFn, moments: st.SearchStrategy[datetime]) -> dict[s
     """A user object as `GET /users?$select=...,signInActivity` shows it (id and UPN set by the caller)."""
     guest = draw(_rarely(True, False, 4))
     name = draw(_stem)
-    made = draw(st.sampled_from(["time"] * 4 + ["tracking-day", "null", "garbage"] + ["time"] * 4))
-    created = {"time": draw(moments).replace(microsecond=0), "tracking-day": SUCCESS_TRACKED_SINCE}.get(made)
+    made = draw(st.sampled_from(["time"] * 4 + ["tracking-day", "recording-day", "null", "garbage"] + ["time"] * 4))
+    recording = GRAPH_RECORDED_SINCE + timedelta(seconds=draw(st.sampled_from([-86_400, -1, 0, 1, 86_400])))
+    created = {"time": draw(moments).replace(microsecond=0), "tracking-day": SUCCESS_TRACKED_SINCE,
+               "recording-day": recording}.get(made)
     user: dict[str, Any] = {
         "id": None, "userPrincipalName": None, "displayName": name,
         "accountEnabled": draw(_rarely(False, True)), "userType": "Guest" if guest else "Member",

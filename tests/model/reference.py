@@ -46,6 +46,12 @@ SEEN, NEVER = "seen", "never"
 # Entra: lastSuccessfulSignInDateTime exists only since this day (design.md §3, Entra)
 SUCCESS_TRACKED_SINCE = datetime(2023, 12, 1, tzinfo=UTC)
 GRAPH_NO_SIGN_IN = (None, "", "0001-01-01T00:00:00Z")  # Graph's forms of "no such sign-in"
+# Entra: Graph's sign-in record begins in April 2020 (non-interactive sign-ins: May 2020), and
+# createdDateTime is null for some users created before June 2018 (Graph's user and signInActivity
+# reference). So "no sign-in on record" for an account that existed then is a last use at most
+# 2020-05-01, and a null createdDateTime is a creation at most 2018-06-01.
+GRAPH_RECORDED_SINCE = datetime(2020, 5, 1, tzinfo=UTC)
+GRAPH_CREATED_NULL_BEFORE = datetime(2018, 6, 1, tzinfo=UTC)
 GRAPH_SUCCESS = "lastSuccessfulSignInDateTime"
 GRAPH_ATTEMPTS = ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")
 # Google: lastLoginTime of a user who never signed in
@@ -311,11 +317,19 @@ def _graph_time(value: Any) -> datetime | None:
 
 def entra_activity(user: dict[str, Any], created: datetime | None) -> Activity:
     """The last SUCCESSFUL sign-in of a Graph user object (design.md §3, Entra)."""
+    created_null = "createdDateTime" in user and user["createdDateTime"] is None
+
+    def never_used() -> Activity:  # judged by creation; a null createdDateTime is a creation bound
+        return Activity(SEEN, GRAPH_CREATED_NULL_BEFORE) if created is None and created_null else never(created)
+
+    def nothing_on_record() -> Activity:  # no sign-in since the record began: at most that day
+        return UNREADABLE if created is None and not created_null else used(GRAPH_RECORDED_SINCE, created)
+
     if user.get("userType") == "Guest" and user.get("externalUserState") == "PendingAcceptance":
-        return never(created)  # an invitation never redeemed
+        return never_used()  # an invitation never redeemed
     sign_ins = user.get("signInActivity")
-    if sign_ins is None:  # the property absent or null: no sign-in at all
-        return never(created)
+    if sign_ins is None:  # the property absent or null
+        return nothing_on_record()
     try:
         success = _graph_time(sign_ins[GRAPH_SUCCESS]) if GRAPH_SUCCESS in sign_ins else _ABSENT
         if isinstance(success, datetime):
@@ -324,7 +338,7 @@ def entra_activity(user: dict[str, Any], created: datetime | None) -> Activity:
     except Unreadable:
         return UNREADABLE
     if not attempts:
-        return never(created)
+        return nothing_on_record()
     if success is _ABSENT:
         if created is not None and created > SUCCESS_TRACKED_SINCE:
             return never(created)  # success would have been recorded: there was none
@@ -334,7 +348,7 @@ def entra_activity(user: dict[str, Any], created: datetime | None) -> Activity:
     # Success recorded as "no such sign-in": attempts since tracking began failed and are not
     # activity; an attempt before then may have succeeded, so the last success is at most that.
     before = [t for t in attempts if t < SUCCESS_TRACKED_SINCE]
-    return used(max(before), created) if before else never(created)
+    return used(max(before), created) if before else never_used()
 
 
 def _members(groups: dict[str, list[str]], group: str) -> set[str]:

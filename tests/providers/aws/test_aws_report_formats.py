@@ -155,5 +155,7 @@ def test_uppercase_booleans_from_the_emulator_judge_like_lowercase(
     emu.report_hook = None
     lower = _listing(emu, scenarios.MANAGEMENT)
     emu.report_hook = lambda text: recase(text, str.upper)
-    assert _listing(emu, scenarios.MANAGEMENT) == lower
+    upper = _listing(emu, scenarios.MANAGEMENT)
+    # the sweeper's own key is used by each listing, so its last use moves on between the two
+    assert {k: v for k, v in upper.items() if k != "sweeper-bot"} == {k: v for k, v in lower.items() if k != "sweeper-bot"}
     assert lower["key-inactive"]["access_key_1"][0] is False and lower["mixed-keys"]["access_key_2"][0] is True

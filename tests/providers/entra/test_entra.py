@@ -124,7 +124,8 @@ def test_guest_kinds_and_pending_invitation(monkeypatch):
 
 
 def test_unlicensed_tenant_is_not_measured(monkeypatch):
-    with running(tenant([user("a@example.test", created=T0)], licensed=False), monkeypatch) as (_, adapter):
+    scn = tenant([user("a@example.test", created=T0)], licensed=False)
+    with running(scn, monkeypatch, retry_max_wait=0.05) as (_, adapter):  # the licence retries wait little
         with pytest.raises(NotMeasured):
             listing(adapter)
 

@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 import pytest
 
 from providers.entra.scenario import NO_SIGN_IN
-from providers.entra.users import SUCCESS_SINCE, parse_time, sign_in
+from providers.entra.users import CREATED_NULL_BEFORE, RECORDED_SINCE, SUCCESS_SINCE, parse_time, sign_in
 from sweeper.model import Activity
 from tests.providers.entra.support import listing, running, tenant, user
 
 UTC = timezone.utc
-CREATED = datetime(2019, 5, 1, tzinfo=UTC)
+CREATED = datetime(2021, 5, 3, tzinfo=UTC)  # after Graph's sign-in record began (2020-05-01)
 RECENT = datetime(2025, 5, 20, 8, 30, tzinfo=UTC)
 OLD = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -44,7 +44,8 @@ CASES = {
 @pytest.fixture(scope="module")
 def identities():
     users = [user(f"{login}@example.test", created=CREATED, **kwargs) for login, (kwargs, _, _) in CASES.items()]
-    never_no_created = user("never-no-created@example.test", created=None, sign_in=False)
+    never_no_created = user("never-absent-created@example.test", created=None, sign_in=False)
+    del never_no_created["createdDateTime"]  # not Graph's documented null: a property missing from the answer
     never_bad_created = user("never-bad-created@example.test", created="not a date", sign_in=False)
     seen_no_created = user("seen-no-created@example.test", created=None, success=RECENT)
     odd = user("odd@example.test", created=CREATED, success=RECENT)
@@ -77,11 +78,87 @@ def test_notes_explain_the_2023_cutoff(identities):
 
 
 def test_never_needs_a_creation_date(identities):
-    for login in ("never-no-created", "never-bad-created"):
+    for login in ("never-absent-created", "never-bad-created"):
         cred = identities[f"{login}@example.test"].credentials[0]
         assert cred.activity is Activity.UNKNOWN and "createdDateTime" in cred.activity_note
     seen = identities["seen-no-created@example.test"].credentials[0]
     assert seen.activity is Activity.SEEN and seen.created is None
+
+
+# -- Graph's documented gaps: no sign-in on record before 2020-05-01, createdDateTime null before 2018-06-01 --
+
+EMPTY_FORMS = {"absent": dict(sign_in=False), "null-property": dict(sign_in=None), "empty-object": dict(),
+               "sentinels": dict(success=NO_SIGN_IN, interactive=NO_SIGN_IN, non_interactive=NO_SIGN_IN),
+               "blank": dict(success="", interactive="", non_interactive=None)}
+RECORDING = datetime(2020, 5, 1, tzinfo=UTC)
+
+
+def _graph_user(login: str, created: object, form: dict) -> dict:
+    """A user as Graph shows it; `sign_in=None` sends `"signInActivity": null`."""
+    if form.get("sign_in", True) is None:
+        raw = user(login, created=created, sign_in=False)
+        raw["signInActivity"] = None
+        return raw
+    return user(login, created=created, **form)
+
+
+@pytest.fixture(scope="module")
+def old_accounts():
+    ages = {"created-null": None, "created-2017": datetime(2017, 3, 9, tzinfo=UTC), "created-on-the-day": RECORDING,
+            "created-a-second-later": RECORDING.replace(second=1)}
+    users = [_graph_user(f"{age}.{form}@example.test", created, kw)
+             for age, created in ages.items() for form, kw in EMPTY_FORMS.items()]
+    users.append(user("guest.created-null@example.test", created=None, user_type="Guest",
+                      external_state="PendingAcceptance", sign_in=False))
+    sprayed = user("sprayed.created-null@example.test", created=None, success=None, interactive=RECENT)
+    users.append(sprayed)
+    with pytest.MonkeyPatch.context() as mp, running(tenant(users), mp) as (_, adapter):
+        yield listing(adapter)
+
+
+@pytest.mark.parametrize("form", list(EMPTY_FORMS))
+@pytest.mark.parametrize("age", ["created-null", "created-2017", "created-on-the-day"])
+def test_nothing_on_record_for_an_old_account_is_at_most_2020_05_01(old_accounts, age, form):
+    """Graph has no sign-in before April 2020 (non-interactive: May 2020): an account that existed then
+    and shows none may have signed in up to 2020-05-01, so that is its last activity, never "never"."""
+    cred = old_accounts[f"{age}.{form}@example.test"].credentials[0]
+    assert cred.activity is Activity.SEEN and cred.last_used == RECORDED_SINCE == RECORDING, cred.activity_note
+    assert "at most 2020-05-01" in cred.activity_note and "April 2020" in cred.activity_note
+    if age == "created-null":
+        assert cred.created is None and "createdDateTime is null" in cred.activity_note
+        assert "2018-06-01" in cred.activity_note
+    else:
+        assert cred.created is not None and f"created {cred.created:%Y-%m-%d}" in cred.activity_note
+
+
+@pytest.mark.parametrize("form", list(EMPTY_FORMS))
+def test_nothing_on_record_for_a_newer_account_is_never(old_accounts, form):
+    cred = old_accounts[f"created-a-second-later.{form}@example.test"].credentials[0]
+    assert cred.activity is Activity.NEVER and cred.last_used is None and cred.created == RECORDING.replace(second=1)
+
+
+def test_never_with_created_null_is_created_at_most_2018_06_01(old_accounts):
+    """A reading that says "never used" needs the creation date; null means before 2018-06-01 (Graph's
+    user reference), so the account has not been used since then at the latest."""
+    for login, why in (("guest.created-null", "guest invitation never redeemed"),
+                       ("sprayed.created-null", "failed attempts")):
+        cred = old_accounts[f"{login}@example.test"].credentials[0]
+        assert cred.activity is Activity.SEEN and cred.last_used == CREATED_NULL_BEFORE, cred.activity_note
+        assert why in cred.activity_note and "createdDateTime is null" in cred.activity_note
+        assert "2018-06-01" in cred.activity_note
+
+
+def test_the_dates_are_the_ones_graph_documents():
+    """The bounds come from the reference text msgraph-sdk ships with its generated models."""
+    import inspect
+
+    from msgraph.generated.models import sign_in_activity, user as user_model
+
+    said = inspect.getsource(user_model) + inspect.getsource(sign_in_activity)
+    assert "last signed in before April 2020" in said  # User.signInActivity
+    assert "non-interactive sign-ins going back to May 2020" in said  # SignInActivity
+    assert "null for some users created before June 2018" in said  # User.createdDateTime
+    assert (RECORDED_SINCE, CREATED_NULL_BEFORE) == (datetime(2020, 5, 1, tzinfo=UTC), datetime(2018, 6, 1, tzinfo=UTC))
 
 
 def test_disabled_account_is_a_disabled_credential(identities):

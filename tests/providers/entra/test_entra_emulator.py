@@ -76,7 +76,7 @@ def test_page_size_limits(emu):
 
 def test_filter_keeps_paging(emu):
     flt = quote("userType eq 'Guest' and accountEnabled eq true")
-    status, body, _ = call(emu, "GET", f"/users?$filter={flt}&$top=5")
+    status, body, _ = call(emu, "GET", f"/users?$filter={flt}&$select=id,userType,accountEnabled&$top=5")
     assert status == 200 and all(u["userType"] == "Guest" and u["accountEnabled"] for u in body["value"])
     assert "$filter=" in body["@odata.nextLink"]
     status, nxt, _ = call(emu, "GET", body["@odata.nextLink"])
@@ -229,5 +229,62 @@ def test_hostile_redirect_names_another_server_and_nothing_of_the_request():
             urllib.request.build_opener(NoFollow).open(req, timeout=5)
         assert caught.value.code == 302
         assert caught.value.headers["Location"] == "http://127.0.0.1:9/v1.0/users?$top=5"
+    finally:
+        e.stop()
+
+
+def _patch(rid: str, uid: str, **extra: object) -> dict:
+    return {"id": rid, "method": "PATCH", "url": f"/users/{uid}", "headers": {"Content-Type": "application/json"},
+            "body": {"accountEnabled": False}, **extra}
+
+
+def test_batch_items_run_in_any_order_and_depends_on_orders_them():
+    e = emulator.start(generate(6, seed=9))
+    try:
+        ids = [u["id"] for u in e.state.users]
+        e.app.batch_order = "reversed"
+        three = [_patch(str(n), uid) for n, uid in enumerate(ids[:3])]
+        status, body, _ = call(e, "POST", "/$batch", {"requests": three})
+        assert status == 200 and [r["id"] for r in body["responses"]] == ["2", "1", "0"]
+        assert [uid for _, uid in e.state.events] == ids[2::-1]  # run in that order too
+        chain = [_patch("1", ids[3]), {"id": "2", "method": "POST", "url": f"/users/{ids[3]}/revokeSignInSessions",
+                                       "dependsOn": ["1"]}]
+        call(e, "POST", "/$batch", {"requests": chain})
+        assert e.state.events[-2:] == [("disable", ids[3]), ("revoke", ids[3])]
+        failing = [_patch("1", "nobody"), {"id": "2", "method": "POST", "url": f"/users/{ids[4]}/revokeSignInSessions",
+                                            "dependsOn": ["1"]}]
+        _, body, _ = call(e, "POST", "/$batch", {"requests": failing})
+        by_id = {r["id"]: r for r in body["responses"]}
+        assert by_id["1"]["status"] == 404 and by_id["2"]["status"] == 424 and not e.state.revoked[ids[4]]
+        mixed = [_patch("1", ids[4]), {"id": "2", "method": "POST", "url": f"/users/{ids[4]}/revokeSignInSessions",
+                                        "dependsOn": ["1"]},
+                 _patch("3", ids[5]), {"id": "4", "method": "POST", "url": f"/users/{ids[5]}/revokeSignInSessions",
+                                        "dependsOn": ["3"]}]
+        status, body, _ = call(e, "POST", "/$batch", {"requests": mixed})
+        assert status == 400 and "dependsOn" in body["error"]["message"] and e.enabled(ids[4])
+        status, body, _ = call(e, "POST", "/$batch", {"requests": [_patch("1", ids[5], dependsOn=["9"])]})
+        assert status == 400 and e.enabled(ids[5])
+    finally:
+        e.stop()
+
+
+def test_licence_refusals_that_come_and_go_and_an_item_error_without_a_code():
+    e = emulator.start(generate(1100, seed=9))
+    try:
+        e.refuse_licence(1)
+        assert call(e, "GET", f"/users?$select={SELECT}&$top=500")[0] == 403
+        status, page, _ = call(e, "GET", f"/users?$select={SELECT}&$top=500")
+        assert status == 200 and call(e, "GET", "/users?$select=id")[0] == 200
+        e.refuse_licence(from_page=2)
+        status, body, _ = call(e, "GET", page["@odata.nextLink"])
+        assert status == 403 and body["error"]["code"] == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+        assert call(e, "GET", f"/users?$select={SELECT}&$top=500")[0] == 200  # the first page still answers
+        uid = e.state.users[0]["id"]
+        e.fail_batch_items({f"PATCH /users/{uid}": (403, "", "Insufficient privileges.")})
+        _, body, _ = call(e, "POST", "/$batch", {"requests": [_patch("1", uid)]})
+        [item] = body["responses"]
+        assert item["status"] == 403 and item["body"]["error"] == {**item["body"]["error"], "code": "",
+                                                                   "message": "Insufficient privileges."}
+        assert e.enabled(uid)
     finally:
         e.stop()
