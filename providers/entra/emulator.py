@@ -64,7 +64,8 @@ DEFAULT_TOP = 100
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_PROPERTIES = frozenset(USER_DEFAULT + ("accountEnabled", "userType", "createdDateTime", "onPremisesSyncEnabled",
-                                            "externalUserState", "signInActivity"))
+                                            "externalUserState", "signInActivity",
+                                            "deletedDateTime"))  # directoryObject's, read on deleted items
 # built-in directory role templates (a scenario's "role_definitions" adds or renames)
 ROLE_NAMES = {"62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
               "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
