@@ -36,6 +36,7 @@ class Thresholds:
     max_disable: int = 25
     max_disable_percent: float = 10.0
     controls: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
+    control_limits: Mapping[str, int] = field(default_factory=dict)  # control id -> its most inactive days
     never_disable: frozenset[str] = frozenset()  # exact identity ids, logins or credential ids
     exceptions: tuple[Any, ...] = ()  # the [[exceptions]] entries for this provider (config.ExceptionEntry)
     remove_after_days: int | None = None  # opt-in removal (#13)
@@ -45,8 +46,12 @@ class Thresholds:
     removal_irreversible: frozenset[CredentialKind] = frozenset()
     root_protection: str = "the provider's root account is never touched"
 
-    def controls_for(self, kind: CredentialKind) -> tuple[str, ...]:
-        return self.controls.get(kind) or GENERIC_CONTROLS
+    def controls_for(self, kind: CredentialKind, days: int | None = None) -> tuple[str, ...]:
+        """The controls a finding judged with a `days`-day threshold satisfies: one with a limit (CIS AWS:
+        45 days) only when the threshold is within it, and never when the threshold is not known."""
+        found = self.controls.get(kind) or GENERIC_CONTROLS
+        return tuple(c for c in found if c not in self.control_limits
+                     or (days is not None and days <= self.control_limits[c]))
 
     @classmethod
     def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None,
@@ -73,6 +78,7 @@ class Thresholds:
             max_remove=pick("max_remove"),
             **({} if info is None else {
                 "controls": {kind: info.control_ids(kind) for kind in CredentialKind},
+                "control_limits": info.control_limits() if hasattr(info, "control_limits") else {},
                 "root_protection": info.root_protection,
                 "removable": dict(getattr(info, "removal", {}) or {}),
                 "removal_irreversible": frozenset(getattr(info, "removal_irreversible", ()) or ())}),
@@ -257,13 +263,13 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     reference = _reference(credential, threshold, t)
     if reference is None:
         return Decision(DecisionKind.UNKNOWN, _unknown_reason(credential), threshold, None,
-                        _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind))
+                        _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind, threshold))
     since, window = reference
     age = now - since
     quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
-    controls = t.controls_for(credential.kind)
+    controls = t.controls_for(credential.kind, window)
     broken = _unrecordable(identity, credential)
     if broken:  # before anything asks the journal about it
         return Decision(DecisionKind.UNKNOWN, broken, window, max(age.days, 0), "medium", controls)

@@ -46,8 +46,9 @@ _STORE_HINTS = {"s3": "pip install boto3", "gs": "pip install 'identity-sweeper[
 class Control:
     """A control a finding satisfies, and the benchmark (with its version) that names it."""
 
-    id: str  # as reports show it, e.g. "CIS AWS 1.12"
+    id: str  # as reports show it, with the benchmark's version and limit, e.g. "CIS AWS v3.0.0 1.12 (45 days)"
     benchmark: str = ""  # e.g. "CIS Amazon Web Services Foundations Benchmark v3.0.0"
+    max_days: int | None = None  # the control's own limit: a finding judged with a longer threshold omits it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,10 @@ class ProviderInfo:
 
         found = self.controls.get(kind)
         return tuple(c.id for c in found) if found else GENERIC_CONTROLS
+
+    def control_limits(self) -> dict[str, int]:
+        """Control id -> the most inactive days it allows, for the controls that have a limit."""
+        return {c.id: c.max_days for found in self.controls.values() for c in found if c.max_days is not None}
 
 
 _lock = threading.Lock()

@@ -172,11 +172,18 @@ class TestDecisionDetail:
         """Controls come from the provider's metadata (the core names no benchmark of its own)."""
         from sweeper import registry
 
+        cis = "CIS AWS v3.0.0 1.12 (45 days)"
         aws = Thresholds.resolve(PolicySettings(), ProviderSettings(), registry.info("aws"))
         key = judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY), t=aws)
-        assert "CIS AWS 1.12" in key.controls and "NIST 800-53 AC-2(3)" in key.controls
+        # the 90-day default does not satisfy CIS AWS v3.0.0 1.12 (45 days): the finding does not claim it
+        assert cis not in key.controls and "NIST 800-53 AC-2(3)" in key.controls
+        assert "ISO 27001 A.5.18" in key.controls
         assert key.risk == "high"
-        assert "CIS AWS 1.12" not in judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY)).controls
+        aws45 = Thresholds.resolve(PolicySettings(inactive_days=45), ProviderSettings(), registry.info("aws"))
+        assert cis in judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY), t=aws45).controls
+        aws46 = Thresholds.resolve(PolicySettings(inactive_days=46), ProviderSettings(), registry.info("aws"))
+        assert cis not in judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY), t=aws46).controls
+        assert cis not in judge(cred(days_ago(200), kind=CredentialKind.ACCESS_KEY)).controls
         account = judge(cred(days_ago(200)))
         assert "SOC 2 CC6.2" in account.controls and account.risk == "medium"
         root = ident(cred(days_ago(200)), kind=IdentityKind.ROOT)

@@ -7,8 +7,11 @@
 from sweeper.model import CredentialKind
 from sweeper.registry import Control, ProviderInfo
 
-_CIS = "CIS Amazon Web Services Foundations Benchmark v3.0.0"
-_COMMON = (Control("NIST 800-53 AC-2(3)", "NIST SP 800-53 Rev. 5"), Control("SOC 2 CC6.2", "AICPA TSC 2017"))
+# CIS AWS Foundations v3.0.0, 1.12: "Ensure credentials unused for 45 days or greater are disabled". A finding
+# carries it only when its threshold is 45 days or less (the 90-day default does not satisfy it).
+_CIS = Control("CIS AWS v3.0.0 1.12 (45 days)", "CIS Amazon Web Services Foundations Benchmark v3.0.0", max_days=45)
+_COMMON = (Control("NIST 800-53 AC-2(3)", "NIST SP 800-53 Rev. 5"), Control("SOC 2 CC6.2", "AICPA TSC 2017"),
+           Control("ISO 27001 A.5.18", "ISO/IEC 27001:2022"))
 
 PROVIDER = ProviderInfo(
     name="aws",
@@ -17,8 +20,7 @@ PROVIDER = ProviderInfo(
     adapter="providers.aws_iam.adapter:AwsIamAdapter",
     install_hint="pip install boto3",
     credential_kinds=(CredentialKind.CONSOLE_PASSWORD, CredentialKind.ACCESS_KEY),
-    controls={CredentialKind.ACCESS_KEY: (Control("CIS AWS 1.12", _CIS), *_COMMON),
-              CredentialKind.CONSOLE_PASSWORD: (Control("CIS AWS 1.12", _CIS), *_COMMON)},
+    controls={CredentialKind.ACCESS_KEY: (_CIS, *_COMMON), CredentialKind.CONSOLE_PASSWORD: (_CIS, *_COMMON)},
     irreversible={CredentialKind.CONSOLE_PASSWORD: "the console password was deleted; set a new one "
                                                    "(CreateLoginProfile)"},
     # opt-in removal (#13): what the apply job deletes, and that it cannot be undone
