@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Developer entry point that needs nothing but Python 3.11: `python3 dev.py demo|test|bench|lock`.
+"""Developer entry point that needs nothing but Python 3.11: `python3 dev.py demo|test|bench|sweeper|lock`.
 
 It creates `.venv` beside this file on first use (and again when pyproject.toml changes), installs the
 project with its test extras into it, then runs the command inside it. Nothing is installed globally.
@@ -127,8 +127,8 @@ def main(argv: list[str]) -> int:
         cmd = [str(PY), "-m", "pytest", *rest]
     elif command == "bench":
         cmd = [str(PY), str(ROOT / "bench" / "run.py"), *rest]
-    else:
-        cmd = [str(PY), "-m", "sweeper", *rest]
+    else:  # `sweeper` runs where the caller is, so ./sweeper.toml and relative paths are theirs
+        return subprocess.call([str(PY), "-m", "sweeper", *rest])
     return subprocess.call(cmd, cwd=ROOT)
 
 

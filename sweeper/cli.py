@@ -694,14 +694,16 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
 @app.command()
 @guarded
 def demo(apply_: bool = typer.Option(False, "--apply", help="Also apply, show history, and restore."),
-         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder.")) -> None:
+         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo's files in this folder."),
+         serve: bool = typer.Option(False, "--serve", help="Keep the emulators running until Ctrl-C; print a "
+                                                           "ready sweeper.toml and the env vars.")) -> None:
     """Run a full sweep against the bundled local emulators; no cloud account needed.
 
     Example: sweeper demo --apply
     """
-    from sweeper.demo import run_demo
+    from sweeper.demo import run_demo, run_serve
 
-    raise typer.Exit(run_demo(apply_, keep))
+    raise typer.Exit(run_serve(keep) if serve else run_demo(apply_, keep))
 
 
 def version_callback(value: bool) -> None:

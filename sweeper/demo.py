@@ -4,11 +4,17 @@ It starts each provider's emulator (providers/emulator.py: moto's server for AWS
 and Directory emulators) on free loopback ports, seeds the demo organisation (providers/demo.py),
 writes a config from what the emulators say reaches them, and runs the real commands through the
 real adapters. Everything lives in a temporary folder unless `--keep DIR`.
+
+`sweeper demo --serve` starts the same emulators and organisation and keeps them running until Ctrl-C:
+it prints a ready sweeper.toml (also written to the folder) and the environment variables that point the
+credential chains at the emulators, so that your own config and commands can be tried against them.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import tempfile
 import time
 from contextlib import ExitStack
@@ -131,3 +137,50 @@ def run_demo(apply: bool, keep: Path | None) -> int:
         console.print(f"demo finished in {time.monotonic() - started:.1f} s; {where}."
                       + ("" if apply else "  Next: sweeper demo --apply"))
     return 0
+
+
+def run_serve(keep: Path | None) -> int:
+    """Start the emulators with the demo organisation and keep them up until Ctrl-C (or SIGTERM).
+
+    Prints the config (written to FOLDER/sweeper.toml) and the `export` lines to paste into a shell.
+    """
+    console = Console(highlight=False)
+    now = datetime.now(timezone.utc)
+    with ExitStack() as stack:
+        if keep:
+            folder = keep.resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
+        text, env = _start(stack, now)
+        config = folder / "sweeper.toml"
+        journal_line = f"path = {_toml_string(str(folder / 'sweeper.db'))}"
+        text = text.replace('path = "sweeper.db"', journal_line, 1)
+        config.write_text(text)
+        print(f"# sweeper.toml (written to {config}); edit a copy of it, or point yours at the same endpoints")
+        print(text.rstrip("\n"))
+        print("# environment: paste these into another shell, then run e.g.")
+        print(f"#   sweeper plan -c {shlex.quote(str(config))}")
+        for name, value in sorted(env.items()):
+            print(f"export {name}={shlex.quote(value)}")
+        print(f"export SWEEPER_CONFIG={shlex.quote(str(config))}")
+        print("# emulators ready; Ctrl-C stops them" + ("" if keep else " and removes the folder"), flush=True)
+        stop = {"asked": False}
+
+        def ask(signum: int, frame: object) -> None:
+            stop["asked"] = True
+
+        previous = signal.signal(signal.SIGTERM, ask)
+        try:
+            while not stop["asked"]:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        console.print("emulators stopped" + (f"; files kept in {folder}" if keep else ", temporary files removed"))
+    return 0
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
