@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -55,7 +56,22 @@ def test_demo_serve_answers_a_plan_until_interrupted(tmp_path):
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert plan.returncode == 10, plan.stdout + plan.stderr
         assert '"aws"' in plan.stdout and '"entra"' in plan.stdout and '"google_workspace"' in plan.stdout
-        assert server.poll() is None, "the emulators stopped after one command"
+        # the first cap, as docs/ci.md says to get past it: a capped plan (exit 3), then an apply of that
+        # plan with --max-disable, which disables what the plan named
+        capped = tmp_path / "capped.toml"
+        capped.write_text(body.replace("max_disable = 25", "max_disable = 1")
+                          .replace("max_disable_percent = 35", "max_disable_percent = 100"))
+        plan = subprocess.run([sys.executable, "-m", "sweeper", "plan", "-c", str(capped), "--exit-code",
+                               "--plan-out", "plan.json", "-f", "json", "-o", "report.json"],
+                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert plan.returncode == 3 and (tmp_path / "plan.json").exists(), plan.stdout + plan.stderr
+        apply = subprocess.run([sys.executable, "-m", "sweeper", "apply", "plan.json", "-c", str(capped), "--yes",
+                                "--max-disable", "50", "-f", "json", "-o", "applied.json"],
+                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert apply.returncode == 0, apply.stdout + apply.stderr
+        summary = json.loads((tmp_path / "applied.json").read_text())["summary"]
+        assert summary["disabled"] == 13 and summary["failed"] == 0
+        assert server.poll() is None, "the emulators stopped after the commands"
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
         assert server.returncode == 0, out + err
