@@ -73,6 +73,8 @@ OutOpt = typer.Option(None, "-o", "--output",
                            "(with the [journal] storage settings); {run_id} and {date} are filled in.")
 JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://, gs://, az:// (overrides "
                                                   "[journal] path).")
+WideOpt = typer.Option(False, "--wide", help="Show the findings as one wide table with the reason as a column "
+                                             "(default: one line per finding, the reason below it).")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -95,6 +97,9 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # `sweeper ... | head -1`: the reader has what it wanted
+            quiet_stdout()
+            raise typer.Exit(0) from None
         except SweeperError as err:
             say(str(err), "error:", "bold red")
             raise typer.Exit(err.exit_code) from None
@@ -108,6 +113,27 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def quiet_stdout() -> None:
+    """Send what is left of stdout nowhere: its reader is gone (EPIPE), and Python's flush at exit
+    must not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def check_outputs(outputs: list[str] | None, plan_out: Path | None = None) -> None:
+    """Refuse, before anything is listed, an output file whose folder does not exist (exit 2)."""
+    from sweeper.store import is_remote
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    named = [(f"-o {raw}", raw) for raw in outputs or [] if not is_remote(raw)]
+    named += [(f"--plan-out {plan_out}", str(plan_out))] if plan_out is not None else []
+    for flag, raw in named:
+        folder = Path(raw.replace("{run_id}", "run").replace("{date}", stamp)).parent
+        if not folder.is_dir():
+            raise UsageError(f"{flag}: the folder {folder} does not exist (nothing was listed)")
 
 
 def _config(path: str | None) -> Config:
@@ -161,7 +187,10 @@ def interactive() -> bool:
 def stdout_console() -> Console:
     """The report console: terminal width on a terminal, a wide fixed width when piped or captured."""
     console = Console(highlight=False, soft_wrap=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 200)
 
 
 def emit(text: str) -> None:
@@ -198,8 +227,22 @@ def _failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def scope_lines(result: RunResult) -> None:
+    """One line on stderr per scope that failed, was capped or could not be measured, and the run's
+    totals: what a person watching a CI log needs whatever the report's format and destination."""
+    from sweeper import report
+
+    for sc in result.scopes:
+        if sc.status.value != "ok" or sc.removal_capped:
+            where = f"{sc.provider} {sc.scope}".strip()
+            say(f"{where}: {sc.status.value}" + (f": {sc.message}" if sc.message else ""),
+                "error:" if sc.status.value == "failed" else "warning:",
+                "bold red" if sc.status.value == "failed" else "yellow")
+    say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}")
+
+
 def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None,
-            summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False) -> int:
+            summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False, wide: bool = False) -> int:
     """Render and write the run's reports; return the run's exit code.
 
     The run is in the journal already (its actions as they happened, its end before this is called):
@@ -216,14 +259,19 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
     def attempt(what: str, write: Callable[[], None]) -> None:
         try:
             write()
+        except BrokenPipeError:  # stdout's reader is gone (`| head`): not a failure of the run
+            quiet_stdout()
         except Exception as err:  # noqa: BLE001 - a report never loses what the run did
             why = _failure(err)
             failed.append(why if why.startswith(what) else f"{what}: {why}")
             codes.append(err.exit_code if isinstance(err, SweeperError) else ExitCode.PARTIAL)
 
+    to_terminal = not outputs and fmt is Format["table"]
+    if not to_terminal:
+        scope_lines(result)
     if not outputs:
         if fmt is Format["table"]:
-            attempt("the report", lambda: report.to_table(result, stdout_console()))
+            attempt("the report", lambda: report.to_table(result, stdout_console(), wide))
         else:
             attempt("the report", lambda: emit(report.render(result, fmt.value)))
     for raw in outputs or []:
@@ -231,7 +279,7 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
         named = suffix[1:] if suffix[1:] in registry.renderer_names() else None
 
         def write(where: str = where, fmt_name: str = SUFFIX_FORMATS.get(suffix) or named or fmt.value) -> None:
-            text = report.render(result, fmt_name)
+            text = report.render(result, fmt_name, wide=wide)
             if is_remote(where):
                 emit_remote(text, where, config)
             else:
@@ -251,9 +299,10 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
         return code
     for line in failed:
         say(line, "error:", "bold red")
-    say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}"
-        + (f"; its actions are in the journal (sweeper history --run {result.run_id})"
-           if result.mode == "apply" else ""))
+    if to_terminal:
+        say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}")
+    if result.mode == "apply":
+        say(f"its actions are in the journal (sweeper history --run {result.run_id})")
     return max(*codes, code) if code in (ExitCode.STOPPED, ExitCode.PARTIAL) else max(codes)
 
 
@@ -354,7 +403,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
          journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
          exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled."),
-         summary: SummaryMode = SummaryOpt) -> None:
+         summary: SummaryMode = SummaryOpt, wide: bool = WideOpt) -> None:
     """Report what would be disabled, changing nothing (the dry run).
 
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
@@ -364,12 +413,13 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output, plan_out)
     journal = _journal(cfg, journal_at, new=new_journal)
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
         say(f"plan written to {plan_out}")
-    raise typer.Exit(_report(result, fmt, output, cfg, summary, exit_on_findings=exit_code))
+    raise typer.Exit(_report(result, fmt, output, cfg, summary, exit_on_findings=exit_code, wide=wide))
 
 
 @app.command()
@@ -394,6 +444,7 @@ def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pr
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output)
     journal = _journal(cfg, journal_at, new=new_journal)
 
     def show(text: str) -> None:
@@ -442,11 +493,13 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           allow_remove: bool = typer.Option(False, "--allow-remove",
                                             help="Also remove what remove_after_days says is due (the config alone "
                                                  "never removes)."),
-          summary: SummaryMode = SummaryOpt) -> None:
+          summary: SummaryMode = SummaryOpt, wide: bool = WideOpt) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
-    it, it plans and applies in one go (the scheduled-job form). On a terminal it asks first unless --yes.
+    it, it plans and applies in one go (the scheduled-job form). On a terminal it asks first unless --yes:
+    without a plan file it sweeps first, shows what it would disable, and acts only on what it showed.
+    A plan file opens only the providers it names.
 
     Example: sweeper apply plan.json -c sweeper.toml --yes
     """
@@ -456,15 +509,28 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output)
     plan = planfile.load(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
         if plan_file else None
     targets = planfile.targets(plan, str(plan_file)) if plan is not None else None
+    if targets is not None:  # a plan opens the providers it names, and no other
+        named = {t[0] for t in targets}
+        missing = sorted(named - set(cfg.providers))
+        if missing:
+            raise UsageError(f"{plan_file}: names provider(s) not configured in {cfg.path}: {', '.join(missing)}")
+        providers = [p for p in providers if p in named]
     note = future_as_of(when, allow_future_as_of)
     if interactive() and not yes:
-        scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
-            f"every inactive credential found in {', '.join(providers)}"
         also = " and remove what remove_after_days says is due" if allow_remove else ""
-        if not typer.confirm(f"Disable {scope}{also}?", default=False, err=True):
+        if targets is None:  # sweep first, show, ask, then act only on what was shown
+            targets = _preview(cfg, providers, when, _journal(cfg, journal_at, new=new_journal), allow_remove)
+            if not targets:
+                say("nothing to disable; nothing changed")
+                raise typer.Exit(0)
+            question = f"Disable these {len(targets)} credential(s){also}, each checked live first?"
+        else:
+            question = f"Disable the {len(targets)} target(s) in {plan_file}{also}?"
+        if not typer.confirm(question, default=False, err=True):
             say("nothing changed")
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
@@ -478,7 +544,41 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
             say(message)
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
                         note=note, allow_remove=allow_remove)
-    raise typer.Exit(_report(result, fmt, output, cfg, summary))
+    raise typer.Exit(_report(result, fmt, output, cfg, summary, wide=wide))
+
+
+SHOWN_TARGETS = 10  # targets listed before the one-shot apply's question; the rest are counted
+
+
+def _preview(config: Config, providers: list[str], as_of: datetime, journal: Journal, allow_remove: bool,
+             max_disable: int | None = None) -> set[tuple[str, ...]]:
+    """The one-shot apply's look before it asks: a plan-mode sweep (it reads, records nothing), its
+    counts per provider and its first targets on stderr; the keys of what it would disable (and
+    remove, with --allow-remove), which the apply then acts on and on nothing else."""
+    from collections import Counter
+
+    from sweeper.model import DecisionKind
+    from sweeper.results import FindingAction
+    from sweeper.sweep import Sweep
+
+    with _progress() as progress:
+        result = Sweep(config, providers, as_of, "plan", journal, None, max_disable, progress,
+                       open_adapter=registry.create, describe=registry.info).run()
+    kinds = (DecisionKind.DISABLE, DecisionKind.REMOVE) if allow_remove else (DecisionKind.DISABLE,)
+    chosen = [f for f in result.findings if f.action == FindingAction.PLANNED and f.decision.kind in kinds]
+    for sc in result.scopes:
+        if sc.status.value != "ok":
+            say(f"{sc.provider} {sc.scope}: {sc.status.value}" + (f": {sc.message}" if sc.message else "")
+                + "; nothing there will be done", "warning:", "yellow")
+    per = Counter(f.identity.provider for f in chosen)
+    say("would disable: " + (", ".join(f"{n} in {p}" for p, n in sorted(per.items())) or "nothing"))
+    for f in sorted(chosen, key=lambda f: (f.identity.provider, f.identity.login.casefold()))[:SHOWN_TARGETS]:
+        days = f"{f.decision.days_inactive} days" if f.decision.days_inactive is not None else "never used"
+        say(f"  {f.identity.provider} {f.identity.scope} {f.identity.login} {f.credential.label} "
+            f"({f.decision.kind.value}, {days}; threshold {f.decision.threshold_days})")
+    if len(chosen) > SHOWN_TARGETS:
+        say(f"  ... and {len(chosen) - SHOWN_TARGETS} more (sweeper plan shows them all)")
+    return {f.ref.key for f in chosen}
 
 
 @app.command()
@@ -712,8 +812,33 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def root(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
-                                      help="Show the version.")) -> None:
+                                      help="Show the version."),
+         verbose: bool = typer.Option(False, "--verbose",
+                                      help="Also show the cloud SDKs' own log warnings on stderr.")) -> None:
     """Find identities nobody has used for too long, and disable them safely."""
+    quiet_libraries(verbose)
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """The cloud SDKs' logging and Python warnings (the Azure SDK's many lines on a failed credential)
+    are shown only with --verbose: the sweeper says what failed in its own one line per scope."""
+    import logging
+    import warnings
+
+    root_logger = logging.getLogger()
+    if verbose:
+        if not any(isinstance(h, logging.StreamHandler) and getattr(h, "sweeper", False) for h in root_logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.sweeper = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+            root_logger.addHandler(handler)
+        root_logger.setLevel(logging.WARNING)
+        return
+    if not any(isinstance(h, logging.NullHandler) for h in root_logger.handlers):
+        root_logger.addHandler(logging.NullHandler())  # no lastResort handler printing WARNING lines
+    for name in ("azure", "msal", "google", "googleapiclient", "botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module=r"(azure|msal|google|googleapiclient|botocore|boto3|urllib3)\b")
 
 
 def main() -> None:

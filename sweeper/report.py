@@ -168,7 +168,14 @@ _STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "un
           "excluded": "blue"}
 
 
-def to_table(result: RunResult, console: Console) -> None:
+def to_table(result: RunResult, console: Console, wide: bool = False) -> None:
+    """The run as tables for a person: the scopes, then the findings, then the totals.
+
+    The findings read at the console's width (80 columns included): one line per finding with its
+    identity, credential, decision, days inactive and threshold, and the reason (with what was done)
+    indented below it. Credential ids are never broken; a line that cannot hold one runs past the
+    width instead. `wide` shows the reason as a column of one table instead.
+    """
     title = f"identity-sweeper {result.mode} as of {rfc3339(result.as_of)}  (run {result.run_id})"
     providers = Table(title=terminal(title), title_justify="left")
     for col in ("provider", "scope", "status", "identities", "credentials", "message"):
@@ -179,7 +186,7 @@ def to_table(result: RunResult, console: Console) -> None:
                           str(sc.identities), str(sc.credentials), terminal(sc.message))
     console.print(providers)
     findings = _ordered(result)
-    if findings:
+    if findings and wide:
         table = Table(show_lines=False)
         for col in ("provider", "identity", "credential", "decision", "action", "reason"):
             table.add_column(col, overflow="fold")
@@ -189,7 +196,57 @@ def to_table(result: RunResult, console: Console) -> None:
                           terminal(d, _STYLE.get(d, "")), terminal(f.action + (f" ({f.error})" if f.error else "")),
                           terminal(f.decision.reason))
         console.print(table)
+    elif findings:
+        _compact(findings, console)
     console.print(terminal(summary_line(result)))
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _compact(findings: list[Finding], console: Console) -> None:
+    """Findings one per line at the console's width, grouped by provider and scope, reasons below."""
+    import textwrap
+
+    from rich.text import Text
+
+    from sweeper.text import printable
+
+    width = max(console.width, 40)
+    logins = [printable(f.identity.login) for f in findings]
+    labels = [printable(f.credential.label) for f in findings]
+    w_dec = max(len("decision"), *(len(f.decision.kind.value) for f in findings))
+    w_days, w_thr = len("days"), len("threshold")
+    w_cred = max(len("credential"), *map(len, labels))  # never broken: a long id widens its column
+    w_id = max(12, width - w_cred - w_dec - w_days - w_thr - 8)
+    w_id = min(w_id, max(len("identity"), *map(len, logins)))
+
+    def line(ident: str, cred: str, dec: Text | str, days: str, thr: str, style: str = "") -> Text:
+        text = Text(f"{ident:<{w_id}}  {cred:<{w_cred}}  ", style=style)
+        text.append(dec if isinstance(dec, Text) else Text(dec, style=style))
+        pad = w_dec - len(dec if isinstance(dec, str) else dec.plain)
+        text.append(" " * pad + f"  {days:>{w_days}}  {thr:>{w_thr}}", style=style)
+        return text
+
+    group: tuple[str, str] | None = None
+    for f, login, label in zip(findings, logins, labels):
+        if (f.identity.provider, f.identity.scope) != group:
+            group = (f.identity.provider, f.identity.scope)
+            console.print(Text(printable(f"{display_name(group[0])} · {group[1]}"), style="bold"), soft_wrap=True)
+            console.print(line("identity", "credential", "decision", "days", "threshold", "dim"), soft_wrap=True)
+        # a login longer than its column goes on lines of its own (logins have no spaces to break at)
+        parts = textwrap.wrap(login, w_id, break_long_words=True) or [""]
+        if len(parts) > 1 and len(login) <= width - 2:
+            console.print(Text(login), soft_wrap=True)
+            parts = [""]
+        d = f.decision.kind.value
+        console.print(line(parts[0], label, Text(d, style=_STYLE.get(d, "")), _number(f.decision.days_inactive),
+                           _number(f.decision.threshold_days)), soft_wrap=True)
+        done = "" if f.action in ("", "none") else f"{f.action}" + (f" ({printable(f.error)})" if f.error else "") + ": "
+        why = done + printable(f.decision.reason)
+        for text in textwrap.wrap(why, max(20, width - 4), break_long_words=False, break_on_hyphens=False):
+            console.print(Text("    " + text, style="dim"), soft_wrap=True)
 
 
 def render_json(result: RunResult) -> str:
@@ -204,7 +261,7 @@ def render_markdown(result: RunResult) -> str:
     return to_markdown(result)
 
 
-def render(result: RunResult, fmt: str, width: int | None = None) -> str:
+def render(result: RunResult, fmt: str, width: int | None = None, wide: bool = False) -> str:
     """The report as text in `fmt`: a registered renderer (json, csv, markdown, or a plug-in's), or
     the table (without colour, for files)."""
     if fmt != "table":
@@ -212,5 +269,5 @@ def render(result: RunResult, fmt: str, width: int | None = None) -> str:
 
         return registry.renderer(fmt)(result)
     buf = io.StringIO()
-    to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False))
+    to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False), wide)
     return buf.getvalue()
