@@ -7,6 +7,7 @@ Only the report goes to stdout; progress, prompts and messages go to stderr.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -132,7 +133,7 @@ def check_outputs(outputs: list[str] | None, plan_out: Path | None = None) -> No
     named += [(f"--plan-out {plan_out}", str(plan_out))] if plan_out is not None else []
     for flag, raw in named:
         folder = Path(raw.replace("{run_id}", "run").replace("{date}", stamp)).parent
-        if not folder.is_dir():
+        if not folder.exists():  # (a folder that cannot be written to is said after the run, run id and all)
             raise UsageError(f"{flag}: the folder {folder} does not exist (nothing was listed)")
 
 
@@ -184,13 +185,24 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
+class ReportConsole(Console):
+    """stdout's console: a reader that went away (`| head -1`) is a BrokenPipeError for the command to
+    end on normally (rich's own answer is exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        quiet_stdout()
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
 def stdout_console() -> Console:
-    """The report console: terminal width on a terminal, a wide fixed width when piped or captured."""
-    console = Console(highlight=False, soft_wrap=False)
+    """The report console: terminal width on a terminal; when piped or captured, $COLUMNS (a
+    number of at least 40), else a wide fixed width."""
+    console = ReportConsole(highlight=False, soft_wrap=False)
     if console.is_terminal:
         return console
     columns = os.environ.get("COLUMNS", "")
-    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 200)
+    return ReportConsole(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 200)
 
 
 def emit(text: str) -> None:

@@ -218,8 +218,10 @@ def _compact(findings: list[Finding], console: Console) -> None:
     labels = [printable(f.credential.label) for f in findings]
     w_dec = max(len("decision"), *(len(f.decision.kind.value) for f in findings))
     w_days, w_thr = len("days"), len("threshold")
-    w_cred = max(len("credential"), *map(len, labels))  # never broken: a long id widens its column
-    w_id = max(12, width - w_cred - w_dec - w_days - w_thr - 8)
+    fixed = w_dec + w_days + w_thr + 8
+    # never broken: a label longer than its column goes on a line of its own
+    w_cred = min(max(len("credential"), *map(len, labels)), max(10, width - 24 - fixed))
+    w_id = max(12, width - w_cred - fixed)
     w_id = min(w_id, max(len("identity"), *map(len, logins)))
 
     def line(ident: str, cred: str, dec: Text | str, days: str, thr: str, style: str = "") -> Text:
@@ -240,6 +242,9 @@ def _compact(findings: list[Finding], console: Console) -> None:
         if len(parts) > 1 and len(login) <= width - 2:
             console.print(Text(login), soft_wrap=True)
             parts = [""]
+        if len(label) > w_cred:
+            console.print(Text("  " + label), soft_wrap=True)
+            label = ""
         d = f.decision.kind.value
         console.print(line(parts[0], label, Text(d, style=_STYLE.get(d, "")), _number(f.decision.days_inactive),
                            _number(f.decision.threshold_days)), soft_wrap=True)
