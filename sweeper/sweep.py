@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
-from sweeper.errors import BindingError, DataError, JournalError, NotMeasured
+from sweeper.errors import BindingError, DataError, JournalError, NotMeasured, ProviderError
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
 from sweeper import notify, reenable, remove
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
@@ -67,6 +67,8 @@ class Sweep:
     run_id: str = field(default_factory=new_run_id)
     open_adapter: OpenAdapter = field(kw_only=True)
     describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
+    # set (the CLI, on Ctrl-C) to stop new work: listings end, no further change is started
+    stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
 
     def _attribute(self, adapter: Adapter, name: str) -> None:
         """Record who this run acts as in the provider (its whoami), for the audit trail."""
@@ -168,6 +170,8 @@ class Sweep:
         seen: set[str] = set()
         try:
             for identity in adapter.list_identities(res.scope):
+                if self.stop.is_set():
+                    raise ProviderError(res.provider, f"list {res.scope}", "the run was interrupted")
                 if identity.id in seen:  # never judged twice, never silently merged
                     raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "
                                     "twice; its data cannot be trusted")
@@ -353,11 +357,12 @@ class Sweep:
         halted = threading.Event()  # the journal failed: nothing more is acted on in this scope
 
         def act(group: list[Finding]) -> None:
-            if halted.is_set():
+            if halted.is_set() or self.stop.is_set():
+                why = "the run was interrupted" if self.stop.is_set() else "the journal could not record intents"
                 for finding in group:
                     finding.action = FindingAction.NONE
                     finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; not attempted: "
-                                                                        "the journal could not record intents")
+                                                                        f"{why}")
                 return
             items = [(f.ref, {**before_state(f.credential), "reason": f.decision.reason}, f.credential.irreversible)
                      for f in group]
