@@ -360,23 +360,70 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 say(f"warning: this plan is not recorded in the journal ({err})")
                 journal = sweep.journal = None
         try:
-            result = sweep.run()
+            found = _run_stoppable(sweep) if mode == "apply" else sweep.run()
         except BindingError:
             if journal:
                 with contextlib.suppress(JournalError):
                     journal.finish_run(sweep.run_id, RunStatus.STOPPED)
             raise
+        if found is None:  # interrupted, and changes were still under way after the grace period
+            if journal:
+                with contextlib.suppress(JournalError):
+                    journal.finish_run(sweep.run_id, RunStatus.INTERRUPTED)
+            say(f"run {sweep.run_id} interrupted with changes still under way; what was done is in the journal "
+                f"(sweeper history --run {sweep.run_id}); `sweeper apply` again continues, "
+                f"`sweeper restore {sweep.run_id}` undoes it")
+            raise typer.Exit(130)
+        result = found
         if then is not None:  # what the run goes on to do before its end is recorded (notify's deliveries)
             then(result)
     for glob in result.stale_patterns():
         say(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)")
     if journal:
         try:
-            journal.finish_run(result.run_id, result.run_status())
+            journal.finish_run(result.run_id, RunStatus.INTERRUPTED if result.run_id in INTERRUPTED
+                               else result.run_status())
         except JournalError as err:  # what was done is recorded action by action; the report still matters
             say(f"warning: cannot record the end of run {result.run_id}: {err}")
             result.journal_error = str(err)
     return result
+
+
+STOP_GRACE_SECONDS = 5.0  # how long Ctrl-C waits for the changes under way before it leaves
+INTERRUPTED: set[str] = set()  # runs stopped by Ctrl-C (their report is still written)
+
+
+def _run_stoppable(sweep: Any) -> RunResult | None:
+    """Run an apply sweep so that Ctrl-C stops new work at once (no new listing page, no new change),
+    waits up to STOP_GRACE_SECONDS for the changes under way, and gives the result of what was done;
+    None when changes were still under way after that (their intents are in the journal)."""
+    import threading
+
+    box: dict[str, Any] = {}
+    done = threading.Event()  # (not Thread.join: a join that Ctrl-C interrupts can misreport the thread)
+
+    def work() -> None:
+        try:
+            box["result"] = sweep.run()
+        except BaseException as err:  # noqa: BLE001 - raised again in the main thread
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="sweep", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        sweep.stop.set()
+        INTERRUPTED.add(sweep.run_id)
+        say(f"interrupted: no new change is started; waiting up to {STOP_GRACE_SECONDS:g} s for those under way")
+        if not done.wait(STOP_GRACE_SECONDS):
+            return None
+    if "error" in box:
+        raise box["error"]
+    found: RunResult = box["result"]
+    return found
 
 
 def irreversible_text(provider: str, kind: CredentialKind) -> str | None:
@@ -552,11 +599,25 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         if used and not reapply:
             raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
                              "(make a new plan, or give --reapply to apply it again)")
+        killed = [r.run_id for r in journal.runs() if r.status == "running"]  # (the lock is ours: none runs now)
         for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             say(message)
+        if killed:
+            say(f"run(s) {', '.join(killed)} ended without finishing (killed?) and are now marked interrupted; "
+                "what each did is undone only by its own restore: "
+                + "; ".join(f"sweeper restore {k}" for k in killed), "warning:", "yellow")
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
                         note=note, allow_remove=allow_remove)
-    raise typer.Exit(_report(result, fmt, output, cfg, summary, wide=wide))
+    if killed:
+        say(f"to undo this run and the interrupted one(s) before it: "
+            + "; ".join(f"sweeper restore {k}" for k in [result.run_id, *killed]))
+    code = _report(result, fmt, output, cfg, summary, wide=wide)
+    if result.run_id in INTERRUPTED:
+        again = f"`sweeper apply {plan_file} --reapply`" if plan_file else "`sweeper apply`"
+        say(f"run {result.run_id} was interrupted: what it did is in the report and the journal; {again} "
+            f"continues (each credential is judged again), `sweeper restore {result.run_id}` undoes it")
+        raise typer.Exit(130)
+    raise typer.Exit(code)
 
 
 SHOWN_TARGETS = 10  # targets listed before the one-shot apply's question; the rest are counted

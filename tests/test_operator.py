@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from sweeper.cli import app
 from tests import fakes
-from tests.fakes import FakeCloud, FakeUser
+from tests.fakes import FakeUser
 from tests.test_cli import AS_OF, ago, seed
 
 runner = CliRunner()
@@ -89,23 +89,14 @@ def test_one_shot_apply_acts_only_on_what_it_showed(two, cloud, monkeypatch):
     monkeypatch.setattr("sweeper.cli.interactive", lambda: True)
     late = cloud.add(FakeUser("late@example.com", ago(10), ago(900)))
 
-    class Answer:  # the person answers; meanwhile the account's last use is found to be old
-        def __init__(self) -> None:
-            self.asked = False
-
     import typer
 
-    real = typer.confirm
-
-    def confirm(text: str, **kw):  # noqa: ANN001
+    def confirm(text: str, **kw):  # noqa: ANN001 - while the person reads, the account turns out to be stale
         late.last_used = ago(400)
         return True
 
     monkeypatch.setattr(typer, "confirm", confirm)
-    try:
-        r = run("apply", "-c", two, "--as-of", AS_OF, "-p", "fake", "-f", "json")
-    finally:
-        monkeypatch.setattr(typer, "confirm", real)
+    r = run("apply", "-c", two, "--as-of", AS_OF, "-p", "fake", "-f", "json")
     assert r.exit_code == 0, r.output
     assert ("disable", "late@example.com") not in cloud.calls and len(cloud.calls) == 3
 
@@ -203,3 +194,45 @@ def test_a_closed_pipe_is_a_normal_exit(tmp_path, command):
     err = p.stderr.read().decode()
     assert p.wait(60) == 0, err
     assert "internal error" not in err and "Traceback" not in err and "Broken pipe" not in err, err
+
+
+def test_ctrl_c_during_apply_stops_new_work_and_writes_the_report(tmp_path):
+    report = tmp_path / "report.json"
+    p = driver(tmp_path, 40, "apply", "--as-of", AS_OF, "--yes", "-f", "json", "-o", str(report),
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    changes = tmp_path / "changes"
+    deadline = time.monotonic() + 60
+    while not (changes.exists() and len(changes.read_text().splitlines()) >= 2):
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = p.communicate(timeout=30)
+    assert time.monotonic() - sent < 6, err  # stopped at once, waited only for the changes under way
+    assert p.returncode == 130, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert "interrupted" in err and "`sweeper apply` continues" in err and "sweeper restore" in err, err
+    done = json.loads(report.read_text())
+    made = len(changes.read_text().splitlines())
+    assert 2 <= done["summary"]["disabled"] == made < 40, (made, done["summary"])
+    left = [f for f in done["findings"] if f["action"] == "none"]
+    assert len(left) == 40 - made and all("interrupted" in f["reason"] for f in left)
+    history = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(changes), "0", "history", "-f", "json",
+                              "-c", str(tmp_path / "s.toml")], capture_output=True, text=True, cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    runs = json.loads(history.stdout)["runs"]
+    assert runs[0]["status"] == "interrupted", runs[0]
+
+
+def test_reconciling_a_killed_run_names_the_runs_to_restore(two, cloud):
+    cloud.crash_after_change.add("stale1@example.com")
+    with pytest.raises(fakes.Crash):
+        runner.invoke(app, ["apply", "-c", str(two), "-p", "fake", "--as-of", AS_OF, "--yes"], catch_exceptions=False)
+    r = run("apply", "-c", two, "-p", "fake", "--as-of", AS_OF, "--yes", "-f", "json")
+    assert r.exit_code == 0, r.output
+    runs = json.loads(run("history", "-c", two, "-f", "json").stdout)["runs"]
+    killed, latest = runs[1]["run_id"], runs[0]["run_id"]
+    assert runs[1]["status"] == "interrupted"
+    said = " ".join(r.stderr.split())
+    assert f"run(s) {killed} ended without finishing" in said and f"sweeper restore {killed}" in said
+    assert f"sweeper restore {latest}; sweeper restore {killed}" in said
