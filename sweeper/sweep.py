@@ -69,6 +69,8 @@ class Sweep:
     describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
     # set (the CLI, on Ctrl-C) to stop new work: listings end, no further change is started
     stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    # per provider, the only scopes to list (apply of a plan file: those it names); the binding is still checked
+    only_scopes: dict[str, set[str]] | None = field(default=None, kw_only=True)
 
     def _attribute(self, adapter: Adapter, name: str) -> None:
         """Record who this run acts as in the provider (its whoami), for the audit trail."""
@@ -110,7 +112,10 @@ class Sweep:
         if self.mode == "apply" and self.journal is not None:
             self._attribute(adapter, name)
         try:
-            return _Opened(name, adapter, adapter.scopes(), None)
+            found = adapter.scopes()
+            if self.only_scopes is not None:
+                found = [s for s in found if s in self.only_scopes.get(name, set())]
+            return _Opened(name, adapter, found, None)
         except Exception as err:  # noqa: BLE001
             return _Opened(name, adapter, [], err)
 
