@@ -342,7 +342,8 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
            plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
            plan_digest: str | None = None, note: str | None = None,
-           then: Callable[[RunResult], None] | None = None, allow_remove: bool = False) -> RunResult:
+           then: Callable[[RunResult], None] | None = None, allow_remove: bool = False,
+           only_scopes: dict[str, set[str]] | None = None) -> RunResult:
     from sweeper.errors import BindingError, JournalError
     from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
@@ -350,7 +351,8 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
 
     with _progress() as progress:
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
-                      allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info)
+                      allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info,
+                      only_scopes=only_scopes)
         if journal:
             try:
                 journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
@@ -578,6 +580,11 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         if missing:
             raise UsageError(f"{plan_file}: names provider(s) not configured in {cfg.path}: {', '.join(missing)}")
         providers = [p for p in providers if p in named]
+    only_scopes: dict[str, set[str]] | None = None
+    if targets is not None:  # ... and lists only the scopes it names
+        only_scopes = {}
+        for key in targets:
+            only_scopes.setdefault(key[0], set()).add(key[1])
     note = future_as_of(when, allow_future_as_of)
     if interactive() and not yes:
         also = " and remove what remove_after_days says is due" if allow_remove else ""
@@ -607,7 +614,7 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
                 "what each did is undone only by its own restore: "
                 + "; ".join(f"sweeper restore {k}" for k in killed), "warning:", "yellow")
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
-                        note=note, allow_remove=allow_remove)
+                        note=note, allow_remove=allow_remove, only_scopes=only_scopes)
     if killed:
         say(f"to undo this run and the interrupted one(s) before it: "
             + "; ".join(f"sweeper restore {k}" for k in [result.run_id, *killed]))

@@ -236,3 +236,44 @@ def test_reconciling_a_killed_run_names_the_runs_to_restore(two, cloud):
     said = " ".join(r.stderr.split())
     assert f"run(s) {killed} ended without finishing" in said and f"sweeper restore {killed}" in said
     assert f"sweeper restore {latest}; sweeper restore {killed}" in said
+
+
+class TwoScopes(fakes.FakeAdapter):
+    """The fake provider with a second scope, whose listings are counted."""
+
+    listed: list[str] = []
+
+    def scopes(self) -> list[str]:
+        return [*super().scopes(), "second"]
+
+    def _identity(self, user: FakeUser):  # noqa: ANN202
+        from dataclasses import replace
+
+        return replace(super()._identity(user), provider="multi")
+
+    def list_identities(self, scope: str):  # noqa: ANN201
+        TwoScopes.listed.append(scope)
+        return iter(()) if scope == "second" else super().list_identities(scope)
+
+
+@pytest.fixture
+def multi():
+    from sweeper import registry
+
+    registry.register("multi", "tests.fakes:FakeSettings", "tests.test_operator:TwoScopes")
+    TwoScopes.listed = []
+    yield
+    registry.unregister("multi")
+
+
+def test_a_plan_lists_only_the_scopes_it_names(multi, cloud, tmp_path):
+    seed(cloud)
+    path = tmp_path / "s.toml"
+    path.write_text('[policy]\nmax_disable_percent = 50\nexclude = ["breakglass-*"]\n[providers.multi]\n')
+    plan = tmp_path / "p.json"
+    assert run("plan", "-c", path, "--as-of", AS_OF, "--plan-out", plan, "-f", "json").exit_code == 0
+    assert sorted(TwoScopes.listed) == ["fake-tenant", "second"]
+    TwoScopes.listed = []
+    r = run("apply", plan, "-c", path, "--as-of", AS_OF, "--yes", "-f", "json")
+    assert r.exit_code == 0, r.output
+    assert TwoScopes.listed == ["fake-tenant"] and len(cloud.calls) == 3
