@@ -899,6 +899,9 @@ def root(version: bool = typer.Option(False, "--version", callback=version_callb
     quiet_libraries(verbose)
 
 
+LIBRARY_LOGGERS = ("azure", "msal", "google", "googleapiclient", "botocore", "boto3", "urllib3")
+
+
 def quiet_libraries(verbose: bool) -> None:
     """The cloud SDKs' logging and Python warnings (the Azure SDK's many lines on a failed credential)
     are shown only with --verbose: the sweeper says what failed in its own one line per scope."""
@@ -906,18 +909,20 @@ def quiet_libraries(verbose: bool) -> None:
     import warnings
 
     root_logger = logging.getLogger()
+    ours = [h for h in root_logger.handlers if getattr(h, "sweeper", False)]
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL)
     if verbose:
-        if not any(isinstance(h, logging.StreamHandler) and getattr(h, "sweeper", False) for h in root_logger.handlers):
+        if not ours:
             handler = logging.StreamHandler(sys.stderr)
             handler.sweeper = True  # type: ignore[attr-defined]
             handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
             root_logger.addHandler(handler)
-        root_logger.setLevel(logging.WARNING)
         return
+    for old in ours:  # (a second run in one process, as in tests)
+        root_logger.removeHandler(old)
     if not any(isinstance(h, logging.NullHandler) for h in root_logger.handlers):
         root_logger.addHandler(logging.NullHandler())  # no lastResort handler printing WARNING lines
-    for name in ("azure", "msal", "google", "googleapiclient", "botocore", "boto3", "urllib3"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module=r"(azure|msal|google|googleapiclient|botocore|boto3|urllib3)\b")
 
 
