@@ -589,7 +589,8 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     if interactive() and not yes:
         also = " and remove what remove_after_days says is due" if allow_remove else ""
         if targets is None:  # sweep first, show, ask, then act only on what was shown
-            targets = _preview(cfg, providers, when, _journal(cfg, journal_at, new=new_journal), allow_remove)
+            targets = _preview(cfg, providers, when, _journal(cfg, journal_at, new=new_journal), allow_remove,
+                               max_disable)
             if not targets:
                 say("nothing to disable; nothing changed")
                 raise typer.Exit(0)

@@ -112,6 +112,18 @@ def test_one_shot_apply_shows_counts_and_targets_before_asking(two, cloud, monke
     assert sorted(login for _, login in cloud.calls) == [f"stale{n}@example.com" for n in range(3)]
 
 
+def test_one_shot_apply_previews_with_the_raised_cap(tmp_path, cloud, monkeypatch):
+    monkeypatch.setattr("sweeper.cli.interactive", lambda: True)
+    seed(cloud)
+    path = tmp_path / "s.toml"
+    path.write_text('[policy]\nmax_disable_percent = 5\n[providers.fake]\n')
+    r = run("apply", "-c", path, "--as-of", AS_OF, "-f", "json", input="y\n")
+    assert r.exit_code == 0 and "nothing to disable" in r.stderr and "capped" in r.stderr and cloud.calls == []
+    r = run("apply", "-c", path, "--as-of", AS_OF, "-f", "json", "--max-disable", "10", input="y\n")
+    assert r.exit_code == 0, r.output
+    assert "would disable: 4 in fake" in r.stderr and len(cloud.calls) == 4
+
+
 def test_one_shot_apply_acts_only_on_what_it_showed(two, cloud, monkeypatch):
     """A credential that became a target after the preview is left alone."""
     monkeypatch.setattr("sweeper.cli.interactive", lambda: True)
