@@ -7,6 +7,7 @@ Only the report goes to stdout; progress, prompts and messages go to stderr.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -73,6 +74,8 @@ OutOpt = typer.Option(None, "-o", "--output",
                            "(with the [journal] storage settings); {run_id} and {date} are filled in.")
 JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://, gs://, az:// (overrides "
                                                   "[journal] path).")
+WideOpt = typer.Option(False, "--wide", help="Show the findings as one wide table with the reason as a column "
+                                             "(default: one line per finding, the reason below it).")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -95,6 +98,9 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # `sweeper ... | head -1`: the reader has what it wanted
+            quiet_stdout()
+            raise typer.Exit(0) from None
         except SweeperError as err:
             say(str(err), "error:", "bold red")
             raise typer.Exit(err.exit_code) from None
@@ -108,6 +114,27 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def quiet_stdout() -> None:
+    """Send what is left of stdout nowhere: its reader is gone (EPIPE), and Python's flush at exit
+    must not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def check_outputs(outputs: list[str] | None, plan_out: Path | None = None) -> None:
+    """Refuse, before anything is listed, an output file whose folder does not exist (exit 2)."""
+    from sweeper.store import is_remote
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    named = [(f"-o {raw}", raw) for raw in outputs or [] if not is_remote(raw)]
+    named += [(f"--plan-out {plan_out}", str(plan_out))] if plan_out is not None else []
+    for flag, raw in named:
+        folder = Path(raw.replace("{run_id}", "run").replace("{date}", stamp)).parent
+        if not folder.exists():  # (a folder that cannot be written to is said after the run, run id and all)
+            raise UsageError(f"{flag}: the folder {folder} does not exist (nothing was listed)")
 
 
 def _config(path: str | None) -> Config:
@@ -158,10 +185,24 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
+class ReportConsole(Console):
+    """stdout's console: a reader that went away (`| head -1`) is a BrokenPipeError for the command to
+    end on normally (rich's own answer is exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        quiet_stdout()
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
 def stdout_console() -> Console:
-    """The report console: terminal width on a terminal, a wide fixed width when piped or captured."""
-    console = Console(highlight=False, soft_wrap=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
+    """The report console: terminal width on a terminal; when piped or captured, $COLUMNS (a
+    number of at least 40), else a wide fixed width."""
+    console = ReportConsole(highlight=False, soft_wrap=False)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return ReportConsole(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 200)
 
 
 def emit(text: str) -> None:
@@ -198,8 +239,22 @@ def _failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def scope_lines(result: RunResult) -> None:
+    """One line on stderr per scope that failed, was capped or could not be measured, and the run's
+    totals: what a person watching a CI log needs whatever the report's format and destination."""
+    from sweeper import report
+
+    for sc in result.scopes:
+        if sc.status.value != "ok" or sc.removal_capped:
+            where = f"{sc.provider} {sc.scope}".strip()
+            say(f"{where}: {sc.status.value}" + (f": {sc.message}" if sc.message else ""),
+                "error:" if sc.status.value == "failed" else "warning:",
+                "bold red" if sc.status.value == "failed" else "yellow")
+    say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}")
+
+
 def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None,
-            summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False) -> int:
+            summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False, wide: bool = False) -> int:
     """Render and write the run's reports; return the run's exit code.
 
     The run is in the journal already (its actions as they happened, its end before this is called):
@@ -216,14 +271,19 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
     def attempt(what: str, write: Callable[[], None]) -> None:
         try:
             write()
+        except BrokenPipeError:  # stdout's reader is gone (`| head`): not a failure of the run
+            quiet_stdout()
         except Exception as err:  # noqa: BLE001 - a report never loses what the run did
             why = _failure(err)
             failed.append(why if why.startswith(what) else f"{what}: {why}")
             codes.append(err.exit_code if isinstance(err, SweeperError) else ExitCode.PARTIAL)
 
+    to_terminal = not outputs and fmt is Format["table"]
+    if not to_terminal:
+        scope_lines(result)
     if not outputs:
         if fmt is Format["table"]:
-            attempt("the report", lambda: report.to_table(result, stdout_console()))
+            attempt("the report", lambda: report.to_table(result, stdout_console(), wide))
         else:
             attempt("the report", lambda: emit(report.render(result, fmt.value)))
     for raw in outputs or []:
@@ -231,7 +291,7 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
         named = suffix[1:] if suffix[1:] in registry.renderer_names() else None
 
         def write(where: str = where, fmt_name: str = SUFFIX_FORMATS.get(suffix) or named or fmt.value) -> None:
-            text = report.render(result, fmt_name)
+            text = report.render(result, fmt_name, wide=wide)
             if is_remote(where):
                 emit_remote(text, where, config)
             else:
@@ -251,9 +311,10 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
         return code
     for line in failed:
         say(line, "error:", "bold red")
-    say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}"
-        + (f"; its actions are in the journal (sweeper history --run {result.run_id})"
-           if result.mode == "apply" else ""))
+    if to_terminal:
+        say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}")
+    if result.mode == "apply":
+        say(f"its actions are in the journal (sweeper history --run {result.run_id})")
     return max(*codes, code) if code in (ExitCode.STOPPED, ExitCode.PARTIAL) else max(codes)
 
 
@@ -281,7 +342,8 @@ def future_as_of(when: datetime, allowed: bool) -> str | None:
 def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, journal: Journal | None = None,
            plan_targets: set[tuple[str, ...]] | None = None, max_disable: int | None = None,
            plan_digest: str | None = None, note: str | None = None,
-           then: Callable[[RunResult], None] | None = None, allow_remove: bool = False) -> RunResult:
+           then: Callable[[RunResult], None] | None = None, allow_remove: bool = False,
+           only_scopes: dict[str, set[str]] | None = None) -> RunResult:
     from sweeper.errors import BindingError, JournalError
     from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
@@ -289,7 +351,8 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
 
     with _progress() as progress:
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
-                      allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info)
+                      allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info,
+                      only_scopes=only_scopes)
         if journal:
             try:
                 journal.start_run(sweep.run_id, mode, as_of, config.digest, plan_digest=plan_digest, note=note)
@@ -299,23 +362,70 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 say(f"warning: this plan is not recorded in the journal ({err})")
                 journal = sweep.journal = None
         try:
-            result = sweep.run()
+            found = _run_stoppable(sweep) if mode == "apply" else sweep.run()
         except BindingError:
             if journal:
                 with contextlib.suppress(JournalError):
                     journal.finish_run(sweep.run_id, RunStatus.STOPPED)
             raise
+        if found is None:  # interrupted, and changes were still under way after the grace period
+            if journal:
+                with contextlib.suppress(JournalError):
+                    journal.finish_run(sweep.run_id, RunStatus.INTERRUPTED)
+            say(f"run {sweep.run_id} interrupted with changes still under way; what was done is in the journal "
+                f"(sweeper history --run {sweep.run_id}); `sweeper apply` again continues, "
+                f"`sweeper restore {sweep.run_id}` undoes it")
+            raise typer.Exit(130)
+        result = found
         if then is not None:  # what the run goes on to do before its end is recorded (notify's deliveries)
             then(result)
     for glob in result.stale_patterns():
         say(f"warning: exclude pattern {glob!r} matched no login in this run (stale, or mistyped?)")
     if journal:
         try:
-            journal.finish_run(result.run_id, result.run_status())
+            journal.finish_run(result.run_id, RunStatus.INTERRUPTED if result.run_id in INTERRUPTED
+                               else result.run_status())
         except JournalError as err:  # what was done is recorded action by action; the report still matters
             say(f"warning: cannot record the end of run {result.run_id}: {err}")
             result.journal_error = str(err)
     return result
+
+
+STOP_GRACE_SECONDS = 5.0  # how long Ctrl-C waits for the changes under way before it leaves
+INTERRUPTED: set[str] = set()  # runs stopped by Ctrl-C (their report is still written)
+
+
+def _run_stoppable(sweep: Any) -> RunResult | None:
+    """Run an apply sweep so that Ctrl-C stops new work at once (no new listing page, no new change),
+    waits up to STOP_GRACE_SECONDS for the changes under way, and gives the result of what was done;
+    None when changes were still under way after that (their intents are in the journal)."""
+    import threading
+
+    box: dict[str, Any] = {}
+    done = threading.Event()  # (not Thread.join: a join that Ctrl-C interrupts can misreport the thread)
+
+    def work() -> None:
+        try:
+            box["result"] = sweep.run()
+        except BaseException as err:  # noqa: BLE001 - raised again in the main thread
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="sweep", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        sweep.stop.set()
+        INTERRUPTED.add(sweep.run_id)
+        say(f"interrupted: no new change is started; waiting up to {STOP_GRACE_SECONDS:g} s for those under way")
+        if not done.wait(STOP_GRACE_SECONDS):
+            return None
+    if "error" in box:
+        raise box["error"]
+    found: RunResult = box["result"]
+    return found
 
 
 def irreversible_text(provider: str, kind: CredentialKind) -> str | None:
@@ -354,7 +464,7 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
          journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
          plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write a plan file for `apply PLAN`."),
          exit_code: bool = typer.Option(False, "--exit-code", help="Exit 10 when something would be disabled."),
-         summary: SummaryMode = SummaryOpt) -> None:
+         summary: SummaryMode = SummaryOpt, wide: bool = WideOpt) -> None:
     """Report what would be disabled, changing nothing (the dry run).
 
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
@@ -364,12 +474,13 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output, plan_out)
     journal = _journal(cfg, journal_at, new=new_journal)
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
         say(f"plan written to {plan_out}")
-    raise typer.Exit(_report(result, fmt, output, cfg, summary, exit_on_findings=exit_code))
+    raise typer.Exit(_report(result, fmt, output, cfg, summary, exit_on_findings=exit_code, wide=wide))
 
 
 @app.command()
@@ -394,6 +505,7 @@ def notify(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pr
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output)
     journal = _journal(cfg, journal_at, new=new_journal)
 
     def show(text: str) -> None:
@@ -442,11 +554,13 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
           allow_remove: bool = typer.Option(False, "--allow-remove",
                                             help="Also remove what remove_after_days says is due (the config alone "
                                                  "never removes)."),
-          summary: SummaryMode = SummaryOpt) -> None:
+          summary: SummaryMode = SummaryOpt, wide: bool = WideOpt) -> None:
     """Disable inactive credentials, recording every change in the journal.
 
     With PLAN.json it disables only what the plan names and a fresh read still finds inactive; without
-    it, it plans and applies in one go (the scheduled-job form). On a terminal it asks first unless --yes.
+    it, it plans and applies in one go (the scheduled-job form). On a terminal it asks first unless --yes:
+    without a plan file it sweeps first, shows what it would disable, and acts only on what it showed.
+    A plan file opens only the providers it names.
 
     Example: sweeper apply plan.json -c sweeper.toml --yes
     """
@@ -456,15 +570,34 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    check_outputs(output)
     plan = planfile.load(str(plan_file), cfg, planfile.real_now(), cfg.policy.plan_max_age_hours) \
         if plan_file else None
     targets = planfile.targets(plan, str(plan_file)) if plan is not None else None
+    if targets is not None:  # a plan opens the providers it names, and no other
+        named = {t[0] for t in targets}
+        missing = sorted(named - set(cfg.providers))
+        if missing:
+            raise UsageError(f"{plan_file}: names provider(s) not configured in {cfg.path}: {', '.join(missing)}")
+        providers = [p for p in providers if p in named]
+    only_scopes: dict[str, set[str]] | None = None
+    if targets is not None:  # ... and lists only the scopes it names
+        only_scopes = {}
+        for key in targets:
+            only_scopes.setdefault(key[0], set()).add(key[1])
     note = future_as_of(when, allow_future_as_of)
     if interactive() and not yes:
-        scope = f"the {len(targets)} target(s) in {plan_file}" if targets is not None else \
-            f"every inactive credential found in {', '.join(providers)}"
         also = " and remove what remove_after_days says is due" if allow_remove else ""
-        if not typer.confirm(f"Disable {scope}{also}?", default=False, err=True):
+        if targets is None:  # sweep first, show, ask, then act only on what was shown
+            targets = _preview(cfg, providers, when, _journal(cfg, journal_at, new=new_journal), allow_remove,
+                               max_disable)
+            if not targets:
+                say("nothing to disable; nothing changed")
+                raise typer.Exit(0)
+            question = f"Disable these {len(targets)} credential(s){also}, each checked live first?"
+        else:
+            question = f"Disable the {len(targets)} target(s) in {plan_file}{also}?"
+        if not typer.confirm(question, default=False, err=True):
             say("nothing changed")
             raise typer.Exit(0)
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
@@ -474,11 +607,59 @@ def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]"
         if used and not reapply:
             raise UsageError(f"{plan_file}: this plan was applied already by run {used}; plans are single-use "
                              "(make a new plan, or give --reapply to apply it again)")
+        killed = [r.run_id for r in journal.runs() if r.status == "running"]  # (the lock is ours: none runs now)
         for message in reconcile(cfg, journal, "", providers, open_adapter=registry.create):
             say(message)
+        if killed:
+            say(f"run(s) {', '.join(killed)} ended without finishing (killed?) and are now marked interrupted; "
+                "what each did is undone only by its own restore: "
+                + "; ".join(f"sweeper restore {k}" for k in killed), "warning:", "yellow")
         result = _sweep(cfg, providers, when, "apply", journal, targets, max_disable, plan_digest=digest,
-                        note=note, allow_remove=allow_remove)
-    raise typer.Exit(_report(result, fmt, output, cfg, summary))
+                        note=note, allow_remove=allow_remove, only_scopes=only_scopes)
+    if killed:
+        say(f"to undo this run and the interrupted one(s) before it: "
+            + "; ".join(f"sweeper restore {k}" for k in [result.run_id, *killed]))
+    code = _report(result, fmt, output, cfg, summary, wide=wide)
+    if result.run_id in INTERRUPTED:
+        again = f"`sweeper apply {plan_file} --reapply`" if plan_file else "`sweeper apply`"
+        say(f"run {result.run_id} was interrupted: what it did is in the report and the journal; {again} "
+            f"continues (each credential is judged again), `sweeper restore {result.run_id}` undoes it")
+        raise typer.Exit(130)
+    raise typer.Exit(code)
+
+
+SHOWN_TARGETS = 10  # targets listed before the one-shot apply's question; the rest are counted
+
+
+def _preview(config: Config, providers: list[str], as_of: datetime, journal: Journal, allow_remove: bool,
+             max_disable: int | None = None) -> set[tuple[str, ...]]:
+    """The one-shot apply's look before it asks: a plan-mode sweep (it reads, records nothing), its
+    counts per provider and its first targets on stderr; the keys of what it would disable (and
+    remove, with --allow-remove), which the apply then acts on and on nothing else."""
+    from collections import Counter
+
+    from sweeper.model import DecisionKind
+    from sweeper.results import FindingAction
+    from sweeper.sweep import Sweep
+
+    with _progress() as progress:
+        result = Sweep(config, providers, as_of, "plan", journal, None, max_disable, progress,
+                       open_adapter=registry.create, describe=registry.info).run()
+    kinds = (DecisionKind.DISABLE, DecisionKind.REMOVE) if allow_remove else (DecisionKind.DISABLE,)
+    chosen = [f for f in result.findings if f.action == FindingAction.PLANNED and f.decision.kind in kinds]
+    for sc in result.scopes:
+        if sc.status.value != "ok":
+            say(f"{sc.provider} {sc.scope}: {sc.status.value}" + (f": {sc.message}" if sc.message else "")
+                + "; nothing there will be done", "warning:", "yellow")
+    per = Counter(f.identity.provider for f in chosen)
+    say("would disable: " + (", ".join(f"{n} in {p}" for p, n in sorted(per.items())) or "nothing"))
+    for f in sorted(chosen, key=lambda f: (f.identity.provider, f.identity.login.casefold()))[:SHOWN_TARGETS]:
+        days = f"{f.decision.days_inactive} days" if f.decision.days_inactive is not None else "never used"
+        say(f"  {f.identity.provider} {f.identity.scope} {f.identity.login} {f.credential.label} "
+            f"({f.decision.kind.value}, {days}; threshold {f.decision.threshold_days})")
+    if len(chosen) > SHOWN_TARGETS:
+        say(f"  ... and {len(chosen) - SHOWN_TARGETS} more (sweeper plan shows them all)")
+    return {f.ref.key for f in chosen}
 
 
 @app.command()
@@ -714,8 +895,38 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def root(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
-                                      help="Show the version.")) -> None:
+                                      help="Show the version."),
+         verbose: bool = typer.Option(False, "--verbose",
+                                      help="Also show the cloud SDKs' own log warnings on stderr.")) -> None:
     """Find identities nobody has used for too long, and disable them safely."""
+    quiet_libraries(verbose)
+
+
+LIBRARY_LOGGERS = ("azure", "msal", "google", "googleapiclient", "botocore", "boto3", "urllib3")
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """The cloud SDKs' logging and Python warnings (the Azure SDK's many lines on a failed credential)
+    are shown only with --verbose: the sweeper says what failed in its own one line per scope."""
+    import logging
+    import warnings
+
+    root_logger = logging.getLogger()
+    ours = [h for h in root_logger.handlers if getattr(h, "sweeper", False)]
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL)
+    if verbose:
+        if not ours:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.sweeper = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+            root_logger.addHandler(handler)
+        return
+    for old in ours:  # (a second run in one process, as in tests)
+        root_logger.removeHandler(old)
+    if not any(isinstance(h, logging.NullHandler) for h in root_logger.handlers):
+        root_logger.addHandler(logging.NullHandler())  # no lastResort handler printing WARNING lines
+    warnings.filterwarnings("ignore", module=r"(azure|msal|google|googleapiclient|botocore|boto3|urllib3)\b")
 
 
 def main() -> None:

@@ -168,18 +168,28 @@ _STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "un
           "excluded": "blue"}
 
 
-def to_table(result: RunResult, console: Console) -> None:
+def to_table(result: RunResult, console: Console, wide: bool = False) -> None:
+    """The run as tables for a person: the scopes, then the findings, then the totals.
+
+    The findings read at the console's width (80 columns included): one line per finding with its
+    identity, credential, decision, days inactive and threshold, and the reason (with what was done)
+    indented below it. Credential ids are never broken; a line that cannot hold one runs past the
+    width instead. `wide` shows the reason as a column of one table instead.
+    """
     title = f"identity-sweeper {result.mode} as of {rfc3339(result.as_of)}  (run {result.run_id})"
-    providers = Table(title=terminal(title), title_justify="left")
-    for col in ("provider", "scope", "status", "identities", "credentials", "message"):
-        providers.add_column(col, overflow="fold")
-    for sc in result.scopes:
-        style = {"ok": "green", "failed": "bold red"}.get(sc.status.value, "yellow")
-        providers.add_row(terminal(sc.provider), terminal(sc.scope), terminal(sc.status.value, style),
-                          str(sc.identities), str(sc.credentials), terminal(sc.message))
-    console.print(providers)
+    if wide:
+        providers = Table(title=terminal(title), title_justify="left")
+        for col in ("provider", "scope", "status", "identities", "credentials", "message"):
+            providers.add_column(col, overflow="fold")
+        for sc in result.scopes:
+            style = {"ok": "green", "failed": "bold red"}.get(sc.status.value, "yellow")
+            providers.add_row(terminal(sc.provider), terminal(sc.scope), terminal(sc.status.value, style),
+                              str(sc.identities), str(sc.credentials), terminal(sc.message))
+        console.print(providers)
+    else:
+        _scopes(result, title, console)
     findings = _ordered(result)
-    if findings:
+    if findings and wide:
         table = Table(show_lines=False)
         for col in ("provider", "identity", "credential", "decision", "action", "reason"):
             table.add_column(col, overflow="fold")
@@ -189,7 +199,99 @@ def to_table(result: RunResult, console: Console) -> None:
                           terminal(d, _STYLE.get(d, "")), terminal(f.action + (f" ({f.error})" if f.error else "")),
                           terminal(f.decision.reason))
         console.print(table)
+    elif findings:
+        _compact(findings, console)
     console.print(terminal(summary_line(result)))
+
+
+def _wrapped(text: str, console: Console, indent: int = 4, style: str = "dim") -> None:
+    """`text` on lines of the console's width, indented, broken at spaces only (ids stay whole)."""
+    import textwrap
+
+    from rich.text import Text
+
+    for line in textwrap.wrap(text, max(20, console.width - indent), break_long_words=False, break_on_hyphens=False):
+        console.print(Text(" " * indent + line, style=style), soft_wrap=True)
+
+
+def _scopes(result: RunResult, title: str, console: Console) -> None:
+    """The scopes, one line each (provider · scope, status, counts), their message below."""
+    from rich.text import Text
+
+    from sweeper.text import printable
+
+    _wrapped(printable(title), console, indent=0, style="bold")
+    for sc in result.scopes:
+        style = {"ok": "green", "failed": "bold red"}.get(sc.status.value, "yellow")
+        line = Text(printable(f"{display_name(sc.provider)} · {sc.scope}" if sc.scope else display_name(sc.provider)))
+        line.append("  ").append(sc.status.value, style=style)
+        counts = f"{sc.identities} identities, {sc.credentials} credentials"
+        if len(line) + 2 + len(counts) <= console.width:
+            console.print(line.append(f"  {counts}"), soft_wrap=True)
+        else:
+            console.print(line, soft_wrap=True)
+            console.print(Text(f"    {counts}"), soft_wrap=True)
+        if sc.message:
+            _wrapped(printable(sc.message, None), console)
+    console.print()
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _compact(findings: list[Finding], console: Console) -> None:
+    """Findings one per line at the console's width, grouped by provider and scope, reasons below."""
+    from rich.text import Text
+
+    from sweeper.text import printable
+
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.identity.provider, f.identity.scope), []).append(f)
+    for (provider, scope), group in groups.items():
+        console.print(Text(printable(f"{display_name(provider)} · {scope}"), style="bold"), soft_wrap=True)
+        _group(group, console)
+
+
+def _group(findings: list[Finding], console: Console) -> None:
+    """One scope's findings, with columns as wide as they need within the console's width."""
+    from rich.text import Text
+
+    from sweeper.text import printable
+
+    width = max(console.width, 40)
+    logins = [printable(f.identity.login) for f in findings]
+    labels = [printable(f.credential.label) for f in findings]
+    w_dec = max(len("decision"), *(len(f.decision.kind.value) for f in findings))
+    w_days, w_thr = len("days"), len("threshold")
+    avail = width - (w_dec + w_days + w_thr + 8)
+    need_id, need_cred = max(len("identity"), *map(len, logins)), max(len("credential"), *map(len, labels))
+    # the credential column gets what it needs while the identity keeps 24; a login or label longer
+    # than its column goes on a line of its own, never broken
+    w_id = min(need_id, max(min(24, avail - 10), avail - need_cred))
+    w_cred = max(10, min(need_cred, avail - w_id))
+
+    def line(ident: str, cred: str, dec: Text | str, days: str, thr: str, style: str = "") -> Text:
+        text = Text(f"{ident:<{w_id}}  {cred:<{w_cred}}  ", style=style)
+        text.append(dec if isinstance(dec, Text) else Text(dec, style=style))
+        pad = w_dec - len(dec if isinstance(dec, str) else dec.plain)
+        text.append(" " * pad + f"  {days:>{w_days}}  {thr:>{w_thr}}", style=style)
+        return text
+
+    console.print(line("identity", "credential", "decision", "days", "threshold", "dim"), soft_wrap=True)
+    for f, login, label in zip(findings, logins, labels):
+        if len(login) > w_id:
+            console.print(Text(login), soft_wrap=True)
+            login = ""
+        if len(label) > w_cred:
+            console.print(Text("  " + label), soft_wrap=True)
+            label = ""
+        d = f.decision.kind.value
+        console.print(line(login, label, Text(d, style=_STYLE.get(d, "")), _number(f.decision.days_inactive),
+                           _number(f.decision.threshold_days)), soft_wrap=True)
+        done = "" if f.action in ("", "none") else f"{f.action}" + (f" ({printable(f.error)})" if f.error else "") + ": "
+        _wrapped(done + printable(f.decision.reason), console)
 
 
 def render_json(result: RunResult) -> str:
@@ -204,7 +306,7 @@ def render_markdown(result: RunResult) -> str:
     return to_markdown(result)
 
 
-def render(result: RunResult, fmt: str, width: int | None = None) -> str:
+def render(result: RunResult, fmt: str, width: int | None = None, wide: bool = False) -> str:
     """The report as text in `fmt`: a registered renderer (json, csv, markdown, or a plug-in's), or
     the table (without colour, for files)."""
     if fmt != "table":
@@ -212,5 +314,5 @@ def render(result: RunResult, fmt: str, width: int | None = None) -> str:
 
         return registry.renderer(fmt)(result)
     buf = io.StringIO()
-    to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False))
+    to_table(result, Console(file=buf, width=width or 160, no_color=True, highlight=False), wide)
     return buf.getvalue()

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
-from sweeper.errors import BindingError, DataError, JournalError, NotMeasured
+from sweeper.errors import BindingError, DataError, JournalError, NotMeasured, ProviderError
 from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
 from sweeper import notify, reenable, remove
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
@@ -67,6 +67,10 @@ class Sweep:
     run_id: str = field(default_factory=new_run_id)
     open_adapter: OpenAdapter = field(kw_only=True)
     describe: Callable[[str], Any] | None = field(default=None, kw_only=True)
+    # set (the CLI, on Ctrl-C) to stop new work: listings end, no further change is started
+    stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    # per provider, the only scopes to list (apply of a plan file: those it names); the binding is still checked
+    only_scopes: dict[str, set[str]] | None = field(default=None, kw_only=True)
 
     def _attribute(self, adapter: Adapter, name: str) -> None:
         """Record who this run acts as in the provider (its whoami), for the audit trail."""
@@ -108,7 +112,10 @@ class Sweep:
         if self.mode == "apply" and self.journal is not None:
             self._attribute(adapter, name)
         try:
-            return _Opened(name, adapter, adapter.scopes(), None)
+            found = adapter.scopes()
+            if self.only_scopes is not None:
+                found = [s for s in found if s in self.only_scopes.get(name, set())]
+            return _Opened(name, adapter, found, None)
         except Exception as err:  # noqa: BLE001
             return _Opened(name, adapter, [], err)
 
@@ -168,6 +175,8 @@ class Sweep:
         seen: set[str] = set()
         try:
             for identity in adapter.list_identities(res.scope):
+                if self.stop.is_set():
+                    raise ProviderError(res.provider, f"list {res.scope}", "the run was interrupted")
                 if identity.id in seen:  # never judged twice, never silently merged
                     raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "
                                     "twice; its data cannot be trusted")
@@ -353,11 +362,12 @@ class Sweep:
         halted = threading.Event()  # the journal failed: nothing more is acted on in this scope
 
         def act(group: list[Finding]) -> None:
-            if halted.is_set():
+            if halted.is_set() or self.stop.is_set():
+                why = "the run was interrupted" if self.stop.is_set() else "the journal could not record intents"
                 for finding in group:
                     finding.action = FindingAction.NONE
                     finding.decision = replace(finding.decision, reason=f"{finding.decision.reason}; not attempted: "
-                                                                        "the journal could not record intents")
+                                                                        f"{why}")
                 return
             items = [(f.ref, {**before_state(f.credential), "reason": f.decision.reason}, f.credential.irreversible)
                      for f in group]
