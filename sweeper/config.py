@@ -6,6 +6,7 @@ which subclasses `ProviderSettings` for the policy overrides every provider shar
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -215,12 +216,25 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _explain(err: ValidationError, prefix: str) -> str:
+def _keys_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a model accepts at `loc` (through nested settings tables), for "did you mean"."""
+    for part in loc:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
+            return []
+        nested = [a for a in (*getattr(field.annotation, "__args__", ()), field.annotation)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = nested[0] if nested else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _explain(err: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(p for p in (prefix, _loc(e["loc"])) if p)
         if e["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key")
+            near = difflib.get_close_matches(str(e["loc"][-1]), _keys_at(model, e["loc"][:-1]), n=1, cutoff=0.6)
+            lines.append(f"{key}: unknown key" + (f" (did you mean {near[0]}?)" if near else ""))
         elif e["type"] == "missing":
             lines.append(f"{key}: required key is missing")
         elif not e["loc"]:  # a check across keys: the input is the whole table, not worth echoing
@@ -236,7 +250,7 @@ def _validate(model: type[BaseModel], data: Any, path: str, prefix: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_explain(err, prefix), path=path) from None
+        raise ConfigError(_explain(err, prefix, model), path=path) from None
 
 
 def parse(text: str, path: str = "<config>") -> Config:

@@ -100,3 +100,17 @@ def test_journal_path_is_relative_to_the_config(tmp_path):
     p.parent.mkdir()
     p.write_text(GOOD)
     assert cfgmod.load(str(p)).journal_path == p.parent / "sweeper.db"
+
+
+@pytest.mark.parametrize("text, says", [
+    (GOOD.replace("inactive_days = 90", "inactive_dayz = 90"), "policy.inactive_dayz: unknown key (did you mean inactive_days?)"),
+    ('[providers.aws]\nendpoint = "https://iam.amazonaws.com"\n', "(did you mean endpoint_url?)"),
+    ('[providers.aws.organization]\nrole = "X"\n', "providers.aws.organization.role: unknown key (did you mean role_name?)"),
+    ('[providers.fake]\nbogus = 1\n', "providers.fake.bogus: unknown key"),
+])
+def test_an_unknown_key_near_a_real_one_says_which(text, says):
+    with pytest.raises(cfgmod.ConfigError) as caught:
+        cfgmod.parse(text, "c.toml")
+    assert says in str(caught.value)
+    if "bogus" in text:
+        assert "did you mean" not in str(caught.value)
