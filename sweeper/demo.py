@@ -81,16 +81,21 @@ def _environment(stack: ExitStack, env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
+def _folder(stack: ExitStack, keep: Path | None) -> Path:
+    """Where the demo's files go: `--keep DIR`, else a temporary folder removed at the end."""
+    if keep:
+        folder = keep.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
+
+
 def run_demo(apply: bool, keep: Path | None) -> int:
     console = Console(highlight=False)
     started = time.monotonic()
     now = datetime.now(timezone.utc)
     with ExitStack() as stack:
-        if keep:
-            folder = keep.resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-        else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
+        folder = _folder(stack, keep)
         console.print("[bold]identity-sweeper demo[/]: starting local emulators of AWS IAM (moto), "
                       "Microsoft Graph and the Google Directory API on 127.0.0.1 ...")
         text, env = _start(stack, now)
@@ -147,11 +152,7 @@ def run_serve(keep: Path | None) -> int:
     console = Console(highlight=False)
     now = datetime.now(timezone.utc)
     with ExitStack() as stack:
-        if keep:
-            folder = keep.resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-        else:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
+        folder = _folder(stack, keep)
         text, env = _start(stack, now)
         config = folder / "sweeper.toml"
         journal_line = f"path = {_toml_string(str(folder / 'sweeper.db'))}"

@@ -500,32 +500,19 @@ class Journal:
         if state:
             where.append("state = ?")
             args.append(state)
-        sql = ("SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
-               "before, irreversible, error, updated FROM actions "
+        sql = (f"SELECT {_ACTION_COLUMNS} FROM actions "
                + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY id")
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
-                          Action(r[8]), _read(ActionState, r[9]), json.loads(r[10] or "{}"), bool(r[11]), r[12],
-                          r[13])
-                for r in rows]
+        return [_action_row(r) for r in rows]
 
     def last_change(self, ref: CredentialRef) -> tuple[ActionRow, ActionRow | None] | None:
         """The latest disable this sweeper made of `ref` that took effect (done), and the restore
         (enable, done) after it, if any; None if it never disabled it. An interrupted disable was seen
         not to take effect when reconciled: the credential was never disabled by this sweeper."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
-                "before, irreversible, error, updated FROM actions WHERE provider = ? AND scope = ? AND "
-                "identity_id = ? AND kind = ? AND credential_id = ? AND state = 'done' "
-                "ORDER BY id", (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)
-            ).fetchall()
         disabled: ActionRow | None = None
         enabled: ActionRow | None = None
-        for r in rows:
-            row = ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
-                            Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
+        for row in self.lifecycle(ref):
             if row.action is Action.DISABLE:
                 disabled, enabled = row, None
             elif disabled is not None and row.action is Action.ENABLE:
@@ -537,13 +524,10 @@ class Journal:
         removals and undeletes."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, "
-                "before, irreversible, error, updated FROM actions WHERE provider = ? AND scope = ? AND "
-                "identity_id = ? AND kind = ? AND credential_id = ? AND state = 'done' "
-                "ORDER BY id", (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)
-            ).fetchall()
-        return [ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]),
-                          Action(r[8]), r[9], json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13]) for r in rows]
+                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE provider = ? AND scope = ? AND identity_id = ? "
+                "AND kind = ? AND credential_id = ? AND state = 'done' ORDER BY id",
+                (ref.provider, ref.scope, ref.identity_id, ref.kind.value, ref.credential_id)).fetchall()
+        return [_action_row(r) for r in rows]
 
     def uid_of(self, action_id: int) -> str:
         with self._lock:
@@ -627,6 +611,16 @@ class Journal:
                                (RunStatus.INTERRUPTED, now, run_id))
                     self._record(db, {"t": "finish", "run_id": run_id, "status": str(RunStatus.INTERRUPTED),
                                       "finished": now})
+
+
+# what `_action_row` reads, in its order
+_ACTION_COLUMNS = ("id, run_id, provider, scope, identity_id, login, kind, credential_id, action, state, before, "
+                   "irreversible, error, updated")
+
+
+def _action_row(r: Sequence[Any]) -> ActionRow:
+    return ActionRow(r[0], r[1], CredentialRef(r[2], r[3], r[4], r[5], CredentialKind(r[6]), r[7]), Action(r[8]),
+                     _read(ActionState, r[9]), json.loads(r[10] or "{}"), bool(r[11]), r[12], r[13])
 
 
 def _read(state: type[StateT], value: str) -> StateT:

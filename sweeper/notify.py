@@ -306,14 +306,7 @@ class Notifier:
                   "login": f.identity.login, "kind": f.credential.kind.value, "credential_id": f.credential.credential_id,
                   "stage": s, "transport": OWNER, "recipient": identity.owner, "as_of": self.today.isoformat()}
                  for f, s in todo]
-        uids = self.journal.record_notices(self.result.run_id, items) if self.journal is not None else []
-        try:
-            error = self.transport.send(with_params(expand(url, "notify.owner_url"), to=identity.owner), title,
-                                        body, html=html)
-        except ConfigError as err:
-            error = str(err)
-        if self.journal is not None:
-            self.journal.settle_notices([(uid, "failed" if error else "done", error) for uid in uids])
+        error = self._deliver(items, url, "notify.owner_url", title, body, html=html, to=identity.owner)
         for f, _ in todo if error else ():
             f.decision = replace(f.decision, reason=f"{f.decision.reason}; owner notice failed: {error}")
         with self._lock:
@@ -323,6 +316,20 @@ class Notifier:
             else:
                 self.sent += 1
             self._note(identity.login, identity.owner, error or "sent", stage=stage, count=len(todo))
+
+    def _deliver(self, items: list[dict[str, Any]], url: str, key: str, title: str, body: str, *,
+                 html: bool = False, to: str | None = None) -> str | None:
+        """Journal `items` as intents, send one message to `url` (config key `key`; `to` added as the
+        recipient), settle the intents with the result. None when delivered, else why not."""
+        uids = self.journal.record_notices(self.result.run_id, items) if self.journal is not None else []
+        try:
+            target = expand(url, key)
+            error = self.transport.send(with_params(target, to=to) if to else target, title, body, html=html)
+        except ConfigError as err:
+            error = str(err)
+        if self.journal is not None:
+            self.journal.settle_notices([(uid, "failed" if error else "done", error) for uid in uids])
+        return error
 
     def _note(self, login: str, to: str | None, state: str, *, stage: str = "", count: int = 0) -> None:
         self.result.notices.append({"identity": login, "to": to, "stage": stage or None, "credentials": count,
@@ -383,14 +390,7 @@ class Notifier:
             item = {"provider": key[0], "scope": "", "identity_id": entry.match, "login": entry.match,
                     "kind": "exception", "credential_id": key[4], "stage": "reminder", "transport": OWNER,
                     "recipient": entry.owner, "as_of": self.today.isoformat()}
-            uids = self.journal.record_notices(self.result.run_id, [item]) if self.journal is not None else []
-            try:
-                error = self.transport.send(with_params(expand(self.settings.owner_url, "notify.owner_url"),
-                                                        to=entry.owner), title, body, html=False)
-            except ConfigError as err:
-                error = str(err)
-            if self.journal is not None:
-                self.journal.settle_notices([(uid, "failed" if error else "done", error) for uid in uids])
+            error = self._deliver([item], self.settings.owner_url, "notify.owner_url", title, body, to=entry.owner)
             if error:
                 self.failures.append(f"reminder to {entry.owner} for {label}: {error}")
             self._note(label, entry.owner, error or "sent", stage="reminder")
@@ -433,13 +433,7 @@ class Notifier:
             item = {"provider": "", "scope": "", "identity_id": self.result.run_id, "login": "",
                     "kind": "digest", "credential_id": shown, "stage": "digest", "transport": "channel",
                     "recipient": shown, "as_of": self.today.isoformat()}
-            uids = self.journal.record_notices(self.result.run_id, [item]) if self.journal is not None else []
-            try:
-                error = self.transport.send(expand(url, f"notify.channels[{n}]"), title, body, html=False)
-            except ConfigError as err:
-                error = str(err)
-            if self.journal is not None:
-                self.journal.settle_notices([(uid, "failed" if error else "done", error) for uid in uids])
+            error = self._deliver([item], url, f"notify.channels[{n}]", title, body)
             self._note("digest", shown, error or "sent", stage="digest")
             errors.append(error)
         self.result.channels_failed = all(errors)

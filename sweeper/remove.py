@@ -100,9 +100,9 @@ def live(pool: Sequence[tuple[Any, Credential]], journal: Journal,
 
 
 def candidates(pool: Sequence[tuple[Any, Credential]], journal: Journal, t: Thresholds,
-               as_of: datetime) -> list[Finding]:
+               as_of: datetime) -> list[tuple[Finding, datetime]]:
     """Findings `remove` for the disabled credentials in `pool` whose time has come (never one that is
-    protected or excluded now)."""
+    protected or excluded now), each with when this sweeper's disable took effect."""
     out = []
     for identity, credential in pool:
         days = t.removal_days(credential.kind)
@@ -122,7 +122,7 @@ def candidates(pool: Sequence[tuple[Any, Credential]], journal: Journal, t: Thre
         reason = (f"disabled by this sweeper in run {row.run_id} on {disabled_at.date()}, {age.days} days ago, and "
                   f"unused since: past remove_after_days = {days}; removal {t.removable[credential.kind]}"
                   + ("; irreversible" if irreversible else ""))
-        out.append(Finding(identity, replace(credential, irreversible=irreversible),
-                           Decision(DecisionKind.REMOVE, reason, days, age.days, "low",
-                                    t.controls_for(credential.kind))))
+        out.append((Finding(identity, replace(credential, irreversible=irreversible),
+                            Decision(DecisionKind.REMOVE, reason, days, age.days, "low",
+                                     t.controls_for(credential.kind))), disabled_at))
     return out

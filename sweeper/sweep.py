@@ -312,23 +312,21 @@ class Sweep:
             pool, unread = remove.live(pool, self.journal, adapter.refresh)
             if unread:
                 res.say(f"{unread} disabled credential(s) could not be re-read: not considered for removal")
-        found = remove.candidates(pool, self.journal, t, self.as_of)
-        if not found:
+        due = remove.candidates(pool, self.journal, t, self.as_of)
+        if not due:
             return
-        if self.mode == "apply":
-            kept = []
-            for f in found:
-                basis = remove.basis(self.journal, f.ref)
+        found = [f for f, _ in due]
+        if self.mode == "apply":  # re-read live right before acting; the journal is held, so its basis stands
+            found = []
+            for f, disabled_at in due:
                 try:
-                    why = "this sweeper's disable is no longer the last change" if basis is None else \
-                        remove.why_not(adapter.refresh(f.ref), basis[1])
+                    why = remove.why_not(adapter.refresh(f.ref), disabled_at)
                 except Exception as err:  # noqa: BLE001 - unconfirmed means kept
                     why = f"its state could not be re-read ({describe_failure(err)})"
                 if why:
                     res.say(f"{f.ref.login} {f.ref.label} not removed: {why}")
                 else:
-                    kept.append(f)
-            found = kept
+                    found.append(f)
         if self.plan_targets is not None:
             found = [f for f in found if f.ref.key in self.plan_targets]
         if len(found) > t.max_remove:

@@ -4,13 +4,13 @@ nothing disabled there); it never runs forever or fills memory.
 
 One `Listing` per listing (per scope and operation). Adapters call `page(token)` before fetching each
 page after the first, `remaining()` for the read deadline of each request, and `size(n)` on each
-answer's length (or `read_limited()` to read a stream under the limit).
+answer's length; each provider's transport bounds the reading of one answer in its own HTTP library.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from sweeper.errors import DataError, ProviderError
 
@@ -55,19 +55,3 @@ class Listing:
             raise DataError(self.provider, self.operation, f"an answer of {n} bytes is larger than max_response_mb = "
                             f"{self.max_bytes / MB:g}")
 
-
-def read_limited(chunks: Iterable[bytes], max_bytes: int, provider: str, operation: str,
-                 deadline: float | None = None, clock: Callable[[], float] = time.monotonic) -> bytes:
-    """Join `chunks` of an answer, refusing more than `max_bytes` and (with `deadline`, a clock value)
-    an answer still arriving after the deadline: a server dripping bytes cannot outlast it."""
-    parts: list[bytes] = []
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            raise DataError(provider, operation, f"the answer is larger than max_response_mb = {max_bytes / MB:g}")
-        if deadline is not None and clock() > deadline:
-            raise ProviderError(provider, operation, "the answer was still arriving at its read deadline "
-                                "(timeout_seconds): the server is too slow or dripping")
-        parts.append(chunk)
-    return b"".join(parts)

@@ -74,8 +74,3 @@ def token_env(name: str) -> str:
                          f"{TOKEN_PREFIX}TOKEN), so no other secret of the job can be sent as one")
     return name
 
-
-def same_origin(url: str, origin: str) -> bool:
-    """`url` is on `origin` ("scheme://host[:port]"): where a redirect or a next-page link may lead."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() == origin.rstrip("/").lower()
