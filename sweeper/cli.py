@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, ParamSpec, Type
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from sweeper import __version__, files, registry
 from sweeper.config import Config, load
@@ -36,7 +37,34 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+class _Commands(TyperGroup):
+    """The commands, with help that reads like a Unix tool's: flags show no type, values show what
+    they are (FILE, PROVIDER, DATE...) instead of `<str>` or `<list[str]>`."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        for param in command.params if command else ():
+            typed = getattr(param, "type_descriptor", None) or getattr(param, "type", None)
+            choices = [str(getattr(c, "value", c)) for c in getattr(typed, "choices", None) or ()]
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif choices:
+                param.metavar = "[" + "|".join(choices) + "]"
+            elif param.metavar is None:
+                param.metavar = METAVARS.get(param.name or "", (param.name or "value").upper())
+            if param.param_type_name == "argument":  # usage `RUN_ID` / `[PLAN.json]`, not `{RUN_ID}`; no `<str>`
+                shown = param.metavar if param.required else f"[{param.metavar}]"
+                setattr(param, "_usage_display_name", lambda shown=shown: shown)
+                setattr(param, "display_type_rich", lambda ctx: None)
+        return command
+
+
+METAVARS = {"config": "FILE", "provider": "PROVIDER", "as_of": "DATE", "output": "FILE|URL", "journal_at": "PATH|URL",
+            "plan_out": "FILE", "max_disable": "N", "run": "RUN_ID", "run_id": "RUN_ID", "since": "DATE",
+            "limit": "N", "keep": "DIR", "mode": "MODE"}
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Find identities nobody has used for too long in AWS IAM, Entra ID and Google "
                        "Workspace, and disable them safely (dry run first, caps, undo).")
 err_console = Console(stderr=True, highlight=False)
@@ -145,7 +173,7 @@ def _config(path: str | None) -> Config:
     return cfg
 
 
-def parse_as_of(value: str | None) -> datetime:
+def parse_as_of(value: str | None, flag: str = "--as-of") -> datetime:
     """`--as-of`: ISO 8601 instant or date (00:00 UTC); naive times are UTC. None means the real now."""
     if value is None:
         return datetime.now(timezone.utc)
@@ -156,7 +184,7 @@ def parse_as_of(value: str | None) -> datetime:
             return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--as-of {value!r}: not an ISO 8601 date or time (e.g. 2026-11-21 or "
+        raise UsageError(f"{flag} {value!r}: not an ISO 8601 date or time (e.g. 2026-11-21 or "
                          "2026-11-21T09:30:00Z)") from None
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
@@ -253,6 +281,28 @@ def scope_lines(result: RunResult) -> None:
     say(f"run {result.run_id} ({result.mode}): {report.summary_line(result)}")
 
 
+def _step_summary(path: str, result: RunResult, summary: SummaryMode, html_reports: list[str]) -> None:
+    """Append the run to GitHub's step summary, within the 1 MiB GitHub shows (what the step wrote
+    there before counts); `--summary full` is cut at a line with a note when it would not fit."""
+    from sweeper import report
+    from sweeper.text import markdown
+
+    text = report.to_markdown(result) if summary is SummaryMode.full else report.to_markdown_counts(result)
+    if html_reports:
+        text += "\nThe HTML report: " + ", ".join(markdown(os.path.basename(p)) for p in html_reports) \
+            + " (in this run's artifacts, when the workflow uploads it).\n"
+    try:
+        used = os.path.getsize(path)
+    except OSError:
+        used = 0
+    text = report.fit_summary(text + "\n", report.STEP_SUMMARY_BYTES - used)
+    if not text:
+        say("warning: $GITHUB_STEP_SUMMARY is full (1 MiB): this run's summary is not added")
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: Config | None = None,
             summary: SummaryMode = SummaryMode.counts, exit_on_findings: bool = False, wide: bool = False) -> int:
     """Render and write the run's reports; return the run's exit code.
@@ -286,6 +336,7 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
             attempt("the report", lambda: report.to_table(result, stdout_console(), wide))
         else:
             attempt("the report", lambda: emit(report.render(result, fmt.value)))
+    html_reports: list[str] = []
     for raw in outputs or []:
         where, suffix = output_target(raw, result.run_id, config)
         named = suffix[1:] if suffix[1:] in registry.renderer_names() else None
@@ -296,14 +347,14 @@ def _report(result: RunResult, fmt: Format, outputs: list[str] | None, config: C
                 emit_remote(text, where, config)
             else:
                 files.write_private(where, text, "report")
+            if fmt_name == "html":
+                html_reports.append(where)
 
         attempt(f"-o {where}", write)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        try:
-            with open(summary_path, "a", encoding="utf-8") as fh:
-                full = summary is SummaryMode.full
-                fh.write((report.to_markdown(result) if full else report.to_markdown_counts(result)) + "\n")
+        try:  # a convenience: never the run's failure
+            _step_summary(summary_path, result, summary, html_reports)
         except (OSError, UnicodeError) as err:
             say(f"warning: cannot append to $GITHUB_STEP_SUMMARY: {_failure(err)}")
     code = result.exit_code(exit_on_findings=exit_on_findings)
@@ -470,12 +521,20 @@ def plan(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Prov
     Example: sweeper plan -c sweeper.toml --as-of 2026-11-21 -f json -o report.json --plan-out plan.json
     """
     from sweeper import planfile
+    from sweeper.errors import JournalError
 
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
     check_outputs(output, plan_out)
-    journal = _journal(cfg, journal_at, new=new_journal)
+    try:
+        journal: Journal | None = _journal(cfg, journal_at, new=new_journal)
+    except JournalError as err:  # a plan changes nothing: it runs, and says what it cannot know
+        say(f"warning: {err}")
+        say("warning: this plan runs without the journal: it is not recorded, and what only the journal knows "
+            "(notices given, accounts people re-enabled, removals due) is not taken into account; apply refuses "
+            "until the journal opens")
+        journal = None
     result = _sweep(cfg, providers, when, "plan", journal)
     if plan_out:
         planfile.write(str(plan_out), planfile.build(result, cfg, planfile.real_now()))
@@ -540,7 +599,7 @@ def _notice_summary(result: RunResult) -> None:
 
 @app.command()
 @guarded
-def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN.json]",
+def apply(plan_file: Optional[Path] = typer.Argument(None, metavar="PLAN.json",
                                                      help="Act only on what this plan names."),
           config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
           as_of: Optional[str] = AsOfOpt, fmt: Format = FormatOpt, output: Optional[List[str]] = OutOpt,
@@ -670,7 +729,8 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
             dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-enabled."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days.")) -> None:
+            force: bool = typer.Option(False, "--force", help="Restore a run older than restore_max_age_days."),
+            fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")) -> None:
     """Re-enable what one apply run disabled (keys Active, accounts enabled, users unsuspended).
 
     Each credential is checked first: what was enabled, used or changed since the run is left alone
@@ -703,6 +763,18 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
             say(message)
         restore_id, items = do_restore(cfg, journal, run_id, provider, dry_run, force, open_adapter=registry.create,
                                        irreversible=irreversible_text)
+    code = 4 if any(i.result == "failed" for i in items) else 0
+    if fmt is HistoryFormat.json:
+        from collections import Counter
+
+        emit(json.dumps({"restores": run_id, "run_id": restore_id, "dry_run": dry_run,
+                         "results": dict(Counter(i.result for i in items)),
+                         "items": [{"provider": i.row.ref.provider, "scope": i.row.ref.scope,
+                                    "identity": i.row.ref.login, "identity_id": i.row.ref.identity_id,
+                                    "credential": i.row.ref.label, "kind": i.row.ref.kind.value,
+                                    "undoes": i.row.action.value, "result": i.result, "detail": i.detail}
+                                   for i in items]}, indent=2) + "\n")
+        raise typer.Exit(code)
     table = Table(title=terminal(f"restore of {run_id}" + (f" (run {restore_id})" if restore_id else "")
                                  + (" — dry run" if dry_run else "")), title_justify="left")
     for col in ("provider", "scope", "identity", "credential", "result", "detail"):
@@ -711,7 +783,17 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
         table.add_row(*map(terminal, (item.row.ref.provider, item.row.ref.scope, item.row.ref.login,
                                       item.row.ref.label, item.result, item.detail)))
     stdout_console().print(table if items else terminal(f"run {run_id} disabled nothing that can be restored"))
-    raise typer.Exit(4 if any(i.result == "failed" for i in items) else 0)
+    raise typer.Exit(code)
+
+
+class RunMode(str, Enum):
+    plan = "plan"
+    apply = "apply"
+    restore = "restore"
+    notify = "notify"
+
+
+HISTORY_ROWS = 30  # the table's default; json lists every run unless --limit
 
 
 @app.command()
@@ -719,14 +801,21 @@ def restore(run_id: str = typer.Argument(..., help="The run whose changes to und
 def history(config: Optional[str] = ConfigOpt,
             run: Optional[str] = typer.Option(None, "--run", help="Show one run and its actions."),
             verify: bool = typer.Option(False, "--verify", help="Check the journal's hash chain (and HMAC) only."),
+            mode: Optional[RunMode] = typer.Option(None, "--mode", help="Only runs of this mode."),
+            since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this instant "
+                                                                      "(ISO 8601), or this many days back (7d)."),
+            limit: Optional[int] = typer.Option(None, "--limit", min=0,
+                                                help=f"At most N runs, newest first (table default {HISTORY_ROWS}; "
+                                                     "0: all)."),
             journal_at: Optional[str] = JournalOpt, new_journal: bool = NewJournalOpt,
             fmt: HistoryFormat = typer.Option(HistoryFormat.table, "-f", "--format", help="Output format.")) -> None:
     """List past runs, newest first, with their action counts; --run shows one run's actions.
 
-    Example: sweeper history -f json
+    Example: sweeper history --mode apply --since 30d
     """
     from rich.table import Table
 
+    from sweeper.model import ActionState
     from sweeper.text import terminal
 
     cfg = _config(config)
@@ -739,38 +828,60 @@ def history(config: Optional[str] = ConfigOpt,
         keyed = " and HMAC" if os.environ.get("SWEEPER_JOURNAL_KEY") else ""
         sys.stdout.write(f"{journal.path}: hash chain{keyed} verified; every run and action is as recorded\n")
         return
+    after = _since(since) if since else None
     journal = _journal(cfg, journal_at, new=new_journal, verify=True)
-    runs = journal.runs(run)
+    shown = limit if limit is not None else (HISTORY_ROWS if fmt is HistoryFormat.table and not run else 0)
+    runs = journal.runs(run, mode=mode.value if mode else None, since=after, limit=shown + 1 if shown else None)
+    more = bool(shown) and len(runs) > shown
+    runs = runs[:shown] if shown else runs
     if run and not runs:
         raise UsageError(f"--run {run}: no such run in {journal.path}")
     actions = journal.actions(run) if run else []
+
+    def failed(state: str) -> bool:
+        return state in (ActionState.FAILED, ActionState.INTERRUPTED)
+
     if fmt is HistoryFormat.json:
         out: dict[str, Any] = {"runs": [r.as_json() for r in runs]}
         if run:
             out["run"] = journal.run_details(run)  # who, from where, with which config and plan
             out["actions"] = [{"provider": a.ref.provider, "scope": a.ref.scope, "identity": a.ref.login,
                                "identity_id": a.ref.identity_id, "credential": a.ref.label,
-                               "action": a.action.value, "state": a.state, "error": a.error,
+                               "action": a.action.value, "state": a.state,
+                               "error": a.error if failed(a.state) else None,
+                               "detail": None if failed(a.state) else a.error,
                                "reason": a.before.get("reason"), "irreversible": a.irreversible,
                                "updated": a.updated} for a in actions]
         emit(json.dumps(out, indent=2) + "\n")
         return
     console = stdout_console()
     table = Table(title=terminal(f"runs in {journal.path}"), title_justify="left")
-    for col in ("run_id", "mode", "started", "finished", "status", "done", "failed", "pending"):
-        table.add_column(col)
+    for col in ("run_id", "mode", "as of", "started", "status", "providers", "by", "done", "failed", "pending"):
+        table.add_column(col, overflow="fold")
     for r in runs:
-        table.add_row(*map(terminal, (r.run_id, r.mode + (f" of {r.restores}" if r.restores else ""), r.started,
-                                      r.finished, r.status, r.done, r.failed, r.pending)))
+        table.add_row(*map(terminal, (r.run_id, r.mode + (f" of {r.restores}" if r.restores else ""),
+                                      (r.as_of or "")[:10], r.started, r.status, ", ".join(r.providers), r.by,
+                                      r.done, r.failed, r.pending)))
     console.print(table)
+    if more:
+        say("older runs not shown: --limit 0 shows them all (or --since, --mode to narrow)")
     if actions:
         detail = Table(title=terminal(f"actions of {run}"), title_justify="left")
-        for col in ("provider", "scope", "identity", "credential", "action", "state", "error"):
+        for col in ("provider", "scope", "identity", "credential", "action", "state", "detail"):
             detail.add_column(col, overflow="fold")
         for a in actions:
             detail.add_row(*map(terminal, (a.ref.provider, a.ref.scope, a.ref.login, a.ref.label, a.action.value,
                                            a.state, a.error)))
         console.print(detail)
+
+
+def _since(value: str) -> str:
+    """`--since`: an ISO 8601 instant or date, or `Nd` days back; as the journal writes its times."""
+    import re
+
+    days = re.fullmatch(r"(\d{1,5})d", value.strip())
+    when = datetime.now(timezone.utc) - timedelta(days=int(days[1])) if days else parse_as_of(value, "--since")
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @app.command()

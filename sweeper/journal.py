@@ -151,8 +151,10 @@ class Journal:
         if not new and not self.path.exists() and marker.exists():
             raise JournalError(f"{self.path}: the journal is missing, but one existed here ({marker.name} remains); "
                                "restore it from a backup, or give --new-journal to start an empty one")
+        if not self.path.parent.is_dir():  # a typo in [journal] path must not start a new, empty journal
+            raise JournalError(f"{self.path}: the folder {self.path.parent} does not exist; create it, or point "
+                               "[journal] path (or --journal) at an existing folder")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             for private in (marker, self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"),
                             Path(f"{self.path}-journal")):
                 files.refuse_link(private, "journal")  # SQLite would follow a planted link
@@ -436,19 +438,29 @@ class Journal:
             db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (when, RunStatus(status), run_id))
             self._record(db, {"t": "finish", "run_id": run_id, "status": str(RunStatus(status)), "finished": when})
 
-    def runs(self, run_id: str | None = None) -> list[RunRow]:
-        """Runs, newest first, with their action counts."""
+    def runs(self, run_id: str | None = None, *, mode: str | None = None, since: str | None = None,
+             limit: int | None = None) -> list[RunRow]:
+        """Runs, newest first, with their action counts; of one mode, started at or after `since`
+        (RFC 3339), at most `limit` when given."""
+        where: list[str] = []
+        args: list[str] = [ActionState.DONE, ActionState.FAILED, ActionState.INTERRUPTED, ActionState.INTENT]
+        for clause, value in (("r.run_id = ?", run_id), ("r.mode = ?", mode), ("r.started >= ?", since)):
+            if value:
+                where.append(clause)
+                args.append(value)
         sql = ("SELECT r.run_id, r.mode, r.started, r.finished, r.status, r.as_of, r.restores, "
                "COALESCE(SUM(a.state = ?), 0), COALESCE(SUM(a.state IN (?, ?)), 0), "
-               "COALESCE(SUM(a.state = ?), 0) FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
-               + ("WHERE r.run_id = ? " if run_id else "") +
-               "GROUP BY r.run_id ORDER BY r.started DESC, r.rowid DESC")
-        args = (ActionState.DONE, ActionState.FAILED, ActionState.INTERRUPTED, ActionState.INTENT) \
-            + ((run_id,) if run_id else ())
+               "COALESCE(SUM(a.state = ?), 0), r.actor, r.context, r.host, GROUP_CONCAT(DISTINCT a.provider) "
+               "FROM runs r LEFT JOIN actions a ON a.run_id = r.run_id "
+               + (f"WHERE {' AND '.join(where)} " if where else "")
+               + "GROUP BY r.run_id ORDER BY r.started DESC, r.rowid DESC" + (" LIMIT ?" if limit else ""))
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [RunRow(run, mode, started, finished, _read(RunStatus, status), as_of, restores, done, failed, pending)
-                for run, mode, started, finished, status, as_of, restores, done, failed, pending in rows]
+            rows = self._db.execute(sql, [*args, *([limit] if limit else [])]).fetchall()
+        return [RunRow(run, mode_, started, finished, _read(RunStatus, status), as_of, restores, done, failed, pending,
+                       tuple(sorted({*json.loads(actor or "{}"), *(acted or "").split(",")} - {""})),
+                       _ran_by(json.loads(context or "{}"), host))
+                for run, mode_, started, finished, status, as_of, restores, done, failed, pending, actor, context,
+                host, acted in rows]
 
     # actions
 
@@ -679,6 +691,13 @@ def run_context() -> dict[str, str]:
         out.update(ci="gitlab", run=env.get("CI_JOB_ID", ""), url=env.get("CI_JOB_URL", ""),
                    actor=env.get("GITLAB_USER_LOGIN", ""))
     return out
+
+
+def _ran_by(context: dict[str, str], host: str | None) -> str:
+    """Who ran a run, in a few words: the CI system and its user (`github:octocat`), else the host."""
+    if context.get("ci"):
+        return f"{context['ci']}:{context['actor']}" if context.get("actor") else str(context["ci"])
+    return host or ""
 
 
 def _why(err: sqlite3.Error) -> str:

@@ -41,11 +41,14 @@ class RunRow:
     done: int
     failed: int  # failed or interrupted
     pending: int  # still `intent`
+    providers: tuple[str, ...] = ()  # the providers it opened or acted in
+    by: str = ""  # who ran it: the CI system and its user, or the host
 
     def as_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "mode": self.mode, "started": self.started, "finished": self.finished,
-                "status": self.status, "actions": {"done": self.done, "failed": self.failed,
-                                                     "pending": self.pending}}
+        return {"run_id": self.run_id, "mode": self.mode, "as_of": self.as_of, "started": self.started,
+                "finished": self.finished, "status": self.status, "restores": self.restores,
+                "providers": list(self.providers), "by": self.by,
+                "actions": {"done": self.done, "failed": self.failed, "pending": self.pending}}
 
 
 @runtime_checkable
@@ -105,8 +108,10 @@ class Journal(Protocol):
 
     def finish_run(self, run_id: str, status: RunStatus) -> None: ...
 
-    def runs(self, run_id: str | None = None) -> list[RunRow]:
-        """Runs, newest first, with their action counts."""
+    def runs(self, run_id: str | None = None, *, mode: str | None = None, since: str | None = None,
+             limit: int | None = None) -> list[RunRow]:
+        """Runs, newest first, with their action counts; of one mode, started at or after `since`
+        (RFC 3339), at most `limit` when given."""
         ...
 
     def intend(self, run_id: str, action: Action,

@@ -164,6 +164,28 @@ def to_markdown_counts(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+STEP_SUMMARY_BYTES = 1024 * 1024  # GitHub shows no step summary over 1 MiB (the step's file, all appends)
+
+
+def fit_summary(markdown: str, budget: int) -> str:
+    """`markdown` cut at a line so that it takes at most `budget` bytes (UTF-8), saying how many lines
+    were left out and where they are; "" when not even the note fits."""
+    if len(markdown.encode()) <= budget:
+        return markdown
+    lines = markdown.splitlines(keepends=True)
+    note = ("\n_{n} more lines not shown: a GitHub step summary holds at most 1 MiB; every finding is in the "
+            "run's report files._\n")
+    size, kept = len(note.format(n=len(lines)).encode()), 0
+    if size > budget:
+        return ""
+    for line in lines:
+        size += len(line.encode())
+        if size > budget:
+            break
+        kept += 1
+    return "".join(lines[:kept]) + note.format(n=len(lines) - kept)
+
+
 _STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan",
           "excluded": "blue"}
 

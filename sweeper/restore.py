@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class RestoreItem:
     row: ActionRow
     result: str  # restored | would restore | would check | cannot restore | nothing to restore | changed | failed
+    # detail: why, in words that read the same for every provider
     detail: str | None = None
 
 
@@ -54,6 +55,9 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
             said = irreversible(row.ref.provider, row.ref.kind)
             items.append(RestoreItem(row, "cannot restore",
                                      said or f"{row.ref.kind.value.replace('_', ' ')} was removed irreversibly"))
+        elif (undone := _undone_by(journal, row)) is not None:
+            items.append(RestoreItem(row, "nothing to restore", f"already restored by run {undone.run_id} on "
+                                                                f"{undone.updated[:10]}"))
         elif row.ref.provider not in config.providers:
             items.append(RestoreItem(row, "failed", f"provider {row.ref.provider} is not in this config"))
         elif dry_run:
@@ -97,9 +101,19 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
         batch = rows[i:i + size]
         results = apply_batch(adapter, journal, restore_id, Action.ENABLE,
                               [(r.ref, {"enabled": False}, False) for r in batch])
-        items += [RestoreItem(row, "restored" if ok else "failed", message)
+        items += [RestoreItem(row, "restored" if ok else "failed",
+                              f"enabled again, as before run {row.run_id}" if ok else message)
                   for row, (ok, message) in zip(batch, results)]
     return items
+
+
+def _undone_by(journal: Journal, row: ActionRow) -> ActionRow | None:
+    """The restore that already undid `row` (its enable, or its undelete), when no later run did the
+    same change again since (then that later run is the one to restore, and `_unchanged` says so)."""
+    if journal.later_done(row):
+        return None
+    undo = Action.UNDELETE if row.action is Action.REMOVE else Action.ENABLE
+    return next((r for r in journal.lifecycle(row.ref) if r.id > row.id and r.action is undo), None)
 
 
 def _undelete(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:

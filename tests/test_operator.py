@@ -317,3 +317,120 @@ def test_a_plan_lists_only_the_scopes_it_names(multi, cloud, tmp_path):
     r = run("apply", plan, "-c", path, "--as-of", AS_OF, "--yes", "-f", "json")
     assert r.exit_code == 0, r.output
     assert TwoScopes.listed == ["fake-tenant"] and len(cloud.calls) == 3
+
+
+# -- #20 item 8: the smaller items ---------------------------------------------------------------
+
+
+@pytest.fixture
+def one(tmp_path, cloud):
+    seed(cloud)
+    path = tmp_path / "sweeper.toml"
+    path.write_text('[policy]\nmax_disable_percent = 50\nexclude = ["breakglass-*"]\n[providers.fake]\n')
+    return path
+
+
+def _history(cfg: Path, *args: object) -> dict:
+    r = run("history", "-c", cfg, "-f", "json", *args)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_history_filters_and_says_who_ran_what(one, cloud):
+    assert run("plan", "-c", one, "--as-of", AS_OF, "-f", "json").exit_code == 0
+    ci = {"GITHUB_RUN_ID": "77", "GITHUB_ACTOR": "octocat", "GITHUB_REPOSITORY": "acme/sweep"}
+    assert run("apply", "-c", one, "--as-of", AS_OF, "--yes", "-f", "json", env=ci).exit_code == 0
+    applied = _history(one, "--mode", "apply")["runs"]
+    assert [r["mode"] for r in applied] == ["apply"]
+    assert applied[0]["providers"] == ["fake"] and applied[0]["by"] == "github:octocat"
+    assert applied[0]["as_of"].startswith(AS_OF[:10])
+    assert len(_history(one)["runs"]) == 2 and len(_history(one, "--limit", "1")["runs"]) == 1
+    assert len(_history(one, "--since", "1d")["runs"]) == 2
+    assert _history(one, "--since", "2999-01-01")["runs"] == []
+    table = run("history", "-c", one, "--mode", "apply")
+    assert "github:octocat" in table.stdout and "providers" in table.stdout and "plan" not in table.stdout
+    bad = run("history", "-c", one, "--since", "yesterday")
+    assert bad.exit_code == 2 and "--since 'yesterday'" in bad.stderr
+
+
+def test_history_keeps_success_details_out_of_the_error_column(one, cloud):
+    r = run("apply", "-c", one, "--as-of", AS_OF, "--yes", "-f", "json")
+    run_id = json.loads(r.stdout)["run_id"]
+    actions = _history(one, "--run", run_id)["actions"]
+    assert len(actions) == 3 and all(a["state"] == "done" and a["error"] is None for a in actions)
+    table = run("history", "-c", one, "--run", run_id)
+    assert "detail" in table.stdout and "error" not in table.stdout
+
+
+def test_a_second_restore_says_it_was_already_restored(one, cloud):
+    r = run("apply", "-c", one, "--as-of", AS_OF, "--yes", "-f", "json")
+    run_id = json.loads(r.stdout)["run_id"]
+    first = run("restore", run_id, "-c", one, "-f", "json")
+    assert first.exit_code == 0, first.output
+    doc = json.loads(first.stdout)
+    assert doc["restores"] == run_id and doc["results"] == {"restored": 3}
+    assert {i["detail"] for i in doc["items"]} == {f"enabled again, as before run {run_id}"}
+    calls = len(cloud.calls)
+    for args in ([], ["--dry-run"]):
+        again = json.loads(run("restore", run_id, "-c", one, "-f", "json", *args).stdout)
+        assert again["results"] == {"nothing to restore": 3}, again
+        assert all(i["detail"].startswith(f"already restored by run {doc['run_id']}") for i in again["items"])
+    assert len(cloud.calls) == calls  # nothing was enabled twice
+    table = run("restore", run_id, "-c", one)
+    assert "already restored" in table.stdout and " restored " not in table.stdout.replace("already restored", "")
+
+
+def test_help_reads_like_a_unix_tools(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    apply_help = run("apply", "--help").stdout
+    restore_help = run("restore", "--help").stdout
+    assert "apply [OPTIONS] [PLAN.json]\n" in apply_help
+    assert "restore [OPTIONS] RUN_ID\n" in restore_help
+    for text in (apply_help, restore_help, run("history", "--help").stdout, run("plan", "--help").stdout):
+        assert "<bool>" not in text and "<list[str]>" not in text and "<str>" not in text and "[[" not in text
+    assert "-p, --provider PROVIDER" in apply_help and "--yes " in apply_help
+    assert "[journal] path" in apply_help  # brackets in help are text, not markup
+    assert "-f, --format [table|json|csv|markdown" in apply_help
+
+
+def test_a_plan_runs_without_a_journal_it_cannot_open_and_creates_no_folder(one, tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "sweeper.db"
+    r = run("plan", "-c", one, "--as-of", AS_OF, "--journal", missing, "-f", "json")
+    assert r.exit_code == 0, r.output
+    assert "does not exist" in r.stderr and "runs without the journal" in r.stderr
+    assert json.loads(r.stdout)["summary"]["disable"] == 3
+    assert not (tmp_path / "no").exists()
+    a = run("apply", "-c", one, "--as-of", AS_OF, "--yes", "--journal", missing)
+    assert a.exit_code == 2 and "does not exist" in a.stderr and not (tmp_path / "no").exists()
+
+
+def test_the_step_summary_stays_within_githubs_limit(one, tmp_path, monkeypatch):
+    from sweeper.report import STEP_SUMMARY_BYTES, fit_summary
+
+    summary = tmp_path / "summary.md"
+    summary.write_text("x" * (STEP_SUMMARY_BYTES - 700) + "\n")  # earlier steps wrote almost all of it
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert run("plan", "-c", one, "--as-of", AS_OF, "-f", "json", "--summary", "full").exit_code == 0
+    text = summary.read_text()
+    assert summary.stat().st_size <= STEP_SUMMARY_BYTES
+    assert "more lines not shown" in text and "## identity-sweeper plan" in text
+    assert fit_summary("a\nb\n", 4) == "a\nb\n" and fit_summary("a\n" * 1000, 10) == ""
+    cut = fit_summary("line\n" * 1000, 300)
+    assert len(cut.encode()) <= 300 and cut.startswith("line\n") and "more lines not shown" in cut
+
+
+GOOGLE_NO_ADC = '[providers.google_workspace]\ncustomer = "my_customer"\n'
+
+
+def test_check_fails_googles_access_once_without_credentials(tmp_path):
+    cfg = tmp_path / "sweeper.toml"
+    cfg.write_text(GOOGLE_NO_ADC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_"))}
+    env.update(HOME=str(tmp_path), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true", COLUMNS="200")
+    r = subprocess.run([sys.executable, "-m", "sweeper", "check", "-c", str(cfg)], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 4, r.stdout + r.stderr
+    rows = [line for line in r.stdout.splitlines() if "google_workspace" in line]
+    assert len(rows) == 1 and "access" in rows[0] and "FAILED" in rows[0], r.stdout
+    assert "no application default credentials found" in rows[0]
+    assert " ok " not in r.stdout  # no "identity ok" row before the failure

@@ -54,17 +54,15 @@ class GoogleWorkspaceAdapter:
     # --- describe ------------------------------------------------------------------------------------
 
     def whoami(self) -> Principal:
+        """Who the sweeper acts as. The credentials load here (a key file, a token, application default
+        credentials), so a missing one fails `check`'s access row, not later rows."""
         s = self.settings
+        self.client.service()
         if s.admin_subject:
             who = s.admin_subject
         elif s.auth == "access_token":
             who = f"access token from ${s.token_env}"
         else:
-            if s.auth == "service_account":
-                try:  # reading the key file is local; application default credentials may probe the network
-                    self.client.service()
-                except ProviderError:
-                    pass
             who = self.client.service_account_email or (
                 f"service account in {s.credentials_file}" if s.auth == "service_account"
                 else "application default credentials")
