@@ -286,3 +286,13 @@ def test_a_consumer_on_a_later_ocsf_version_reads_them_too() -> None:
                                    (DecisionKind.DISABLE, FindingAction.FAILED)]),
                     finding("entra", CredentialKind.ACCOUNT, login="bob"))
     valid(later, events)
+
+
+@pytest.mark.parametrize(("name", "suffix"), [("findings.ocsf.json", ".ocsf"), ("s3://b/r/{run_id}.OCSF.JSON", ".ocsf"),
+                                              ("report.json", ".json"), ("report.csv.json", ".json"),
+                                              ("nightly.v2.json", ".json"), ("findings.ocsf", ".ocsf"),
+                                              ("report", "")])
+def test_the_file_name_says_the_format(name: str, suffix: str) -> None:
+    from sweeper.cli import output_target
+
+    assert output_target(name, "20261121T000000Z-abcdef", None)[1] == suffix
