@@ -98,8 +98,9 @@ AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant 
 FormatOpt = typer.Option(Format["table"], "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
                       help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
-                           "file gets that format, any other the -f format. Also s3://, gs:// or az:// URLs "
-                           "(with the [journal] storage settings); {run_id} and {date} are filled in.")
+                           "file gets that format (NAME.ocsf.json gets ocsf), any other the -f format. Also s3://, "
+                           "gs:// or az:// URLs (with the [journal] storage settings); {run_id} and {date} are "
+                           "filled in.")
 JournalOpt = typer.Option(None, "--journal", help="The journal: a file, or s3://, gs://, az:// (overrides "
                                                   "[journal] path).")
 WideOpt = typer.Option(False, "--wide", help="Show the findings as one wide table with the reason as a column "
@@ -242,7 +243,12 @@ def emit(text: str) -> None:
 def output_target(raw: str, run_id: str, config: Config | None) -> tuple[str, str]:
     """(where, suffix) for one -o value: placeholders filled; a URL is written through object storage."""
     filled = raw.replace("{run_id}", run_id).replace("{date}", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
-    return filled, Path(filled.rsplit("/", 1)[-1]).suffix.lower()
+    suffixes = [s.lower() for s in Path(filled.rsplit("/", 1)[-1]).suffixes]
+    # `findings.ocsf.json`: a format named before `.json` is the format, `.json` only says the file is JSON
+    if (len(suffixes) > 1 and suffixes[-1] == ".json" and suffixes[-2] not in SUFFIX_FORMATS
+            and suffixes[-2][1:] in registry.renderer_names()):
+        return filled, suffixes[-2]
+    return filled, suffixes[-1] if suffixes else ""
 
 
 def emit_remote(text: str, url: str, config: Config | None) -> None:

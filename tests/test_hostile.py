@@ -406,6 +406,21 @@ def test_json_keeps_what_csv_neutralises(tmp_path, cloud) -> None:
     assert row["identity"] == "'=SUM(1)" and row["identity_id"] == "'=SUM(1)"
 
 
+
+def test_ocsf_keeps_the_exact_values(tmp_path, cloud) -> None:
+    """`-f ocsf` is JSON: every provider string is there exactly as the JSON report has it (ASCII, escaped)."""
+    logins = seed(cloud)
+    r = run("plan", "-c", config(tmp_path), "--as-of", AS_OF, "-o", tmp_path / "r.ocsf.json", "-o", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    events = json.loads((tmp_path / "r.ocsf.json").read_text(encoding="ascii"))
+    findings = json.loads((tmp_path / "r.json").read_text(encoding="ascii"))["findings"]
+    assert len(events) == len(findings) and {e["resources"][0]["name"] for e in events} >= set(logins.values())
+    for event, f in zip(events, findings):
+        user = event["evidences"][0]["user"]
+        assert (user["name"], user["uid"], event["cloud"]["account"]["uid"]) == (f["identity"], f["identity_id"], SCOPE)
+        assert event["message"] == event["finding_info"]["desc"] == f["reason"]
+        assert event["finding_info"]["title"].endswith(f": {f['identity']}")
+
 # -- an output failure never loses what apply did ------------------------------------------------------
 
 def test_an_unwritable_report_after_apply_says_the_run_and_exits_4(tmp_path, cloud) -> None:
@@ -534,6 +549,18 @@ def test_generated_strings_never_break_a_message(value: str) -> None:
     no_terminal_escapes(text)
     assert text.startswith("error: ")
 
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(st.lists(HOSTILE_TEXT, min_size=1, max_size=6))
+def test_generated_strings_round_trip_through_ocsf(values: list[str]) -> None:
+    res = result_of(values)
+    events = json.loads(report.render(res, "ocsf"))
+    exact = [json.loads(json.dumps(f.identity.login)) for f in report._ordered(res)]  # (as the JSON report test)
+    assert [e["resources"][0]["name"] for e in events] == exact
+    assert [e["status_detail"] for e in events] == exact and [e["message"] for e in events] == exact
+    assert [e["unmapped"]["compliance"][0]["control"] for e in events] == exact
+    assert {e["cloud"]["account"]["uid"] for e in events} == {json.loads(json.dumps(values[0]))}
 
 # -- through a real emulator: the Graph emulator and the Entra adapter, over HTTP ---------------------------
 
