@@ -149,7 +149,7 @@ def charts_for(result: RunResult) -> tuple[list[Chart], str | None]:
     return charts, None
 
 
-def _style() -> dict[str, Any]:
+def _style() -> Any:  # (matplotlib types its rcParams keys as literals)
     return {"svg.fonttype": "none", "svg.hashsalt": "identity-sweeper", "text.parse_math": False,
             "font.size": 9, "font.family": "sans-serif", "text.color": _INK, "axes.edgecolor": _INK,
             "axes.labelcolor": _INK, "xtick.color": _INK, "ytick.color": _INK, "axes.spines.top": False,
@@ -295,7 +295,8 @@ def _svg(fig: Any, prefix: str, label: str) -> Markup:
 
     buf = io.StringIO()
     fig.set_layout_engine("constrained")
-    FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    canvas: Any = FigureCanvasSVG(fig)
+    canvas.print_svg(buf, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)
