@@ -400,5 +400,23 @@ def test_ten_thousand_findings_in_chromium(chromium, tmp_path) -> None:
     assert {r[3] for r in shown_rows(dom)} == {"unknown"} and len(shown_rows(dom)) == unknown
 
 
+def test_hostile_strings_stay_text_in_chromium(chromium, tmp_path) -> None:
+    """The hostile corpus (tests/test_hostile.py) as logins, reasons, errors and the scope: after the
+    page's script built the table, no element or attribute came from them, and no script ran but ours."""
+    from tests.test_hostile import NAMED, result_of
+
+    result = result_of([v[:600] for v in NAMED.values()])
+    page = tmp_path / "report.html"
+    page.write_text(report.render(result, "html"), encoding="utf-8")
+    dom, console = browse(chromium, page, tmp_path)
+    assert not console, console  # `<script>alert(1)</script>` ran nowhere: no error, nothing refused
+    assert f'data-ready="{len(NAMED)}"' in dom
+    body = dom[dom.index('<tbody id="rows">'):dom.index("</tbody>")]
+    built = parse(body)
+    assert set(built.tags) == {"tbody", "tr", "td", "br", "small", "span", "div"}, set(built.tags)
+    assert {a for names in built.attrs.values() for a in names} <= {"id", "class"}
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "\\u202etxt.exe" in body
+
+
 if __name__ == "__main__":  # python -m tests.test_report_html N FILE: a report of N findings to look at
     Path(sys.argv[2]).write_text(report.render(population(int(sys.argv[1])), "html"), encoding="utf-8")
