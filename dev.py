@@ -63,6 +63,25 @@ def ensure_azurite() -> None:
               file=sys.stderr)
 
 
+def ensure_chromium() -> None:
+    """Debian's chromium, for the HTML report's browser tests, when it is missing and can be had: as
+    root with apt-get (`apt-get update` first when the package lists are stale). Otherwise, or when
+    the install fails, those tests skip and say why."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    print("dev.py: installing chromium (apt-get) for the HTML report's browser tests", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    try:
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=True, timeout=600)
+            subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as err:
+        print(f"dev.py: warning: could not install chromium ({err}); the browser tests will skip", file=sys.stderr)
+
+
 LOCK_TARGET = "CPython 3.11 on Linux x86_64"  # what the CI examples run (setup-python 3.11, python:3.11-slim)
 
 
@@ -118,9 +137,11 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "lock":
         return lock(rest)
-    ensure_venv("test,bench" if command == "bench" else "test")
+    # the demo writes the HTML report: `html` brings its charts (the test extra has it too)
+    ensure_venv({"bench": "test,bench", "demo": "test,html"}.get(command, "test"))
     if command == "test":
         ensure_azurite()
+        ensure_chromium()
     if command == "demo":
         cmd = [str(PY), "-m", "sweeper", "demo", *rest]
     elif command == "test":

@@ -97,7 +97,7 @@ ProviderOpt = typer.Option(None, "-p", "--provider",
 AsOfOpt = typer.Option(None, "--as-of", help="Judge as if now were this instant (ISO 8601; a date means 00:00 UTC).")
 FormatOpt = typer.Option(Format["table"], "-f", "--format", help="Report format.")
 OutOpt = typer.Option(None, "-o", "--output",
-                      help="Write the report to this file instead of stdout; repeatable. A .json, .csv or .md "
+                      help="Write the report to this file instead of stdout; repeatable. A .json, .csv, .md or .html "
                            "file gets that format (NAME.ocsf.json gets ocsf), any other the -f format. Also s3://, "
                            "gs:// or az:// URLs (with the [journal] storage settings); {run_id} and {date} are "
                            "filled in.")

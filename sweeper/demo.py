@@ -90,6 +90,12 @@ def _folder(stack: ExitStack, keep: Path | None) -> Path:
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sweeper-demo-")))
 
 
+def _report_page(folder: Path, keep: Path | None) -> Path:
+    """Where the demo's HTML report goes: the kept folder, else a folder of its own that outlives the
+    demo's temporary one (so that it can still be opened afterwards)."""
+    return (folder if keep else Path(tempfile.mkdtemp(prefix="sweeper-demo-report-"))) / "report.html"
+
+
 def run_demo(apply: bool, keep: Path | None) -> int:
     console = Console(highlight=False)
     started = time.monotonic()
@@ -106,6 +112,9 @@ def run_demo(apply: bool, keep: Path | None) -> int:
         code = _run(console, "the dry run: what would be disabled, and why", ["plan", *cfg])
         if code not in (0, 10):
             return code
+        page = _report_page(folder, keep)
+        _run(console, "the same dry run as one HTML page to open in a browser: charts, a table to sort and filter",
+             ["plan", *cfg, "-o", str(page)])
         _run(console, "the notices owners would get first (a preview: nothing is sent)",
              ["notify", *cfg, "--preview", "--preview-full", "2", "-o", str(folder / "notices.json")])
         if apply:
@@ -141,6 +150,8 @@ def run_demo(apply: bool, keep: Path | None) -> int:
         console.rule()
         console.print(f"demo finished in {time.monotonic() - started:.1f} s; {where}."
                       + ("" if apply else "  Next: sweeper demo --apply"))
+        if page.exists():
+            console.print(f"The dry run's HTML report (open it in a browser): {page}", soft_wrap=True, markup=False)
     return 0
 
 

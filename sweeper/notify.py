@@ -159,7 +159,7 @@ class Templates:
             if not Path(folder).is_dir():
                 raise ConfigError(f"{folder!r} is not a folder", key="notify.templates")
             loaders.insert(0, FileSystemLoader(folder))
-        self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html"]),
+        self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html", "html.j2"]),
                                undefined=StrictUndefined, keep_trailing_newline=True, finalize=_as_data)
 
     def render(self, name: str, **values: Any) -> str:

@@ -36,7 +36,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "stores": {"s3": "stores.s3:S3Store", "gs": "stores.gcs:GcsStore", "az": "stores.azure_blob:AzureBlobStore",
                "memory": "stores.memory:MemoryStore"},
     "renderers": {"json": "sweeper.report:render_json", "csv": "sweeper.report:render_csv",
-                  "markdown": "sweeper.report:render_markdown"},
+                  "markdown": "sweeper.report:render_markdown", "html": "sweeper.report_html:render_html",
+                  "ocsf": "sweeper.report_ocsf:render_ocsf"},
 }
 _STORE_HINTS = {"s3": "pip install boto3", "gs": "pip install 'identity-sweeper[gcs]'",
                 "az": "pip install 'identity-sweeper[azure]'"}

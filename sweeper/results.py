@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum, StrEnum
@@ -64,6 +65,11 @@ class ScopeResult:
     unmatched: set[str] = field(default_factory=set)  # ... and those no login of this scope matched
     disabled_pool: list[Any] = field(default_factory=list, repr=False)  # (identity, credential) found disabled
     removal_capped: bool = False  # more removals than max_remove: none was made here (a safety stop)
+    # for the HTML report's histogram: days since last use (since creation when never used) of every
+    # credential judged, in use or found, by day; and the policy's threshold and warning window here
+    ages: Counter[int] = field(default_factory=Counter, repr=False)
+    inactive_days: int | None = None
+    warn_days: int | None = None
 
     def say(self, text: str) -> None:
         self.notes.append(text)
@@ -79,6 +85,7 @@ class RunResult:
     journal_error: str | None = None  # the run's end could not be recorded (its actions were)
     notices: list[dict[str, Any]] = field(default_factory=list)  # `notify`: what was sent, to whom, with what result
     channels_failed: bool = False  # `notify`: channels were configured and every one of them failed
+    config_digest: str = ""  # SHA-256 of the config the run judged with (the journal records it too)
 
     def stale_patterns(self) -> list[str]:
         """Exclude patterns that matched no login in any scope listed completely (stale, or mistyped)."""

@@ -84,7 +84,7 @@ class Sweep:
     def run(self) -> RunResult:
         """Open every provider and bind it to its configured tenant, account or customer first; a
         binding mismatch anywhere stops the whole run (BindingError) before anything is listed."""
-        result = RunResult(self.run_id, self.mode, self.as_of)
+        result = RunResult(self.run_id, self.mode, self.as_of, config_digest=self.config.digest)
         workers = max(len(self.providers), 1)
         with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
             opened = list(pool.map(self._open, self.providers))
@@ -139,7 +139,7 @@ class Sweep:
             close_quietly(adapter)
 
     def _scope(self, adapter: Adapter, name: str, scope: str, t: Thresholds) -> ScopeResult:
-        res = ScopeResult(name, scope)
+        res = ScopeResult(name, scope, inactive_days=t.inactive_days, warn_days=t.warn_days)
         try:
             self._list(adapter, res, t)
             if res.status is ProviderStatus.OK:
@@ -192,6 +192,8 @@ class Sweep:
                     res.credentials += 1
                     measured += credential.activity is not Activity.UNKNOWN
                     decision = evaluate(identity, credential, t, self.as_of)
+                    if decision.days_inactive is not None:
+                        res.ages[decision.days_inactive] += 1
                     if decision.kind is DecisionKind.ALREADY_DISABLED:
                         res.already_disabled += 1
                         if t.removable and t.removal_days(credential.kind) is not None:

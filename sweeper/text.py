@@ -20,7 +20,11 @@ config hands us is data in every output; the JSON report alone keeps the exact v
   `*`, `~`, `$`, `[`, `]`, `|`, `_` at a word's edge; `&`, `<`, `>` as entities);
 - `csv_cell()`: that, with a cell that a spreadsheet would read as a formula (one starting with
   `=`, `+`, `-`, `@`, tab or carriage return, or their full-width forms) prefixed with `'`, as OWASP
-  recommends.
+  recommends;
+- `html()`: that, HTML-escaped (markupsafe) for an element's text or an attribute's value; the HTML
+  report's template escapes everything through jinja2's autoescape, and its findings table is built
+  from `script_json()`: JSON that ends no `<script>` block and opens no comment (`<`, `>`, `&`, U+2028
+  and U+2029 written as `\\u` escapes), shown by the page's script as text only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from markupsafe import Markup
     from rich.text import Text
 
 # Look-alikes of ASCII letters and of the hyphen, mapped to what they look like. Case is folded first.
@@ -151,3 +156,28 @@ def csv_cell(value: object, limit: int | None = SHOWN_CHARS) -> object:
         return value
     text = printable(value, limit)
     return f"'{text}" if value.startswith(_FORMULA) or text.startswith(_FORMULA) else text
+
+
+def html(value: object, limit: int | None = SHOWN_CHARS) -> Markup:
+    """`value` for HTML text or an attribute value: printable, then escaped (`&`, `<`, `>`, quotes)."""
+    from markupsafe import escape
+
+    return escape(printable(value, limit))
+
+
+_SCRIPT_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                              "\u2029": "\\u2029"})
+
+
+def script_json(data: object) -> Markup:
+    """`data` as compact JSON to put inside `<script type="application/json">`: nothing in it can end
+    the block, start a comment or a tag, or break a line for an old JavaScript parser; a lone
+    surrogate (which no UTF-8 file can hold) is written as its JSON escape."""
+    import json
+
+    from markupsafe import Markup
+
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_JSON)
+    if unencodable(text) is not None:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return Markup(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def demo(*args: str, tmp) -> subprocess.CompletedProcess:
@@ -26,12 +27,15 @@ def test_demo_apply_sweeps_every_provider_restores_and_leaves_nothing(tmp_path):
     # after the restore the 10 restored credentials are in their re-enable grace period (warned, not
     # disabled again); the 3 deleted console passwords stay gone
     assert "**0 to disable**" in out and out.count("restored by run") >= 10 and "grace until" in out
-    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone
+    page = next(Path(line.rsplit(": ", 1)[1]) for line in out.splitlines() if "HTML report" in line)
+    assert page.read_text().startswith("<!DOCTYPE html>") and "Microsoft Entra ID" in page.read_text()
+    assert list(tmp_path.iterdir()) == [page.parent]  # the temporary folder is gone; the report is kept
 
 
 def test_demo_keep_leaves_config_and_journal(tmp_path):
     keep = tmp_path / "kept"
     r = demo("--keep", str(keep), tmp=tmp_path / "t" if (tmp_path / "t").mkdir() is None else tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (keep / "sweeper.toml").exists() and (keep / "sweeper.db").exists()
+    assert (keep / "sweeper.toml").exists() and (keep / "sweeper.db").exists() and (keep / "report.html").exists()
+    assert f"HTML report (open it in a browser): {keep / 'report.html'}" in r.stdout
     assert "13 to disable" in r.stdout and "Next: sweeper demo --apply" in r.stdout.replace("\n", " ")

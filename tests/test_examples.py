@@ -208,6 +208,8 @@ def test_github_uploads_the_plan_whatever_the_exit_code_and_passes_max_disable()
     for job in ("plan", "apply"):
         upload = step_with(doc["jobs"][job]["steps"], "actions/upload-artifact")
         assert upload.get("if") == "always()", f"{job}: artifacts must be uploaded whatever the exit code"
+        page = {"plan": "report.html", "apply": "applied.html"}[job]  # the HTML report (#15), written and kept
+        assert page in upload["with"]["path"].split() and f"-o {page}" in json.dumps(doc["jobs"][job]["steps"])
     plan_step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("id") == "plan")
     # the exit code reaches the job's output before the step can fail
     run = plan_step["run"]
@@ -291,6 +293,8 @@ def test_gitlab_keeps_the_reports_whatever_the_exit_code_and_has_a_way_past_a_ca
     plan, apply = doc["plan"], doc["apply"]
     assert plan["artifacts"]["when"] == "always" and apply["artifacts"]["when"] == "always"
     assert "plan.json" in plan["artifacts"]["paths"]
+    for job, page in ((plan, "report.html"), (apply, "applied.html")):  # the HTML report (#15), written and kept
+        assert page in job["artifacts"]["paths"] and f"-o {page}" in "\n".join(job["script"])
     assert plan["allow_failure"] == {"exit_codes": [3]}  # capped: a warning, and apply stays available
     script = "\n".join(apply["script"])
     assert "--max-disable $MAX_DISABLE" in script and "$cap" in script

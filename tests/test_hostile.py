@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sweeper import registry, report
+from sweeper import registry, report, report_html
 from sweeper.cli import app
 from sweeper.errors import AuthError, ProviderError
 from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Decision,
@@ -37,6 +37,8 @@ from sweeper.results import Finding, FindingAction, RunResult, ScopeResult
 from sweeper.text import SHOWN_CHARS, csv_cell, markdown, printable
 from tests import fakes
 from tests.fakes import FakeAdapter, FakeCloud, FakeUser
+from tests.test_report_html import assert_inert as html_is_inert
+from tests.test_report_html import unpack as unpack_html
 
 NOW = datetime(2026, 11, 21, tzinfo=timezone.utc)
 AS_OF = "2026-11-21"
@@ -234,7 +236,7 @@ def test_plan_in_every_format(tmp_path, cloud, monkeypatch) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     outs = {fmt: tmp_path / f"report.{ext}" for fmt, ext in (("json", "json"), ("csv", "csv"), ("markdown", "md"),
-                                                             ("table", "txt"))}
+                                                             ("table", "txt"), ("html", "html"))}
     r = run("plan", "-c", cfg, "--as-of", AS_OF, "-f", "table", *[a for p in outs.values() for a in ("-o", p)],
             "--summary", "full")
     assert r.exit_code == 0, r.output
@@ -266,6 +268,13 @@ def test_plan_in_every_format(tmp_path, cloud, monkeypatch) -> None:
     assert "'=cmd|' /C calc'!A0" in cells and "'+1+2" in cells and "'-2+3" in cells and "'@SUM(A1:A2)" in cells
     assert "'\\tindented" in cells and "'\uff1d1+1" in cells and "x\\ud800y" in cells
     assert f"{'A' * SHOWN_CHARS}… ({BIG} characters in all)" in cells
+
+    page = outs["html"].read_text(encoding="utf-8")
+    html_is_inert(page)  # no element, attribute or script but the template's and the charts'
+    shown = {row[2] for row in unpack_html(page)["r"]}  # what the page's script shows, as text
+    assert {printable(login) for login in logins.values()} <= shown
+    assert "<script>alert(1)</script>" in shown and "\\u202etxt.exe" in shown and "x\\ud800y" in shown
+    assert "tenant [/] \\x1b[31m|`&lt;i&gt;" in page  # the scope, in its card
 
 
 def test_counts_summary_names_nobody_and_escapes_the_scope(tmp_path, cloud, monkeypatch) -> None:
@@ -531,6 +540,9 @@ def test_generated_strings_never_break_a_renderer(values: list[str]) -> None:
     assert len(rows) == len(values)
     table = report.render(res, "table", width=120)
     no_terminal_escapes(table)
+    page = report_html.render_html(res, charts=False)
+    html_is_inert(page)
+    assert [row[2] for row in unpack_html(page)["r"]] == [printable(f.identity.login) for f in report._ordered(res)]
     for value in values:
         shown = printable(value, None)
         assert printable(shown, None) == shown  # escaping is stable: what is shown shows as itself

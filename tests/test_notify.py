@@ -407,3 +407,15 @@ def test_a_journal_in_object_storage_remembers_notices_across_machines(tmp_path,
     assert sent == 4
     r = run("notify", "-c", cfg, "--as-of", day(1), "--journal", url)  # a fresh runner: same journal
     assert r.exit_code == 0 and len(mailbox.messages) == sent, r.output
+
+
+def test_the_html_notice_escapes_provider_strings():
+    """notice.html.j2 ends in .j2: autoescape must still apply to it (a login is the cloud's data)."""
+    from sweeper.notify import Templates
+
+    hostile = '<script>alert(1)</script>"&'
+    body = Templates().render("notice.html.j2", stage="final", provider_name="Entra <b>", due="2026-12-01",
+                              login=hostile, display_name=hostile, scope="t", run_id="r",
+                              credentials=[{"label": hostile, "used": "never", "threshold_days": 90, "due": "x"}])
+    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&amp;" in body
+    assert "Entra &lt;b&gt;" in body and "<strong>" in body  # the template's own markup stays
