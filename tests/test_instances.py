@@ -147,3 +147,16 @@ def test_an_exception_can_name_one_instance(tmp_path, tenants):
     decided = {(f["provider"], f["identity"]): f["decision"] for f in rep["findings"]}
     assert decided[("fake:a", "stale0@example.com")] == "excluded"
     assert decided[("fake:b", "stale0@example.com")] == "disable"
+
+
+def test_settings_tables_are_not_instances_and_instances_hold_them():
+    """`[[providers.aws.accounts]]` and `[providers.aws.organization]` are AWS settings; under a named
+    instance they are that instance's."""
+    one = cfgmod.parse('[providers.aws]\naccount_id = "111111111111"\n[[providers.aws.accounts]]\nid = "222222222222"\n')
+    assert list(one.providers) == ["aws"] and one.providers["aws"].accounts[0].id == "222222222222"
+    two = cfgmod.parse('[providers.aws.org1.organization]\nmanagement_account_id = "111111111111"\n'
+                       '[providers.aws.org2.organization]\nmanagement_account_id = "333333333333"\n'
+                       '[providers.aws.listed]\n[[providers.aws.listed.accounts]]\nid = "222222222222"\n')
+    assert list(two.providers) == ["aws:org1", "aws:org2", "aws:listed"]
+    assert two.providers["aws:org2"].organization.management_account_id == "333333333333"
+    assert two.providers["aws:listed"].organization is None
