@@ -191,22 +191,27 @@ def parse_as_of(value: str | None, flag: str = "--as-of") -> datetime:
 
 
 def known(wanted: list[str]) -> list[str]:
-    """The providers named with -p, each checked against the registry, without repeats."""
+    """The providers named with -p (kinds, or instances `kind:name`), each checked against the
+    registry, without repeats."""
     for name in wanted:
-        if name not in registry.names():
+        if registry.kind_of(name) not in registry.names():
             raise UsageError(f"-p {name}: unknown provider (known: {', '.join(registry.names())})")
     return list(dict.fromkeys(wanted))
 
 
 def select(config: Config, wanted: list[str] | None) -> list[str]:
-    """The providers to sweep: all configured, or those named with -p (each must be configured)."""
+    """The providers to sweep: all configured, or those named with -p (each must be configured): a
+    kind selects all its instances (`-p entra`), `kind:name` one (`-p entra:contoso`)."""
     if not wanted:
         return list(config.providers)
-    names = known(wanted)
-    for name in names:
-        if name not in config.providers:
-            raise UsageError(f"-p {name}: not configured (or enabled = false) in {config.path}")
-    return names
+    chosen: list[str] = []
+    for name in known(wanted):
+        found = [p for p in config.providers if registry.matches(p, [name])]
+        if not found:
+            raise UsageError(f"-p {name}: not configured (or enabled = false) in {config.path} "
+                             f"(configured: {', '.join(config.providers)})")
+        chosen += found
+    return list(dict.fromkeys(chosen))
 
 
 def interactive() -> bool:
@@ -974,7 +979,7 @@ def permissions(provider: Optional[List[str]] = typer.Option(None, "-p", "--prov
         sys.stdout.write(text.rstrip("\n") + "\n")
         return
     cfg = _config(config) if config else None
-    names = known(provider) if provider else registry.names()
+    names = select(cfg, provider) if cfg else known(provider) if provider else registry.names()
     texts: list[tuple[str, str]] = []
     for name in names:
         settings = cfg.providers.get(name) if cfg else None

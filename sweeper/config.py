@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -42,6 +43,14 @@ class PolicySettings(StrictModel):
     plan_max_age_hours: float = Field(24, gt=0)
     remove_after_days: int | None = Field(None, gt=0)  # opt-in: remove what this sweeper disabled N days ago
     max_remove: int = Field(10, ge=0)  # removals per scope and run; more stops every removal there
+
+
+class EngineSettings(StrictModel):
+    """`[engine]`: how much of a sweep runs at once."""
+
+    # providers and instances (tenants, customers, organisations) opened and swept at the same time;
+    # each still lists its own scopes with its own `max_parallel`
+    max_parallel: int = Field(8, ge=1, le=64)
 
 
 class JournalSettings(StrictModel):
@@ -109,7 +118,7 @@ class ExceptionEntry(StrictModel):
     """One `[[exceptions]]` entry: an identity kept on purpose, by someone, for a reason, until a date."""
 
     match: str = Field(min_length=1)  # a login glob (as `exclude`) or an exact identity id
-    provider: str | None = None  # only in this provider (default: every provider)
+    provider: str | None = None  # only in this provider kind, or one instance kind:name (default: every provider)
     reason: str = Field(min_length=1)
     ticket: str | None = None
     owner: str | None = None  # who is reminded before it expires (an address the owner transport reaches)
@@ -119,8 +128,9 @@ class ExceptionEntry(StrictModel):
     def _sane(self) -> "ExceptionEntry":
         if not self.reason.strip():
             raise ValueError("reason must say why the identity is kept")
-        if self.provider is not None and self.provider not in registry.names():
-            raise ValueError(f"provider {self.provider!r} is not a known provider ({', '.join(registry.names())})")
+        if self.provider is not None and registry.kind_of(self.provider) not in registry.names():
+            raise ValueError(f"provider {self.provider!r} is not a known provider ({', '.join(registry.names())}; "
+                             "or kind:instance for one instance)")
         today = datetime.now(timezone.utc).date()
         if self.expires < today - timedelta(days=365):
             raise ValueError(f"expires {self.expires.isoformat()} is more than a year ago: a typo? (remove the "
@@ -188,10 +198,11 @@ class Config:
     digest: str = ""
     notify: NotifySettings = field(default_factory=lambda: NotifySettings.model_validate({}))
     exceptions: tuple[ExceptionEntry, ...] = ()
+    engine: EngineSettings = field(default_factory=lambda: EngineSettings.model_validate({}))
 
     def warnings(self) -> list[str]:
         """Every section's run-time warnings, each prefixed with its key path."""
-        out = [f"providers.{name}: {w}" for name, s in self.providers.items() for w in s.warnings()]
+        out = [f"providers.{name.replace(':', '.')}: {w}" for name, s in self.providers.items() for w in s.warnings()]
         return out + [f"journal: {w}" for w in self.journal.warnings()]
 
     @property
@@ -253,16 +264,45 @@ def _validate(model: type[BaseModel], data: Any, path: str, prefix: str) -> Any:
         raise ConfigError(_explain(err, prefix, model), path=path) from None
 
 
+def _instances(kind: str, section: Any, model: type[BaseModel], path: str) -> list[tuple[str, Any, str]]:
+    """A `[providers.KIND]` section as its instances: (name, settings table, config key) each.
+
+    A section whose sub-tables are not settings of the kind (`[providers.entra.contoso]`) holds named
+    instances; its own keys are defaults every instance inherits (an instance's own value wins). A
+    section without any is the one instance `default` (today's form, named by its kind alone)."""
+    prefix = f"providers.{kind}"
+    if not isinstance(section, dict):
+        raise ConfigError(f"must be a table, got {section!r}", path=path, key=prefix)
+    named = {k: v for k, v in section.items() if isinstance(v, dict) and k not in model.model_fields}
+    if not named:
+        return [(kind, section, prefix)]
+    shared = {k: v for k, v in section.items() if k not in named}
+    out = []
+    for instance, table in named.items():
+        key = f"{prefix}.{instance}"
+        near = difflib.get_close_matches(instance, list(model.model_fields), n=1, cutoff=0.8)
+        if near:
+            raise ConfigError(f"unknown key (did you mean {near[0]}?); a table here is read as a named instance "
+                              f"of {kind} otherwise", path=path, key=key)
+        if not re.fullmatch(registry.INSTANCE_NAME, instance) or instance == registry.DEFAULT_INSTANCE:
+            raise ConfigError("not a usable instance name: lower-case letters, digits, '-' and '_', at most 40, "
+                              f"not {registry.DEFAULT_INSTANCE!r} (the single-section form is that one)",
+                              path=path, key=key)
+        out.append((registry.instance_key(kind, instance), {**shared, **table}, key))
+    return out
+
+
 def parse(text: str, path: str = "<config>") -> Config:
     """Validate TOML text. Raises ConfigError naming the key and value on any problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML: {err}", path=path) from None
-    unknown = sorted(set(data) - {"policy", "journal", "providers", "notify", "exceptions"})
+    unknown = sorted(set(data) - {"policy", "journal", "providers", "notify", "exceptions", "engine"})
     if unknown:
-        raise ConfigError("unknown key (expected policy, journal, providers, notify, exceptions)", path=path,
+        raise ConfigError("unknown key (expected policy, journal, providers, notify, exceptions, engine)", path=path,
                           key=unknown[0])
+    engine = _validate(EngineSettings, data.get("engine", {}), path, "engine")
     policy = _validate(PolicySettings, data.get("policy", {}), path, "policy")
     journal = _validate(JournalSettings, data.get("journal", {}), path, "journal")
     notify = _validate(NotifySettings, data.get("notify", {}), path, "notify")
@@ -275,13 +315,15 @@ def parse(text: str, path: str = "<config>") -> Config:
     if not isinstance(raw_providers, dict):
         raise ConfigError("must be a table", path=path, key="providers")
     providers: dict[str, ProviderSettings] = {}
-    for name, section in raw_providers.items():
-        if name not in registry.names():
+    for kind, section in raw_providers.items():
+        if kind not in registry.names():
             raise ConfigError(f"unknown provider (known: {', '.join(registry.names())})",
-                              path=path, key=f"providers.{name}")
-        settings = _validate(registry.settings_class(name), section, path, f"providers.{name}")
-        if settings.enabled:
-            providers[name] = settings
+                              path=path, key=f"providers.{kind}")
+        model = registry.settings_class(kind)
+        for name, data, key in _instances(kind, section, model, path):
+            settings = _validate(model, data, path, key)
+            if settings.enabled:
+                providers[name] = settings
     if not providers:
         sections = ", ".join(f"[providers.{n}]" for n in registry.names() if registry.info(n).in_docs)
         raise ConfigError(f"no provider configured: add a section such as {sections}", path=path)
@@ -293,7 +335,7 @@ def parse(text: str, path: str = "<config>") -> Config:
         decides["required_notice_days"] = notify.required_notice_days
     canonical = json.dumps(decides, sort_keys=True, default=str)
     return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest(), notify,
-                  exceptions)
+                  exceptions, engine)
 
 
 def load(path: str | None = None) -> Config:

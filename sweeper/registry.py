@@ -24,7 +24,7 @@ import importlib
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from sweeper.errors import ConfigError, ProviderError, SweeperError
 from sweeper.model import Action, CredentialKind, Outcome
@@ -132,12 +132,44 @@ def _get(kind: str, name: str, hint: str = "") -> Any:
 
 # -- providers --------------------------------------------------------------------------------
 
+# A provider kind may be configured several times (`[providers.entra.contoso]`): each instance is
+# swept as its own provider, named `kind:instance` everywhere (reports, plan files, the journal);
+# the single-section form (`[providers.entra]`) is the instance `default`, named by its kind alone,
+# so journals and plans written before instances existed read the same.
+INSTANCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+DEFAULT_INSTANCE = "default"
+
+
+def kind_of(name: str) -> str:
+    """The provider kind of a provider or instance name: `entra` for `entra:contoso` and `entra`."""
+    return name.partition(":")[0]
+
+
+def instance_of(name: str) -> str:
+    """The instance part of a name: `contoso` for `entra:contoso`, `default` for `entra`."""
+    return name.partition(":")[2] or DEFAULT_INSTANCE
+
+
+def instance_key(kind: str, instance: str) -> str:
+    """The name an instance goes by: its kind alone for the default instance, else `kind:instance`."""
+    return kind if instance == DEFAULT_INSTANCE else f"{kind}:{instance}"
+
+
+def matches(name: str, wanted: Sequence[str]) -> bool:
+    """Whether a provider or instance name is selected by `-p` values: a kind selects all its
+    instances, `kind:instance` (or `kind:default`) one."""
+    return any(w == name or w == kind_of(name) or (":" in w and instance_key(*w.split(":", 1)) == name)
+               for w in wanted)
+
+
 def names() -> list[str]:
     """Provider names: the registered ones (tests, plug-ins added at run time), then the found ones."""
     return list(dict.fromkeys([*_table("providers"), *_extra["providers"]]))
 
 
 def info(name: str) -> ProviderInfo:
+    """A provider kind's metadata; an instance name (`entra:contoso`) gives its kind's."""
+    name = kind_of(name)
     found = _get("providers", name)
     if found is None:
         raise ConfigError(f"unknown provider {name!r} (known: {', '.join(names())})")
@@ -173,7 +205,7 @@ def adapter_class(name: str) -> type[Any]:
 
 
 def create(name: str, settings: Any, *, write: bool) -> Any:
-    """Build the adapter for `name`. Opened for reading (plan, check, notify), it cannot act: the core
+    """Build the adapter for `name` (a kind, or an instance `kind:instance`). Opened for reading (plan, check, notify), it cannot act: the core
     wraps it so that `apply` is refused whatever the adapter itself would do."""
     adapter = adapter_class(name)(settings, write=write)
     return adapter if write else ReadOnly(adapter)

@@ -27,9 +27,10 @@ def display_name(provider: str) -> str:
     from sweeper import registry
 
     try:
-        return registry.info(provider).display
+        display = registry.info(provider).display
     except Exception:  # noqa: BLE001 - a report never fails over a label
         return provider
+    return display if ":" not in provider else f"{display} ({registry.instance_of(provider)})"
 
 
 def rfc3339(when: datetime | None) -> str | None:
@@ -65,11 +66,19 @@ def summary(result: RunResult) -> dict[str, Any]:
     }
 
 
+def _instance(provider: str) -> str:
+    from sweeper import registry
+
+    return registry.instance_of(provider)
+
+
 def to_json(result: RunResult) -> dict[str, Any]:
     return {
         "schema_version": 1, "run_id": result.run_id, "mode": result.mode, "as_of": rfc3339(result.as_of),
         "providers": [{"name": s.provider, "scope": s.scope, "status": s.status.value,
-                       "identities": s.identities, "credentials": s.credentials, "message": s.message}
+                       "identities": s.identities, "credentials": s.credentials, "message": s.message,
+                       "instance": _instance(s.provider),
+                       "decisions": dict(sorted(Counter(f.decision.kind.value for f in s.findings).items()))}
                       for s in result.scopes],
         "findings": [finding_json(f) for f in _ordered(result)],
         "summary": summary(result),

@@ -85,7 +85,8 @@ class Sweep:
         """Open every provider and bind it to its configured tenant, account or customer first; a
         binding mismatch anywhere stops the whole run (BindingError) before anything is listed."""
         result = RunResult(self.run_id, self.mode, self.as_of, config_digest=self.config.digest)
-        workers = max(len(self.providers), 1)
+        # a bounded pool: 50 tenants open and sweep max_parallel at a time; a slow one holds one worker
+        workers = max(1, min(len(self.providers), self.config.engine.max_parallel))
         with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
             opened = list(pool.map(self._open, self.providers))
         mismatch = next((o.error for o in opened if isinstance(o.error, BindingError)), None)
@@ -177,6 +178,8 @@ class Sweep:
             for identity in adapter.list_identities(res.scope):
                 if self.stop.is_set():
                     raise ProviderError(res.provider, f"list {res.scope}", "the run was interrupted")
+                if identity.provider != res.provider:  # a named instance: its identities carry its name
+                    identity = replace(identity, provider=res.provider)
                 if identity.id in seen:  # never judged twice, never silently merged
                     raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "
                                     "twice; its data cannot be trusted")

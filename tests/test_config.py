@@ -38,6 +38,18 @@ def test_example_config_loads_and_documents_every_key():
         assert f"{key} =" in text, f"config.example.toml lacks notify.{key}"
     for key in cfgmod.ExceptionEntry.model_fields:
         assert f"{key} =" in text, f"config.example.toml lacks exceptions.{key}"
+    for key in cfgmod.EngineSettings.model_fields:
+        assert f"{key} =" in text, f"config.example.toml lacks engine.{key}"
+
+
+def test_the_example_many_tenants_form_loads():
+    """The commented multi-tenant example in config.example.toml, uncommented, is a valid config."""
+    text = (ROOT / "config.example.toml").read_text()
+    block = text[text.index("# [providers.entra]  "):text.index("# [[exceptions]]")]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    cfg = cfgmod.parse("\n".join(lines) + "\n")
+    assert set(cfg.providers) == {"entra:contoso", "entra:fabrikam"}
+    assert cfg.providers["entra:fabrikam"].max_disable == 5 and cfg.providers["entra:contoso"].max_disable is None
 
 
 def test_defaults_and_digest():

@@ -3,12 +3,16 @@
 The caller's session follows the default credential chain (or `profile`), optionally assuming
 `role_arn`. With `[organization]` every ACTIVE member account is a scope; the caller's own account
 uses the caller's session, every other one a role session (AssumeRole into `role_name`), made once
-per account and refreshed by botocore before it expires. boto3 sessions are not thread-safe, so
-sessions and clients are made under a lock; the clients themselves are shared between threads.
+per account and refreshed by botocore before it expires. With `accounts` the listed accounts are
+the scopes, each reached through its own role (the caller's own account too, when it is listed).
+boto3 sessions are not thread-safe, so sessions and clients are made under a lock; the clients
+themselves are shared between threads. Nothing is shared between two instances.
 
 Binding: `bind()` compares sts:GetCallerIdentity's account with `account_id` and, with
 [organization], DescribeOrganization with `management_account_id` / `org_id`; a mismatch is a
-`BindingError` before any account is listed. Every AssumeRole passes a session policy limited to the
+`BindingError` before any account is listed. A listed account's role session is bound when it is
+made: its sts:GetCallerIdentity must be that account, else that account (only) fails with a
+`BindingError` naming both. Every AssumeRole passes a session policy limited to the
 sweeper's actions in this adapter's mode, and names the session after the run (`set_run_id`), as
 RoleSessionName and SourceIdentity, so CloudTrail ties every call to the run that made it.
 """
@@ -51,11 +55,10 @@ class Accounts:
         self.write = write  # role sessions may write only when the adapter was opened to write
         self.run_id: str | None = None
         self._started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # names sessions until a run id comes
-        org = settings.organization
         # total_max_attempts counts the first try (as max_attempts does in ~/.aws/config)
         retries = {"mode": settings.retry_mode, "total_max_attempts": settings.retries + 1}
         self.config = Config(retries=retries,
-                             max_pool_connections=max(10, 2 * (org.max_parallel if org else 8)),
+                             max_pool_connections=max(10, 2 * settings.parallel),
                              connect_timeout=min(10, settings.timeout_seconds),
                              read_timeout=settings.timeout_seconds, user_agent_extra="identity-sweeper")
         self._lock = threading.Lock()
@@ -66,6 +69,9 @@ class Accounts:
         self._key_id: str | None = None
         self._bound: BindingError | bool = False  # True once checked; the error when it failed
         self._organization: dict[str, str] | None = None
+        self._listed = {entry.id: entry for entry in settings.accounts or ()}
+        self._foreign: dict[str, BindingError] = {}  # listed accounts whose role session is in another account
+        remember(settings.external_id, *(entry.external_id for entry in self._listed.values()))
 
     # -- the caller ------------------------------------------------------------------------
     def base(self) -> boto3.Session:
@@ -171,9 +177,12 @@ class Accounts:
 
     # -- accounts ----------------------------------------------------------------------------
     def scopes(self) -> list[str]:
-        """Account ids to sweep; with [organization], every ACTIVE member after include/exclude.
-        The binding is checked first: a mismatch raises BindingError before anything is listed."""
+        """Account ids to sweep: the listed accounts (`accounts`, in their order); with [organization],
+        every ACTIVE member after include/exclude. The binding is checked first: a mismatch raises
+        BindingError before anything is listed."""
         self.bind()
+        if self._listed:
+            return list(self._listed)
         home = self.caller()["Account"]
         org = self.settings.organization
         if org is None:
@@ -219,6 +228,8 @@ class Accounts:
 
     def _session(self, scope: str) -> boto3.Session:
         self.bind()  # no account is reached with credentials bound elsewhere
+        if self._listed:
+            return self._listed_session(scope)
         if scope == self.caller()["Account"]:
             return self.base()
         org = self.settings.organization
@@ -233,20 +244,50 @@ class Accounts:
         with self._lock:
             return self._sessions.setdefault(scope, session)
 
+    def _listed_session(self, scope: str) -> boto3.Session:
+        """The role session of listed account `scope`, bound to it: its sts:GetCallerIdentity must be
+        that account. A role that cannot be assumed, or is in another account, fails this account only."""
+        entry = self._listed.get(scope)
+        if entry is None:
+            raise ProviderError(PROVIDER, f"account {scope}", f"not one of the {len(self._listed)} accounts "
+                                "listed in providers.aws.accounts")
+        with self._lock:
+            if scope in self._foreign:
+                raise self._foreign[scope]
+            if scope in self._sessions:
+                return self._sessions[scope]
+        role = entry.role(self._partition())
+        session = self._assumed(self.base(), role, entry.external_id, member=True,
+                                operation=f"account {scope}: assume role {role}")
+        sts = self._client_for(session, "sts")
+        try:
+            actual = str(sts.get_caller_identity()["Account"])
+        except BOTO_ERRORS as err:
+            raise translate(err, f"account {scope}: who am I in role {role}", "sts:GetCallerIdentity") from err
+        with self._lock:
+            if actual != scope:
+                self._foreign[scope] = BindingError(PROVIDER, "account", scope, actual,
+                                                    how=f"sts:GetCallerIdentity of the session in {role}")
+                raise self._foreign[scope]
+            self._clients.setdefault((scope, "sts"), sts)
+            return self._sessions.setdefault(scope, session)
+
     def _partition(self) -> str:
         return self.caller()["Arn"].split(":")[1]
 
     def _assumed(self, source: boto3.Session, role_arn: str, external_id: str | None, *,
-                 member: bool) -> boto3.Session:
+                 member: bool, operation: str | None = None) -> boto3.Session:
         """A session in `role_arn`, refreshed by botocore before its credentials expire. Its session
-        policy allows only the sweeper's actions in this adapter's mode (`member`: a member account's)."""
+        policy allows only the sweeper's actions in this adapter's mode (`member`: a member account's).
+        `operation` names what failed when the role cannot be assumed (default: assume role ARN)."""
         if not role_arn.startswith("arn:") or ":role/" not in role_arn:
             raise ConfigError(f"not a role ARN: {role_arn!r}", key="providers.aws.role_arn")
         sts = self._make_client(source, "sts")
         try:
             session_policy = policy.session_policy(self.write, self.settings, role_arn.split(":")[1], member=member)
         except ValueError as err:
-            raise ConfigError(str(err), key="providers.aws.organization.role_name") from None
+            key = "providers.aws.accounts" if self._listed else "providers.aws.organization.role_name"
+            raise ConfigError(str(err), key=key) from None
 
         def request() -> dict[str, str]:
             name = session_name(self.run_id or self._started)
@@ -260,7 +301,7 @@ class Accounts:
             try:
                 creds = sts.assume_role(**request())["Credentials"]
             except BOTO_ERRORS as err:
-                raise translate(err, f"assume role {role_arn}", "sts:AssumeRole") from err
+                raise translate(err, operation or f"assume role {role_arn}", "sts:AssumeRole") from err
             remember(creds["SecretAccessKey"], creds["SessionToken"])
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
@@ -293,6 +334,7 @@ class Accounts:
         with self._lock:
             self._clients.clear()
             self._sessions.clear()
+            self._foreign.clear()
 
 
 def _iso(value: str) -> datetime:

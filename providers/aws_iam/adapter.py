@@ -42,7 +42,7 @@ class AwsIamAdapter:
     def __init__(self, settings: AwsSettings, *, write: bool) -> None:
         self.settings = settings
         self.write = write
-        self.max_parallel = settings.organization.max_parallel if settings.organization else 8
+        self.max_parallel = settings.parallel  # accounts listed at once
         self.accounts = Accounts(settings, write=write)
         self._irreversible = settings.console_action != "report"
         self._lock = threading.Lock()
@@ -58,8 +58,9 @@ class AwsIamAdapter:
         return Principal(PROVIDER, caller["Arn"], caller["Arn"], caller["Account"])
 
     def scopes(self) -> list[str]:
-        """The accounts to sweep, once the credentials are bound to the configured account (and
-        organization): a mismatch raises BindingError before anything is listed."""
+        """The accounts to sweep (the listed ones, or the organization's), once the credentials are
+        bound to the configured account (and organization): a mismatch raises BindingError before
+        anything is listed. A listed account's role is bound when its account is first reached."""
         return self.accounts.scopes()
 
     def set_run_id(self, run_id: str) -> None:

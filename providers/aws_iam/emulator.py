@@ -17,7 +17,8 @@ Scenario (JSON-able dict or a path to a JSON file):
                    "keys": [{"created", "last_used" | null, "status": "Active" | "Inactive",
                              "caller": true}]}]}},                              # caller: the sweeper's key
      "organization": {"management": "<id>", "members": ["<id>"], "suspended": ["<id>"],
-                      "unassumable": ["<id>"]}}
+                      "unassumable": ["<id>"]},
+     "unassumable": ["<id>"]}                                                    # without an organization
 """
 
 from __future__ import annotations
@@ -422,7 +423,8 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
     org = scenario.get("organization")
     if org:
         _seed_organization(org)
-        emu.unassumable = set(org.get("unassumable", []))
+    # AssumeRole into a role of these accounts is denied (moto itself allows every AssumeRole)
+    emu.unassumable = set((org or {}).get("unassumable", [])) | set(scenario.get("unassumable", []))
 
 
 def _seed_organization(org: dict[str, Any]) -> None:

@@ -5,10 +5,12 @@ Modes (`sweeper permissions -p aws --for MODE`):
 - "apply": plan plus the two write actions (UpdateAccessKey, DeleteLoginProfile), and DeleteAccessKey in a
   statement of its own for opt-in removal (#13). It is always there: the adapter cannot see `[policy]
   remove_after_days`, and the session policies must allow it wherever removal may be configured.
-- "org-member": the role in each member account (`organization.role_name`, default IdentitySweeper):
-  its permissions policy and its trust policy, as one JSON object.
+- "org-member": the role in each member account (`organization.role_name`, default IdentitySweeper) or
+  each listed account (`accounts`): its permissions policy and its trust policy, as one JSON object.
 Organization statements appear only with `[providers.aws.organization]`, and are limited to the
 organization by an `aws:ResourceOrgID` condition (`organization.org_id`, else a placeholder to replace).
+With `accounts`, the identity the sweeper runs as may assume exactly the listed roles, and nothing in
+the organization.
 
 Every AssumeRole passes a session policy (`session_policy`): the role's session can do only what the
 sweeper does in the mode the adapter was opened in, whatever the role itself may do. A plan job that
@@ -33,6 +35,8 @@ ORG_READ = ["organizations:DescribeOrganization", "organizations:ListAccounts"]
 ASSUME = ["sts:AssumeRole", "sts:SetSourceIdentity"]
 ORG_PLACEHOLDER = "o-EXAMPLE"
 MANAGEMENT_PLACEHOLDER = "MANAGEMENT-ACCOUNT-ID"
+SWEEPER_PLACEHOLDER = "SWEEPER-ACCOUNT-ID"  # the account the sweeper runs in, when account_id is not set
+EXTERNAL_ID_PLACEHOLDER = "EXTERNAL-ID-OF-THE-ACCOUNT"  # each listed account's own external_id, never printed
 SESSION_PREFIX = "identity-sweeper"
 MODES = ("plan", "apply", "org-member")
 PACKED_LIMIT = 2048  # characters of an inline session policy (sts:AssumeRole `Policy`)
@@ -47,7 +51,7 @@ def partition(region: str) -> str:
     return "aws"
 
 
-def _statement(sid: str, actions: list[str], resource: str, condition: dict[str, Any] | None = None
+def _statement(sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None
                ) -> dict[str, Any]:
     out: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
     if condition:
@@ -59,10 +63,21 @@ def _in_org(org: OrganizationSettings) -> dict[str, Any]:
     return {"StringEquals": {"aws:ResourceOrgID": org.org_id or ORG_PLACEHOLDER}}
 
 
+def listed_roles(settings: AwsSettings, arn_partition: str) -> list[str]:
+    """The role ARNs of the listed accounts (`accounts`), in their order."""
+    return [entry.role(arn_partition) for entry in settings.accounts or ()]
+
+
 def statements(write: bool, settings: AwsSettings, arn_partition: str, *, conditions: bool = True
                ) -> list[dict[str, Any]]:
     """What the identity the sweeper runs as may do: reads, writes when `write`, organization reads
-    and the member role when [organization] is set."""
+    and the member role when [organization] is set, the listed roles with `accounts`. Without
+    `conditions` (a session policy) the listed roles are `*`: a session policy only narrows what the
+    role's own policy allows, and the exact list outgrows the 2048 characters AWS takes for it at a
+    few dozen accounts."""
+    if settings.accounts:  # every listed account is read and written through its role, none directly
+        roles = listed_roles(settings, arn_partition) if conditions else "*"
+        return [_statement("SweeperWhoAmI", WHOAMI, "*"), _statement("SweeperAssumeAccountRoles", ASSUME, roles)]
     out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
     if write:
         account = settings.account_id or "*"
@@ -90,6 +105,8 @@ def trust_policy(settings: AwsSettings, arn_partition: str) -> dict[str, Any]:
     """Who may assume the member role: the sweeper's identity (role_arn, else the management account),
     only from inside the organization, only under the sweeper's session names, and with the run id
     as source identity (sts:SetSourceIdentity)."""
+    if settings.accounts:
+        return _listed_trust_policy(settings, arn_partition)
     org = settings.organization or OrganizationSettings.model_validate({})
     if settings.role_arn:
         principal = settings.role_arn
@@ -105,12 +122,30 @@ def trust_policy(settings: AwsSettings, arn_partition: str) -> dict[str, Any]:
                                                "Condition": condition}]}
 
 
+def _listed_trust_policy(settings: AwsSettings, arn_partition: str) -> dict[str, Any]:
+    """Who may assume a listed account's role: the sweeper's identity (role_arn, else its account),
+    only under the sweeper's session names; with the account's external_id when it has one (a
+    placeholder: the ids differ by account and are not printed)."""
+    account = settings.account_id or SWEEPER_PLACEHOLDER
+    principal = settings.role_arn or f"arn:{arn_partition}:iam::{account}:root"
+    condition: dict[str, Any] = {"StringLike": {"sts:RoleSessionName": f"{SESSION_PREFIX}-*"}}
+    if any(entry.external_id for entry in settings.accounts or ()):
+        condition["StringEquals"] = {"sts:ExternalId": EXTERNAL_ID_PLACEHOLDER}
+    return {"Version": VERSION, "Statement": [{"Sid": "TrustTheSweeper", "Effect": "Allow",
+                                               "Principal": {"AWS": principal}, "Action": ASSUME,
+                                               "Condition": condition}]}
+
+
 def document(mode: str, settings: AwsSettings | None = None) -> dict[str, Any]:
     """The policy for `mode` as a JSON-able dict. Raises ValueError for another mode."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (AWS knows {', '.join(MODES)})")
     settings = settings if settings is not None else AwsSettings.model_validate({})
     arn_partition = partition(settings.region)
+    if mode == "org-member" and settings.accounts:
+        return {"Roles": listed_roles(settings, arn_partition),
+                "PermissionsPolicy": {"Version": VERSION, "Statement": member_statements(True, arn_partition)},
+                "AssumeRolePolicyDocument": trust_policy(settings, arn_partition)}
     if mode == "org-member":
         org = settings.organization or OrganizationSettings.model_validate({})
         return {"RoleName": org.role_name,
@@ -175,11 +210,39 @@ cannot write through it. For a stricter split, give the plan job its own role wi
 `sweeper permissions -p aws --for org-member -c sweeper.toml`"""
 
 
+# shows both forms of an entry: role_name (here the default) and role_arn, one with an external_id
+_LISTED_EXAMPLE: dict[str, Any] = {"account_id": "123456789012", "accounts": [
+    {"id": "210987654321"},
+    {"id": "345678901234", "role_arn": "arn:aws:iam::345678901234:role/audit/IdentitySweeper",
+     "external_id": "example-external-id"}]}
+
+_LISTED = """With `accounts` (instead of an organization), the identity the job runs as only finds out who it is
+and assumes the role of each listed account, and only those: `SweeperAssumeAccountRoles` names them one
+by one (the role ARN given, else `role_name`, default `IdentitySweeper`, in the listed account). It
+reads and writes nothing itself, not even in its own account unless that account is listed (then
+through its role too), so the plan and the apply job need the same policy; what each may do in an
+account is decided by the session policy it passes to AssumeRole (reads only for plan).
+`sweeper permissions -p aws --for plan -c sweeper.toml`"""
+
+_LISTED_ROLE = """Create the role in each listed account (its ARN is in `Roles`) with `PermissionsPolicy` as its
+permissions and `AssumeRolePolicyDocument` as its trust policy. The trust policy names the sweeper's
+identity (`role_arn`, else its `account_id`: replace `SWEEPER-ACCOUNT-ID` if it is not set) and the
+sweeper's session names, and allows `sts:SetSourceIdentity` (the run id, as in an organization). An
+account listed with an `external_id` needs that id in its own trust policy: replace
+`EXTERNAL-ID-OF-THE-ACCOUNT` (the sweeper never prints it). Every run checks that each role session's
+`sts:GetCallerIdentity` is the listed account: a role in another account fails that account, naming
+both. The plan job assumes the same role with a read-only session policy.
+`sweeper permissions -p aws --for org-member -c sweeper.toml`"""
+
+
 def pages() -> list[tuple[str, str, str, AwsSettings | None]]:
     """docs/aws.md: (heading, what the policy is for, mode, settings) per policy shown."""
     org = AwsSettings.model_validate(_EXAMPLE)
+    listed = AwsSettings.model_validate(_LISTED_EXAMPLE)
     return [("Plan, check and notify (read only)", _PLAN, "plan", None),
             ("Apply", _APPLY, "apply", None),
             ("Plan with an organization", _ORG.format(mode="plan"), "plan", org),
             ("Apply with an organization", _ORG.format(mode="apply"), "apply", org),
-            ("The role in each member account", _MEMBER, "org-member", org)]
+            ("The role in each member account", _MEMBER, "org-member", org),
+            ("With a list of accounts", _LISTED, "plan", listed),
+            ("The role in each listed account", _LISTED_ROLE, "org-member", listed)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from providers.aws_iam.accounts import Accounts
@@ -34,7 +35,8 @@ def _probe(name: str, call: Callable[[], Any], detail: str) -> tuple[CheckResult
 
 
 def check(accounts: Accounts) -> list[CheckResult]:
-    """Probe each permission in the caller's account without changing anything."""
+    """Probe each permission without changing anything: in the caller's account, or with `accounts`
+    the role of every listed account and the reads through the first one assumed."""
     results = []
     who, caller = _probe("sts:GetCallerIdentity", accounts.caller, "credentials accepted")
     results.append(who)
@@ -42,10 +44,33 @@ def check(accounts: Accounts) -> list[CheckResult]:
         return results
     scope = caller["Account"]
     results.append(_bound("account_id", accounts.settings.account_id, scope, "sts:GetCallerIdentity"))
+    if accounts.settings.accounts:
+        listed = _probe_listed(accounts)
+        reached = [account for account, result in listed.items() if result.ok]
+        # the reads are probed in the first account whose role was assumed: every role has the same policy
+        return [*results, *listed.values(), *(_probe_iam(accounts, reached[0]) if reached else [])]
+    results.extend(_probe_iam(accounts, scope))
+    if accounts.settings.organization is not None:
+        results.extend(_probe_organization(accounts, scope))
+    return results
+
+
+def _probe_listed(accounts: Accounts) -> dict[str, CheckResult]:
+    """AssumeRole (and its binding) in each listed account: one result each, by account id."""
+    out = {}
+    for entry in accounts.settings.accounts or ():
+        reach = functools.partial(accounts.client, entry.id, "iam")
+        out[entry.id] = _probe(f"sts:AssumeRole {entry.id}", reach, f"assumed the listed role, in account {entry.id}")[0]
+    return out
+
+
+def _probe_iam(accounts: Accounts, scope: str) -> list[CheckResult]:
+    """The IAM reads in account `scope`, and the writes named (never tried)."""
+    results = []
     try:
         iam = accounts.client(scope, "iam")
     except ProviderError as err:
-        return [*results, CheckResult("iam", False, str(err))]
+        return [CheckResult("iam", False, str(err))]
     results.append(_probe("iam:GenerateCredentialReport", iam.generate_credential_report,
                           "may start a credential report (reads only)")[0])
     results.append(_probe("iam:GetCredentialReport", iam.get_credential_report, "readable")[0])
@@ -75,8 +100,6 @@ def check(accounts: Accounts) -> list[CheckResult]:
         results.append(CheckResult(name, None, "not probed: it cannot be tried without changing "
                                                "something; grant it as `sweeper permissions -p aws --for apply` "
                                                "shows"))
-    if accounts.settings.organization is not None:
-        results.extend(_probe_organization(accounts, scope))
     return results
 
 

@@ -12,6 +12,7 @@ MANAGEMENT = "111111111111"
 MEMBER = "222222222222"
 UNASSUMABLE = "333333333333"
 SUSPENDED = "444444444444"
+LISTED = "555555555555"  # a second listed account (`listed_accounts`), outside any organization
 DEFAULT_NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 
 
@@ -72,6 +73,21 @@ def organization(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
     scenario["accounts"][UNASSUMABLE] = {"users": [{"name": "hidden", "created": _ago(now, days=10)}]}
     scenario["organization"] = {"management": MANAGEMENT, "members": [MEMBER, UNASSUMABLE],
                                 "suspended": [SUSPENDED], "unassumable": [UNASSUMABLE]}
+    return scenario
+
+
+def listed_accounts(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
+    """`basic` as the caller's account, and no organization: MEMBER and LISTED with users of their own
+    (a stale key and a fresh one each), UNASSUMABLE whose role cannot be assumed."""
+    scenario = basic(now)
+    for account, prefix in ((MEMBER, "member"), (LISTED, "listed")):
+        scenario["accounts"][account] = {"users": [
+            {"name": f"{prefix}-stale", "created": _ago(now, days=500),
+             "keys": [{"created": _ago(now, days=400), "last_used": _ago(now, days=200)}]},
+            {"name": f"{prefix}-fresh", "created": _ago(now, days=500),
+             "keys": [{"created": _ago(now, days=400), "last_used": _ago(now, days=2)}]}]}
+    scenario["accounts"][UNASSUMABLE] = {"users": [{"name": "hidden", "created": _ago(now, days=10)}]}
+    scenario["unassumable"] = [UNASSUMABLE]
     return scenario
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sweeper.config import ProviderSettings, StrictModel
 from sweeper.kit.settings import Bounded, Reaching, Retrying
@@ -14,17 +14,37 @@ ORG_ID = r"^o-[a-z0-9]{10,32}$"
 # The role the sweeper assumes in member accounts. AWS's own OrganizationAccountAccessRole carries
 # AdministratorAccess; this one is made for the sweeper (`sweeper permissions -p aws --for org-member`).
 MEMBER_ROLE = "IdentitySweeper"
+# no wildcards: a role name or ARN becomes a policy's Resource (sts:AssumeRole on exactly that role)
+ROLE_NAME = r"^[A-Za-z0-9_+=,.@/-]+$"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 
 
 class OrganizationSettings(StrictModel):
     # no wildcards: the name becomes a policy's Resource (sts:AssumeRole on arn:...:role/<role_name>)
-    role_name: str = Field(MEMBER_ROLE, pattern=r"^[A-Za-z0-9_+=,.@/-]+$", max_length=512)
+    role_name: str = Field(MEMBER_ROLE, pattern=ROLE_NAME, max_length=512)
     external_id: str | None = None
     management_account_id: str | None = Field(None, pattern=ACCOUNT_ID)  # DescribeOrganization must agree
     org_id: str | None = Field(None, pattern=ORG_ID)  # DescribeOrganization must agree; the policies' condition
     include_accounts: list[str] = Field(default_factory=list)
     exclude_accounts: list[str] = Field(default_factory=list)
-    max_parallel: int = Field(8, gt=0, le=64)
+    max_parallel: int | None = Field(None, gt=0, le=64)  # the older place of [providers.aws] max_parallel
+
+
+class AccountSettings(StrictModel):
+    """One `[[providers.aws.accounts]]` entry: an account to sweep and the role assumed in it.
+    Checks across keys (role_arn's account, duplicates) are AwsSettings', so that a refusal never
+    echoes the entry (its external_id)."""
+
+    id: str = Field(pattern=ACCOUNT_ID)
+    role_name: str | None = Field(None, pattern=ROLE_NAME, max_length=512)  # default IdentitySweeper
+    role_arn: str | None = Field(None, pattern=ROLE_ARN, max_length=2048)  # instead of role_name
+    external_id: str | None = None
+
+    def role(self, arn_partition: str) -> str:
+        """The ARN of the role to assume: role_arn as given, else role_name in this account."""
+        if self.role_arn is not None:
+            return self.role_arn
+        return f"arn:{arn_partition}:iam::{self.id}:role/{self.role_name or MEMBER_ROLE}"
 
 
 class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
@@ -52,6 +72,40 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     report_poll_seconds: float = Field(2.0, gt=0, le=60)
     report_timeout_seconds: float = Field(300, gt=0, le=3600)
     organization: OrganizationSettings | None = None
+    accounts: list[AccountSettings] | None = None  # instead of [organization]: these accounts, one role each
+    max_parallel: int | None = Field(None, gt=0, le=64)  # accounts swept at once (default 8)
+
+    @model_validator(mode="after")
+    def _accounts_and_organization(self) -> "AwsSettings":
+        org, listed = self.organization, self.accounts
+        if org is not None and listed is not None:
+            raise ValueError("organization and accounts cannot be combined: [providers.aws.organization] sweeps "
+                             "every member account, accounts lists the accounts to sweep; keep one of them")
+        if org is not None and org.max_parallel is not None and self.max_parallel is not None:
+            raise ValueError("set max_parallel or organization.max_parallel (its older place), not both")
+        if listed is None:
+            return self
+        if not listed:
+            raise ValueError("accounts is empty: list at least one account, or leave the key out")
+        seen: dict[str, int] = {}
+        for n, entry in enumerate(listed):
+            if entry.id in seen:
+                raise ValueError(f"accounts[{n}].id: account {entry.id} is listed twice (accounts[{seen[entry.id]}] "
+                                 "too)")
+            seen[entry.id] = n
+            if entry.role_arn is not None and entry.role_name is not None:
+                raise ValueError(f"accounts[{n}] (account {entry.id}): give role_arn or role_name, not both")
+            if entry.role_arn is not None and entry.role_arn.split(":")[4] != entry.id:
+                raise ValueError(f"accounts[{n}].role_arn {entry.role_arn} is a role in account "
+                                 f"{entry.role_arn.split(':')[4]}, not in account {entry.id} (its id): the role "
+                                 "assumed must be in the account it sweeps")
+        return self
+
+    @property
+    def parallel(self) -> int:
+        """Accounts swept at once: max_parallel, else organization.max_parallel, else 8."""
+        org = self.organization.max_parallel if self.organization is not None else None
+        return self.max_parallel or org or 8
 
     def kind_overrides(self) -> dict[str, int]:
         out = {}
@@ -64,7 +118,7 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     def warnings(self) -> list[str]:
         """A custom endpoint, and an account or organization the credentials are not bound to."""
         out = super().warnings()  # the custom endpoint warning (kit.settings.Reaching)
-        if self.account_id is None:
+        if self.account_id is None and self.accounts is None:  # listed accounts are each bound by their id
             out.append("account_id is not set: the sweep acts in whatever account the credentials reach; "
                        "set account_id (the 12 digits `sweeper check` shows) to bind it")
         org = self.organization

@@ -79,9 +79,9 @@ def build(settings: EntraSettings) -> Any:
         return identity.DefaultAzureCredential()
     tenant, client = _app_ids(settings)
     if settings.auth == "client_secret":
-        secret = os.environ.get("AZURE_CLIENT_SECRET", "")
+        secret = os.environ.get(settings.client_secret_env, "")
         if not secret:
-            raise _auth_error("auth = client_secret but $AZURE_CLIENT_SECRET is empty or not set")
+            raise _auth_error(f"auth = client_secret but ${settings.client_secret_env} is empty or not set")
         remember(secret)
         return identity.ClientSecretCredential(tenant, client, secret)
     if settings.auth == "certificate":

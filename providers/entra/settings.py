@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sweeper.config import ProviderSettings
+from sweeper.kit import endpoints
 from sweeper.kit.settings import Bounded, Reaching, Retrying
 
 
@@ -21,6 +22,8 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     auth: Literal["default", "client_secret", "certificate", "workload_identity", "access_token"] = "default"
     token_env: str = "SWEEPER_ENTRA_TOKEN"
     client_id: str | None = None
+    # auth = client_secret: the variable holding the secret; one per tenant when each has its own app
+    client_secret_env: str = "AZURE_CLIENT_SECRET"
     certificate_path: str | None = None
     guest_inactive_days: int | None = Field(None, gt=0)
     exclude_groups: list[str] = Field(default_factory=list)
@@ -31,6 +34,11 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     retries: int = Field(5, ge=0, le=10)  # per request and $batch item, for 429/503/504 (the SDK allows 10)
     timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
     retry_max_wait: float = Field(60, gt=0, le=179)  # seconds; a longer Retry-After ends the retries
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _secret_variable(cls, name: str) -> str:
+        return name if name == "AZURE_CLIENT_SECRET" else endpoints.token_env(name)
 
     def warnings(self) -> list[str]:
         """The custom endpoint's warning, and that the sweep is not bound to a tenant when tenant_id is unset."""

@@ -32,7 +32,9 @@ class Front:
                 action = action_of(self.headers.get("X-Amz-Target", ""), body)
                 front.hits[action] += 1
                 behaviour = front.behaviours.get(action)
-                if behaviour is not None:
+                if isinstance(behaviour, Rewrite):  # moto's answer, changed on the way back
+                    front._forward(self, body, behaviour)
+                elif behaviour is not None:
                     behaviour(self, action)
                 else:
                     front._forward(self, body)
@@ -48,12 +50,14 @@ class Front:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
 
-    def _forward(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    def _forward(self, handler: BaseHTTPRequestHandler, body: bytes, rewrite: Rewrite | None = None) -> None:
         conn = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
         conn.request("POST", handler.path, body=body, headers=headers)
         answer = conn.getresponse()
         data = answer.read()
+        if rewrite is not None:
+            data = rewrite.change(data)
         handler.send_response(answer.status)
         for name, value in answer.getheaders():
             if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
@@ -66,6 +70,23 @@ class Front:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Rewrite:
+    """A behaviour that passes the request through and changes moto's answer with `change`."""
+
+    def __init__(self, change: Callable[[bytes], bytes]) -> None:
+        self.change = change
+
+    def __call__(self, handler: BaseHTTPRequestHandler, action: str) -> None:
+        raise AssertionError("a Rewrite is applied by Front, never called")
+
+
+def caller_moved(account: str, to: str) -> Rewrite:
+    """GetCallerIdentity answers that put a session of `account` in account `to` (a role whose
+    session is not where it was listed)."""
+    was, now = f"<Account>{account}</Account>".encode(), f"<Account>{to}</Account>".encode()
+    return Rewrite(lambda data: data.replace(was, now))
 
 
 def action_of(target: str, body: bytes) -> str:
