@@ -236,3 +236,48 @@ def test_the_single_section_form_still_works(estate: Estate, monkeypatch: pytest
     doc = report(sweeper("plan", "-c", estate.path, "--as-of", AS_OF, "-f", "json"))
     assert [(p["name"], p["scope"], p["status"], p["instance"]) for p in doc["providers"]] == [
         ("entra", TENANTS["contoso"], "ok", "default")]
+
+
+def _encrypted_certificate(path: Path, password: str) -> Path:
+    """A PEM file holding a self-signed certificate and its RSA key, the key encrypted with `password`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, path.stem)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=3650)).sign(key, hashes.SHA256()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.BestAvailableEncryption(password.encode()))
+    path.write_bytes(pem + cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_each_tenant_reads_its_own_certificate_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tenants on certificate auth, each key under its own password: each instance names the variable
+    holding its password (one process-wide AZURE_CLIENT_CERTIFICATE_PASSWORD could serve only one)."""
+    from providers.entra import credentials
+    from providers.entra.settings import EntraSettings
+    from sweeper.errors import ConfigError
+    from sweeper import config as cfgmod
+
+    monkeypatch.delenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", raising=False)
+    keys = {name: _encrypted_certificate(tmp_path / f"{name}.pem", f"pw-{name}-0123456789") for name in TENANTS}
+    for name in TENANTS:
+        monkeypatch.setenv(f"SWEEPER_CERT_PW_{name.upper()}", f"pw-{name}-0123456789")
+    cfg = cfgmod.parse('[providers.entra]\nauth = "certificate"\nclient_id = "11111111-2222-3333-4444-555555555555"\n'
+                       + "".join(toml_section(f"providers.entra.{name}", {
+                           "tenant_id": TENANTS[name], "certificate_path": str(keys[name]),
+                           "certificate_password_env": f"SWEEPER_CERT_PW_{name.upper()}"}) for name in TENANTS))
+    built = {name: credentials.build(cfg.providers[f"entra:{name}"]) for name in TENANTS}
+    assert {name: type(c).__name__ for name, c in built.items()} == {n: "CertificateCredential" for n in TENANTS}
+    # contoso's key with fabrikam's password is refused: the password read is the one the instance names
+    crossed = EntraSettings(auth="certificate", tenant_id=TENANTS["contoso"], client_id="c",
+                            certificate_path=str(keys["contoso"]), certificate_password_env="SWEEPER_CERT_PW_FABRIKAM")
+    with pytest.raises(ValueError):
+        credentials.build(crossed)
+    with pytest.raises(ConfigError, match="certificate_password_env"):  # no variable outside SWEEPER_* or Azure's
+        cfgmod.parse('[providers.entra]\ncertificate_password_env = "HOME"\n')
