@@ -272,11 +272,11 @@ def test_each_tenant_reads_its_own_certificate_password(tmp_path: Path, monkeypa
                        + "".join(toml_section(f"providers.entra.{name}", {
                            "tenant_id": TENANTS[name], "certificate_path": str(keys[name]),
                            "certificate_password_env": f"SWEEPER_CERT_PW_{name.upper()}"}) for name in TENANTS))
-    built = {name: credentials.build(cfg.providers[f"entra:{name}"]) for name in TENANTS}
+    settings = {name: EntraSettings.model_validate(cfg.providers[f"entra:{name}"].model_dump()) for name in TENANTS}
+    built = {name: credentials.build(s) for name, s in settings.items()}
     assert {name: type(c).__name__ for name, c in built.items()} == {n: "CertificateCredential" for n in TENANTS}
     # contoso's key with fabrikam's password is refused: the password read is the one the instance names
-    crossed = EntraSettings(auth="certificate", tenant_id=TENANTS["contoso"], client_id="c",
-                            certificate_path=str(keys["contoso"]), certificate_password_env="SWEEPER_CERT_PW_FABRIKAM")
+    crossed = settings["contoso"].model_copy(update={"certificate_password_env": "SWEEPER_CERT_PW_FABRIKAM"})
     with pytest.raises(ValueError):
         credentials.build(crossed)
     with pytest.raises(ConfigError, match="certificate_password_env"):  # no variable outside SWEEPER_* or Azure's
