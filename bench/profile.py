@@ -1,6 +1,8 @@
 """Profile one `sweeper plan` against a seeded emulator with py-spy (pip install py-spy).
 
-    python bench/profile.py PROVIDER N [--accounts A] [--latency-ms L] [--top K] [--raw FILE]
+    python bench/profile.py PROVIDER N [--accounts A] [--latency-ms L] [--tenants T] [--top K] [--raw FILE]
+
+`--tenants T` (graph): T tenants of N users each, swept as named instances in one run (bench/tenants.py).
 
 py-spy samples every thread of the sweeper process (the adapters work in worker threads and, for
 Graph, on an event loop thread), only the thread holding the GIL sampled (so waits do not count). The emulator runs in its own process, so the
@@ -50,9 +52,11 @@ def main(argv: list[str]) -> int:
     ap = workload_arguments(argparse.ArgumentParser())
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
+    ap.add_argument("--tenants", type=int, default=0, help="graph: this many tenants of N users, one sweep")
     args = ap.parse_args(argv)
     spy = PY.parent / "py-spy"
-    with Emulator(args.provider, args.n, accounts=args.accounts, latency_ms=args.latency_ms) as emu, \
+    with Emulator(args.provider, args.n, accounts=args.accounts, latency_ms=args.latency_ms,
+                  tenants=args.tenants) as emu, \
             tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), [emu])
         raw = args.raw or Path(tmp) / "stacks.txt"

@@ -60,6 +60,16 @@ def graph(n: int, stale_every: int = 100) -> dict[str, Any]:
             "users": users, "role_assignments": [], "groups": {}}
 
 
+def tenant_id(k: int) -> str:
+    """The k-th benchmark tenant's id (bench/tenants.py: many Graph tenants in one sweep)."""
+    return f"b0b0b0b0-0000-4000-8000-{k + 1:012d}"
+
+
+def tenant_name(k: int) -> str:
+    """The k-th tenant's instance name in the config: t00, t01, ..."""
+    return f"t{k:02d}"
+
+
 def _google_stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 

@@ -1,10 +1,12 @@
 """Run one provider's emulator in its own process, seeded for a benchmark, controlled over stdin.
 
-    python bench/serve.py PROVIDER N [--accounts A] [--stale-every K] [--latency-ms L]
+    python bench/serve.py PROVIDER N [--accounts A] [--stale-every K] [--latency-ms L] [--tenants T]
 
 PROVIDER is graph, google or aws (for aws, N is users per account). Once serving, it prints one JSON
 line: {"provider", "section": the config section it serves, "config": the [providers.x] keys a user
-would write, "env": the variables holding the token or AWS credentials, "seed_s"}. Then it answers one
+would write, "env": the variables holding the token or AWS credentials, "seed_s"}. `--tenants T`
+(graph only) serves T tenants of N users each, one Graph emulator apiece with its own port, tenant id
+and token; "config" then holds one named instance per tenant (t00, t01, ...: `[providers.entra.t00]`). Then it answers one
 JSON line per command read from stdin: `counts` (requests served, by kind), `reset` (zero the
 counters), `latency MS`, `quit`.
 Keeping the emulators out of the measured process makes the sweeper's CPU time and peak RSS its own.
@@ -63,8 +65,11 @@ def _by_route(counts: dict[str, int], prefix: str) -> dict[str, int]:
 class Graph(Served):
     provider = "entra"
 
-    def __init__(self, n: int, stale_every: int, latency_ms: float) -> None:
-        super().__init__(scenarios.graph(n, stale_every), latency_ms)
+    def __init__(self, n: int, stale_every: int, latency_ms: float, *, tenant: int | None = None) -> None:
+        scenario = scenarios.graph(n, stale_every)
+        if tenant is not None:  # one of many: its own tenant id and token
+            scenario.update(tenant_id=scenarios.tenant_id(tenant), token=f"{scenarios.GRAPH_TOKEN}-{tenant:02d}")
+        super().__init__(scenario, latency_ms)
 
     def counts(self) -> dict[str, Any]:
         routes = _by_route(self.emu.request_counts(), "/v1.0/users")
@@ -78,6 +83,41 @@ class Graph(Served):
         super().reset()
         with self.emu.state.lock:
             self.emu.state.patches.clear()
+
+
+class GraphTenants(Served):
+    """T Graph tenants in this one process, each its own emulator (port, tenant id, token); counted together."""
+
+    provider = "entra"
+
+    def __init__(self, n: int, tenants: int, stale_every: int, latency_ms: float) -> None:
+        self.tenants = {scenarios.tenant_name(k): Graph(n, stale_every, latency_ms, tenant=k) for k in range(tenants)}
+        self.emu = next(iter(self.tenants.values())).emu
+
+    def hello(self) -> dict[str, Any]:
+        config, env = {}, {}
+        for name, served in self.tenants.items():
+            variable = f"SWEEPER_BENCH_{name.upper()}_TOKEN"
+            config[name] = {**served.emu.config(), "token_env": variable}
+            [env[variable]] = served.emu.env().values()
+        return {"section": "entra", "config": config, "env": env}
+
+    def counts(self) -> dict[str, Any]:
+        total: Counter[str] = Counter()
+        listed: dict[str, int] = {}
+        for name, served in self.tenants.items():
+            counts = served.counts()
+            total.update({k: v for k, v in counts.items() if isinstance(v, int)})
+            listed[name] = counts["list"]
+        return {**total, "list_per_tenant": listed}
+
+    def reset(self) -> None:
+        for served in self.tenants.values():
+            served.reset()
+
+    def latency(self, ms: float) -> None:
+        for served in self.tenants.values():
+            served.latency(ms)
 
 
 class Google(Served):
@@ -148,10 +188,15 @@ class Aws(Served):
 def main(argv: list[str]) -> int:
     ap = workload_arguments(argparse.ArgumentParser())
     ap.add_argument("--stale-every", type=int, default=100)
+    ap.add_argument("--tenants", type=int, default=0, help="graph: serve this many tenants of N users each")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    if args.provider == "graph":
-        served: Served = Graph(args.n, args.stale_every, args.latency_ms)
+    if args.tenants:
+        if args.provider != "graph":
+            ap.error("--tenants is for graph only")
+        served: Served = GraphTenants(args.n, args.tenants, args.stale_every, args.latency_ms)
+    elif args.provider == "graph":
+        served = Graph(args.n, args.stale_every, args.latency_ms)
     elif args.provider == "google":
         served = Google(args.n, args.stale_every, args.latency_ms)
     else:

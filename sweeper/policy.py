@@ -74,7 +74,7 @@ class Thresholds:
             max_disable_percent=pick("max_disable_percent"),
             never_disable=frozenset(policy.never_disable),
             exceptions=tuple(e for e in exceptions if e.provider is None
-                             or registry.matches(name or getattr(info, "name", ""), [e.provider])),
+                             or registry.matches(name or str(getattr(info, "name", "")), [e.provider])),
             remove_after_days=pick("remove_after_days"),
             remove_by_kind=dict(provider.remove_after_days_by_kind),
             max_remove=pick("max_remove"),

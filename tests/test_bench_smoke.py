@@ -113,3 +113,19 @@ def test_plot_is_drawn(plan, tmp_path):
     [path] = report.plot(report.Results(data), tmp_path)
     assert path.suffix == ".png" and path.stat().st_size > 10_000
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_many_tenants_in_one_sweep_against_one_alone_and_separate_processes(tmp_path):
+    """bench/tenants.py (#16) with 3 tiny tenants: every figure measured, each tenant listed once, the
+    separate-process figure extrapolated from the one run."""
+    from bench import tenants
+
+    result = tenants.measure_all(3, 30, 0, runs=1, parallel=[2], subsets=[2], separate_count=1, folder=tmp_path)
+    one, every = result["one"], result["all"]["2"]
+    assert one["identities"] == 30 and every["identities"] == 90 and result["subset"]["2"]["identities"] == 60
+    assert one["list_requests"] == 1 and every["list_requests"] == 3  # one page per tenant, every tenant
+    assert every["requests"] == 3 * one["requests"] and every["disable"] == 3 * one["disable"] == 3
+    sep = result["separate"]
+    assert sep["processes"] == 1 and sep["extrapolated"] and sep["wall_s_for_all"] == pytest.approx(3 * sep["wall_s"])
+    text = tenants.table(result)
+    assert "| one sweep, 3 tenants, max_parallel = 2 |" in text and "(1 run, × 3)" in text

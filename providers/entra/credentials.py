@@ -88,7 +88,7 @@ def build(settings: EntraSettings) -> Any:
         path = settings.certificate_path or os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH", "")
         if not path:
             raise _auth_error("auth = certificate needs certificate_path (or $AZURE_CLIENT_CERTIFICATE_PATH)")
-        password = os.environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
+        password = os.environ.get(settings.certificate_password_env) or None
         remember(password)
         return identity.CertificateCredential(tenant, client, certificate_path=path, password=password)
     # workload_identity: Kubernetes (and anything that writes a federated token to a file), or GitHub Actions.

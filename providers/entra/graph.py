@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import ssl
 import threading
 from typing import Any, Coroutine, Iterator, TypeVar
 from urllib.parse import urlsplit
@@ -86,6 +88,22 @@ class BoundedRetryHandler(RetryHandler):
         return self.check_retry_valid(retry_count, options) and self.should_retry(response.request, options, response)
 
 
+_tls_lock = threading.Lock()
+_tls: dict[tuple[str, str], ssl.SSLContext] = {}
+
+
+def tls_context() -> ssl.SSLContext:
+    """How every Graph client verifies the server, built once per CA source (httpx's own default:
+    certifi, or $SSL_CERT_FILE / $SSL_CERT_DIR). Loading the CA bundle costs about 75 ms of CPU, which
+    each client paid again: 3.7 s for 50 tenants in one sweep. It holds trust roots only, nothing of a
+    tenant (no credential, token, session or connection), so tenants can share it."""
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    with _tls_lock:
+        if key not in _tls:
+            _tls[key] = httpx.create_ssl_context()
+        return _tls[key]
+
+
 def http_client(retry: RetryHandler, timeout: float, max_bytes: int = 64 * MB) -> httpx.AsyncClient:
     """httpx with the SDK's default middleware, `retry` (a BoundedRetryHandler) in place of its retry
     handler and no redirect handler, over a transport that bounds each exchange
@@ -94,7 +112,7 @@ def http_client(retry: RetryHandler, timeout: float, max_bytes: int = 64 * MB) -
                   for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RedirectHandler)]
     middleware.append(GraphTelemetryHandler())
     client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30)), http2=True,
-                               follow_redirects=False)
+                               follow_redirects=False, verify=tls_context())
     bound(client, timeout=timeout, max_bytes=max_bytes)
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_custom_middleware(middleware, client=client)
     return wrapped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from sweeper.config import ProviderSettings
 from sweeper.kit import endpoints
@@ -25,6 +25,8 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     # auth = client_secret: the variable holding the secret; one per tenant when each has its own app
     client_secret_env: str = "AZURE_CLIENT_SECRET"
     certificate_path: str | None = None
+    # auth = certificate: the variable holding the key's password; one per tenant when each has its own key
+    certificate_password_env: str = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
     guest_inactive_days: int | None = Field(None, gt=0)
     exclude_groups: list[str] = Field(default_factory=list)
     skip_role_holders: bool = True
@@ -35,10 +37,12 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
     retry_max_wait: float = Field(60, gt=0, le=179)  # seconds; a longer Retry-After ends the retries
 
-    @field_validator("client_secret_env")
+    @field_validator("client_secret_env", "certificate_password_env")
     @classmethod
-    def _secret_variable(cls, name: str) -> str:
-        return name if name == "AZURE_CLIENT_SECRET" else endpoints.token_env(name)
+    def _secret_variable(cls, name: str, info: ValidationInfo) -> str:
+        # Azure's own variable (the default), or one of ours (SWEEPER_*): no other variable of the environment
+        azure = cls.model_fields[str(info.field_name)].default
+        return name if name == azure else endpoints.token_env(name)
 
     def warnings(self) -> list[str]:
         """The custom endpoint's warning, and that the sweep is not bound to a tenant when tenant_id is unset."""
