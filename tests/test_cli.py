@@ -61,7 +61,9 @@ def test_plan_json_report_follows_the_schema(cfg):
     rep = report(r)
     assert rep["schema_version"] == 1 and rep["mode"] == "plan" and rep["as_of"] == "2026-11-21T00:00:00Z"
     assert rep["providers"] == [{"name": "fake", "scope": "fake-tenant", "status": "ok", "identities": 28,
-                                 "credentials": 28, "message": None}]
+                                 "credentials": 28, "message": None, "instance": "default",
+                                 "decisions": {"disable": 3, "excluded": 1, "protected": 1, "unknown": 1,
+                                               "warn": 1}}]
     by = {f["identity"]: f for f in rep["findings"]}
     assert {k for k, f in by.items() if f["decision"] == "disable"} == {f"stale{n}@example.com" for n in range(3)}
     assert by["warned@example.com"]["decision"] == "warn"
