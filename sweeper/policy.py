@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from sweeper import registry
+from sweeper import instances
 from sweeper.config import PolicySettings, ProviderSettings
 from sweeper.text import literal, scripts, skeleton, unencodable
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
@@ -74,7 +74,7 @@ class Thresholds:
             max_disable_percent=pick("max_disable_percent"),
             never_disable=frozenset(policy.never_disable),
             exceptions=tuple(e for e in exceptions if e.provider is None
-                             or registry.matches(name or str(getattr(info, "name", "")), [e.provider])),
+                             or instances.matches(name or str(getattr(info, "name", "")), [e.provider])),
             remove_after_days=pick("remove_after_days"),
             remove_by_kind=dict(provider.remove_after_days_by_kind),
             max_remove=pick("max_remove"),

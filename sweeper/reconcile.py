@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sweeper import registry
+from sweeper import instances
 from sweeper.actions import OpenAdapter, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
@@ -27,7 +27,7 @@ def reconcile(config: Config, journal: Journal, current_run: str, only: Iterable
     messages: list[str] = []
     by_provider: dict[str, list[ActionRow]] = {}
     for row in pending:
-        if wanted is None or registry.matches(row.ref.provider, list(wanted)):
+        if wanted is None or instances.matches(row.ref.provider, list(wanted)):
             by_provider.setdefault(row.ref.provider, []).append(row)
     for name, rows in by_provider.items():
         if name not in config.providers:

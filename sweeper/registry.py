@@ -24,9 +24,13 @@ import importlib
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from sweeper.errors import ConfigError, ProviderError, SweeperError
+# instances of a provider kind (`entra:contoso`): their names are read by sweeper.instances' rules
+from sweeper.instances import DEFAULT_INSTANCE as DEFAULT_INSTANCE, INSTANCE_NAME as INSTANCE_NAME
+from sweeper.instances import instance_key as instance_key, instance_of as instance_of, kind_of as kind_of
+from sweeper.instances import matches as matches
 from sweeper.model import Action, CredentialKind, Outcome
 
 GROUPS = {"providers": "identity_sweeper.providers", "stores": "identity_sweeper.stores",
@@ -131,36 +135,6 @@ def _get(kind: str, name: str, hint: str = "") -> Any:
 
 
 # -- providers --------------------------------------------------------------------------------
-
-# A provider kind may be configured several times (`[providers.entra.contoso]`): each instance is
-# swept as its own provider, named `kind:instance` everywhere (reports, plan files, the journal);
-# the single-section form (`[providers.entra]`) is the instance `default`, named by its kind alone,
-# so journals and plans written before instances existed read the same.
-INSTANCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-DEFAULT_INSTANCE = "default"
-
-
-def kind_of(name: str) -> str:
-    """The provider kind of a provider or instance name: `entra` for `entra:contoso` and `entra`."""
-    return name.partition(":")[0]
-
-
-def instance_of(name: str) -> str:
-    """The instance part of a name: `contoso` for `entra:contoso`, `default` for `entra`."""
-    return name.partition(":")[2] or DEFAULT_INSTANCE
-
-
-def instance_key(kind: str, instance: str) -> str:
-    """The name an instance goes by: its kind alone for the default instance, else `kind:instance`."""
-    return kind if instance == DEFAULT_INSTANCE else f"{kind}:{instance}"
-
-
-def matches(name: str, wanted: Sequence[str]) -> bool:
-    """Whether a provider or instance name is selected by `-p` values: a kind selects all its
-    instances, `kind:instance` (or `kind:default`) one."""
-    return any(w == name or w == kind_of(name) or (":" in w and instance_key(*w.split(":", 1)) == name)
-               for w in wanted)
-
 
 def names() -> list[str]:
     """Provider names: the registered ones (tests, plug-ins added at run time), then the found ones."""

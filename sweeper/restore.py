@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from sweeper import registry
+from sweeper import instances
 from sweeper.actions import OpenAdapter, apply_batch, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
@@ -45,7 +45,7 @@ def restore(config: Config, journal: Journal, run_id: str, providers: list[str] 
                          "have been decided since; check with --dry-run, then give --force")
     rows = [a for a in journal.actions(run_id) if a.action in (Action.DISABLE, Action.REMOVE)
             and a.state in (ActionState.DONE, ActionState.INTERRUPTED)
-            and (not providers or registry.matches(a.ref.provider, providers))]
+            and (not providers or instances.matches(a.ref.provider, providers))]
     items: list[RestoreItem] = []
     todo: dict[str, list[ActionRow]] = {}
     for row in rows:
