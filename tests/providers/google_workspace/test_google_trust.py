@@ -198,9 +198,10 @@ def test_my_customer_is_resolved_shown_recorded_and_pinned(emu, tmp_path) -> Non
 def test_a_configured_customer_that_matches_is_swept(emu, tmp_path) -> None:
     run = sweeper("plan", "-c", config(tmp_path, emu, customer=CUSTOMER), "-f", "json", "--as-of", AS_OF)
     assert run.exit_code == 0, run.output
-    assert google_of(json.loads(run.stdout)) | {"message": None} == {
+    google = google_of(json.loads(run.stdout))
+    assert {k: google[k] for k in ("name", "scope", "status", "identities", "credentials", "instance")} == {
         "name": "google_workspace", "scope": CUSTOMER, "status": "ok", "identities": 600, "credentials": 600,
-        "message": None}
+        "instance": "default"}
 
 
 def test_a_user_of_another_customer_in_a_page_fails_the_listing(emu, tmp_path) -> None:
