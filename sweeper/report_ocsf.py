@@ -10,12 +10,12 @@ Detection Finding has no `compliance` attribute (only Compliance Finding has), s
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from datetime import datetime
 from typing import Any
 
+from sweeper import __version__
 from sweeper.model import CredentialKind, DecisionKind, IdentityKind
 from sweeper.report import _ordered, display_name, rfc3339
 from sweeper.results import Finding, FindingAction, RunResult
@@ -46,18 +46,6 @@ _USER_TYPE = {IdentityKind.MEMBER: (1, "User"), IdentityKind.ROOT: (2, "Admin"),
               IdentityKind.GUEST: (99, "Guest")}
 _CREDENTIAL = {CredentialKind.ACCESS_KEY: "Access Key", CredentialKind.CONSOLE_PASSWORD: "Console Password",
                CredentialKind.ACCOUNT: "Account"}
-
-
-@functools.cache
-def product_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(PRODUCT)
-    except PackageNotFoundError:  # a source tree that was not installed
-        from sweeper import __version__
-
-        return __version__
 
 
 def epoch_ms(when: datetime) -> int:
@@ -137,7 +125,7 @@ def finding_event(f: Finding, result: RunResult) -> dict[str, Any]:
         "message": decision.reason,
         "metadata": {
             "version": OCSF_VERSION, "profiles": PROFILES,
-            "product": {"name": PRODUCT, "uid": PRODUCT, "vendor_name": PRODUCT, "version": product_version()},
+            "product": {"name": PRODUCT, "uid": PRODUCT, "vendor_name": PRODUCT, "version": __version__},
             "uid": stable_uid(result.run_id, *key),  # this event: one per finding and run
             "correlation_uid": result.run_id,  # the events of one run
             "event_code": f"inactive_{cred.kind.value}",
