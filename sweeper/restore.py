@@ -97,13 +97,20 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
     rows = [r for r in rows if r.action is not Action.REMOVE]
     rows, unchanged = _unchanged(adapter, journal, rows)
     items += unchanged
+    return items + _undo(adapter, journal, restore_id, Action.ENABLE, rows, {"enabled": False},
+                         lambda row: f"enabled again, as before run {row.run_id}")
+
+
+def _undo(adapter: Adapter, journal: Journal, restore_id: str, action: Action, rows: list[ActionRow],
+          before: dict[str, bool], done: Callable[[ActionRow], str]) -> list[RestoreItem]:
+    """Make `action` (enable, undelete) on `rows` in journaled groups: one item per row, what a
+    success did in `done`'s words, the same for every provider."""
+    items: list[RestoreItem] = []
     size = max(1, adapter.batch_size, journal.group_size)
     for i in range(0, len(rows), size):
         batch = rows[i:i + size]
-        results = apply_batch(adapter, journal, restore_id, Action.ENABLE,
-                              [(r.ref, {"enabled": False}, False) for r in batch])
-        items += [RestoreItem(row, "restored" if ok else "failed",
-                              f"enabled again, as before run {row.run_id}" if ok else message)
+        results = apply_batch(adapter, journal, restore_id, action, [(r.ref, before, False) for r in batch])
+        items += [RestoreItem(row, "restored" if ok else "failed", done(row) if ok else message)
                   for row, (ok, message) in zip(batch, results)]
     return items
 
@@ -111,10 +118,11 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
 def _undone_by(journal: Journal, row: ActionRow) -> ActionRow | None:
     """The restore that already undid `row` (its enable, or its undelete), when no later run did the
     same change again since (then that later run is the one to restore, and `_unchanged` says so)."""
-    if journal.later_done(row):
+    later = [r for r in journal.lifecycle(row.ref) if r.id > row.id]
+    if any(r.action is row.action for r in later):
         return None
     undo = Action.UNDELETE if row.action is Action.REMOVE else Action.ENABLE
-    return next((r for r in journal.lifecycle(row.ref) if r.id > row.id and r.action is undo), None)
+    return next((r for r in later if r.action is undo), None)
 
 
 def _undelete(adapter: Adapter, journal: Journal, restore_id: str, rows: list[ActionRow]) -> list[RestoreItem]:
@@ -134,15 +142,8 @@ def _undelete(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Ac
             items.append(RestoreItem(row, "nothing to restore", "it exists again (brought back since the run)"))
         else:
             todo.append(row)
-    size = max(1, adapter.batch_size, journal.group_size)
-    for i in range(0, len(todo), size):
-        batch = todo[i:i + size]
-        results = apply_batch(adapter, journal, restore_id, Action.UNDELETE,
-                              [(r.ref, {"exists": False}, False) for r in batch])
-        items += [RestoreItem(row, "restored" if ok else "failed",
-                              ("undeleted; still disabled, as before the removal" if ok else message))
-                  for row, (ok, message) in zip(batch, results)]
-    return items
+    return items + _undo(adapter, journal, restore_id, Action.UNDELETE, todo, {"exists": False},
+                         lambda row: "undeleted; still disabled, as before the removal")
 
 
 def _age_days(started: str) -> float | None:
