@@ -46,8 +46,8 @@ def cfg(tmp_path, cloud):
     return path
 
 
-def run(*args: str, input: str | None = None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
+def run(*args: object, input: str | None = None, env: dict[str, str] | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input, env=env)
 
 
 def report(result) -> dict:

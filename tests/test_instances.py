@@ -8,21 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from sweeper import config as cfgmod
-from sweeper.cli import app
 from sweeper.errors import ConfigError
 from tests import fakes
 from tests.fakes import FakeCloud
-from tests.test_cli import AS_OF, seed
-
-runner = CliRunner()
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
+from tests.test_cli import AS_OF, report, run, seed
 
 @pytest.fixture
 def tenants():
@@ -60,11 +51,6 @@ def cfg(tmp_path: Path, tenants) -> Path:
     path = tmp_path / "sweeper.toml"
     path.write_text(CONFIG)
     return path
-
-
-def report(r) -> dict:
-    assert r.stdout, r.output
-    return json.loads(r.stdout)
 
 
 def test_instances_load_with_the_kinds_defaults(cfg):

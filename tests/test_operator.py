@@ -19,14 +19,10 @@ from typer.testing import CliRunner
 from sweeper.cli import app
 from tests import fakes
 from tests.fakes import FakeUser
-from tests.test_cli import AS_OF, ago, seed
+from tests.test_cli import AS_OF, ago, run, seed
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args: object, input: str | None = None, env: dict[str, str] | None = None):
-    return runner.invoke(app, [str(a) for a in args], input=input, env=env)
 
 
 @pytest.fixture
