@@ -17,12 +17,20 @@ class CredentialKind(StrEnum):
     CONSOLE_PASSWORD = "console_password"
     ACCESS_KEY = "access_key"
     ACCOUNT = "account"
+    # machine identities (#17): each is the one credential of an identity of kind SERVICE
+    ROLE = "role"  # an AWS IAM role: judged by RoleLastUsed
+    SERVICE_PRINCIPAL = "service_principal"  # an Entra service principal: judged by its sign-in activity
+    APP_CREDENTIAL = "app_credential"  # a client secret or certificate of an Entra application (report only)
+
+
+# credential kinds whose report label carries the credential id (a person or app can hold several)
+_LABELLED_BY_ID = frozenset({CredentialKind.ACCESS_KEY, CredentialKind.APP_CREDENTIAL})
 
 
 class IdentityKind(StrEnum):
     MEMBER = "member"
     GUEST = "guest"
-    SERVICE = "service"
+    SERVICE = "service"  # a machine identity: an IAM role, a service principal, an application
     ROOT = "root"
 
 
@@ -41,6 +49,7 @@ class DecisionKind(StrEnum):
     ACTIVE = "active"  # not a finding
     ALREADY_DISABLED = "already_disabled"  # not a finding; counted
     REMOVE = "remove"  # disabled by this sweeper, unused since, past remove_after_days: removed (opt-in)
+    REPORT = "report"  # stale, but only reported: its credential is report-only (`Credential.report_only`)
 
     @property
     def is_finding(self) -> bool:
@@ -81,8 +90,9 @@ class ActionState(StrEnum):
 
 
 def credential_label(kind: CredentialKind, credential_id: str) -> str:
-    """The report's `credential` column: `access_key:<id>`, `console_password` or `account`."""
-    return f"access_key:{credential_id}" if kind is CredentialKind.ACCESS_KEY else kind.value
+    """The report's `credential` column: `access_key:<id>`, `app_credential:<key id>`, or the kind alone
+    (`console_password`, `account`, `role`, `service_principal`)."""
+    return f"{kind.value}:{credential_id}" if kind in _LABELLED_BY_ID else kind.value
 
 
 def _check_aware(*values: datetime | None) -> None:
@@ -100,6 +110,10 @@ class Credential:
     `irreversible` marks credentials whose disable cannot be undone (a deleted console password).
     `protected_by` is a reason set by the adapter when this credential must never be touched
     (for example the access key the sweeper itself runs as).
+    `report_only` says why a stale credential is only reported, never acted on (a switch such as
+    `role_action = "report"`, or no undo exists): its decision is REPORT instead of DISABLE, and
+    it gets no warning, since nothing will happen to it. `expires` is when it stops working by
+    itself (an application secret's endDateTime): an expired credential is reported as such.
     """
 
     kind: CredentialKind
@@ -111,9 +125,11 @@ class Credential:
     activity_note: str | None = None
     irreversible: bool = False
     protected_by: str | None = None
+    report_only: str | None = None
+    expires: datetime | None = None
 
     def __post_init__(self) -> None:
-        _check_aware(self.created, self.last_used)
+        _check_aware(self.created, self.last_used, self.expires)
         if self.activity is Activity.SEEN and self.last_used is None:
             raise ValueError("activity SEEN needs last_used")
 

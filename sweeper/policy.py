@@ -22,6 +22,9 @@ _NOUNS = {
     CredentialKind.ACCESS_KEY: "access keys",
     CredentialKind.CONSOLE_PASSWORD: "console passwords",
     CredentialKind.ACCOUNT: "accounts",
+    CredentialKind.ROLE: "roles",
+    CredentialKind.SERVICE_PRINCIPAL: "service principals",
+    CredentialKind.APP_CREDENTIAL: "application credentials",
 }
 
 
@@ -32,7 +35,7 @@ class Thresholds:
     inactive_days: int
     warn_days: int
     never_used_days: int | None = None
-    kind_days: Mapping[str, int] = field(default_factory=dict)  # access_key | console_password | guest
+    kind_days: Mapping[str, int] = field(default_factory=dict)  # a CredentialKind value, or guest
     exclude: tuple[str, ...] = ()
     max_disable: int = 25
     max_disable_percent: float = 10.0
@@ -246,14 +249,33 @@ def _staleness(credential: Credential, threshold: int, noun: str, since: datetim
     return DecisionKind.WARN, days, f"{what}: reaches the {window}-day threshold for {noun} on {due}"
 
 
+_SECRETS = (CredentialKind.ACCESS_KEY, CredentialKind.APP_CREDENTIAL)
+
+
 def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str:
     if kind is DecisionKind.WARN:
         return "low"
     if kind is DecisionKind.UNKNOWN:
         return "medium"
-    if credential.kind is CredentialKind.ACCESS_KEY or identity.kind in (IdentityKind.GUEST, IdentityKind.ROOT):
+    if credential.kind in _SECRETS or identity.kind in (IdentityKind.GUEST, IdentityKind.ROOT):
         return "high"  # long-lived programmatic secrets and outsiders are the usual way in
     return "medium"
+
+
+def _expired(identity: Identity, credential: Credential, threshold: int, t: Thresholds, now: datetime) -> Decision:
+    """A credential past its own end date: it cannot sign in any more, and is reported so that it is
+    removed from its owner (an application's expired secret lingers until someone deletes it)."""
+    assert credential.expires is not None
+    days = max((now - credential.expires).days, 0)
+    reason = f"expired on {_day(credential.expires)}, {_ago(days)}: it no longer signs in; remove it"
+    if credential.activity is Activity.SEEN:
+        reason += f" (last used {_day(credential.last_used)})"  # type: ignore[arg-type]
+    elif credential.activity is Activity.NEVER:
+        reason += " (never used)"
+    if credential.report_only:
+        reason += f"; reported only: {credential.report_only}"
+    return Decision(DecisionKind.REPORT, reason, threshold, None, _risk(DecisionKind.REPORT, identity, credential),
+                    t.controls_for(credential.kind, threshold))
 
 
 def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: datetime) -> Decision:
@@ -262,13 +284,15 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     credential = since_creation(credential)
     if not credential.enabled or not identity.enabled:
         return Decision(DecisionKind.ALREADY_DISABLED, "already disabled", threshold)
+    if credential.expires is not None and credential.expires <= now:
+        return _expired(identity, credential, threshold, t, now)
     reference = _reference(credential, threshold, t)
     if reference is None:
         return Decision(DecisionKind.UNKNOWN, _unknown_reason(credential), threshold, None,
                         _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind, threshold))
     since, window = reference
     age = now - since
-    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days else window)
+    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days and not credential.report_only else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
     controls = t.controls_for(credential.kind, window)
@@ -302,6 +326,9 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
         return Decision(DecisionKind.PROTECTED, f"{reason}; protected: listed in [policy] never_disable",
                         window, days, risk, controls)
+    if credential.report_only:  # stale, but this sweeper only says so
+        return Decision(DecisionKind.REPORT, f"{reason}; reported only: {credential.report_only}", window, days,
+                        risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
     return Decision(kind, reason, window, days, risk, controls)
@@ -313,7 +340,7 @@ def not_measured(credentials: int, measured: int) -> bool:
 
 
 def cap_exceeded(disables: int, identities: int, t: Thresholds, override: int | None = None, *,
-                 affected: int | None = None) -> str | None:
+                 affected: int | None = None, what: str = "identities") -> str | None:
     """Rule 9: why `disables` is over the safety cap for a scope of `identities`, or None.
 
     `max_disable` counts disables (credentials); `max_disable_percent` compares like with like: the
@@ -328,6 +355,6 @@ def cap_exceeded(disables: int, identities: int, t: Thresholds, override: int | 
     people = disables if affected is None else affected
     limit = identities * t.max_disable_percent / 100
     if people > limit:
-        return (f"{people} identities to disable exceed max_disable_percent = {t.max_disable_percent:g}% "
-                f"of {identities} identities ({limit:g})")
+        return (f"{people} {what} to disable exceed max_disable_percent = {t.max_disable_percent:g}% "
+                f"of {identities} {what} ({limit:g})")
     return None

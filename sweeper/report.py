@@ -63,7 +63,16 @@ def summary(result: RunResult) -> dict[str, Any]:
         "disabled": actions[FindingAction.DISABLED], "failed": actions[FindingAction.FAILED],
         **({"remove": decisions[DecisionKind.REMOVE], "removed": actions[FindingAction.REMOVED]}
            if decisions[DecisionKind.REMOVE] else {}),
+        **({"report": decisions[DecisionKind.REPORT]} if decisions[DecisionKind.REPORT] else {}),
+        **({"machine_identities": machines} if (machines := sum(s.machines for s in result.scopes)) else {}),
     }
+
+
+def _extra_counts(s: dict[str, Any]) -> str:
+    """The counts a run has only when it judged machine identities (#17): how many, and how many of
+    their findings are only reported."""
+    return ((f"; {s['machine_identities']} machine identities" if s.get("machine_identities") else "")
+            + (f"; {s['report']} reported only" if s.get("report") else ""))
 
 
 def _instance(provider: str) -> str:
@@ -77,7 +86,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "schema_version": 1, "run_id": result.run_id, "mode": result.mode, "as_of": rfc3339(result.as_of),
         "providers": [{"name": s.provider, "scope": s.scope, "status": s.status.value,
                        "identities": s.identities, "credentials": s.credentials, "message": s.message,
-                       "instance": _instance(s.provider),
+                       "instance": _instance(s.provider), **({"machine_identities": s.machines} if s.machines else {}),
                        "decisions": dict(sorted(Counter(f.decision.kind.value for f in s.findings).items()))}
                       for s in result.scopes],
         "findings": [finding_json(f) for f in _ordered(result)],
@@ -86,7 +95,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-_ORDER = {k: i for i, k in enumerate(("remove", "disable", "warn", "unknown", "protected", "excluded"))}
+_ORDER = {k: i for i, k in enumerate(("remove", "disable", "warn", "report", "unknown", "protected", "excluded"))}
 
 
 def _ordered(result: RunResult) -> list[Finding]:
@@ -116,7 +125,7 @@ def summary_line(result: RunResult) -> str:
     s = summary(result)
     return (f"{s['identities']} identities, {s['credentials']} credentials: {s['disable']} to disable, "
             f"{s['warn']} warn, {s['unknown']} unknown, {s['protected']} protected, {s['excluded']} excluded, "
-            f"{s['already_disabled']} already disabled"
+            f"{s['already_disabled']} already disabled" + _extra_counts(s)
             + (f"; {s['remove']} to remove" if s.get("remove") else "")
             + (f"; {s['disabled']} disabled" + (f", {s['removed']} removed" if s.get("remove") else "")
                + f", {s['failed']} failed" if result.mode == "apply" else ""))
@@ -129,6 +138,7 @@ def _markdown_head(result: RunResult) -> list[str]:
             f"Run `{result.run_id}`: {s['identities']} identities, {s['credentials']} credentials; "
             f"**{s['disable']} to disable**, {s['warn']} warn, {s['unknown']} unknown, "
             f"{s['protected']} protected, {s['excluded']} excluded, {s['already_disabled']} already disabled"
+            + _extra_counts(s)
             + (f"; {s['disabled']} disabled, {s['failed']} failed" if result.mode == "apply" else "") + ".", ""]
 
 
@@ -195,8 +205,8 @@ def fit_summary(markdown: str, budget: int) -> str:
     return "".join(lines[:kept]) + note.format(n=len(lines) - kept)
 
 
-_STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "unknown": "magenta", "protected": "cyan",
-          "excluded": "blue"}
+_STYLE = {"remove": "bold magenta", "disable": "bold red", "warn": "yellow", "report": "dark_orange", "unknown": "magenta",
+          "protected": "cyan", "excluded": "blue"}
 
 
 def to_table(result: RunResult, console: Console, wide: bool = False) -> None:

@@ -34,8 +34,8 @@ from sweeper.report import _ordered, display_name, rfc3339, summary
 from sweeper.text import html, printable, script_json
 
 COMPRESS_ABOVE = 100_000  # bytes of findings JSON above which they are embedded gzip-compressed
-DECISIONS = ("remove", "disable", "warn", "unknown", "protected", "excluded")
-COLOURS = {"remove": "#b0399f", "disable": "#d64541", "warn": "#e0a000", "unknown": "#8a6fc2",
+DECISIONS = ("remove", "disable", "warn", "report", "unknown", "protected", "excluded")
+COLOURS = {"remove": "#b0399f", "disable": "#d64541", "warn": "#e0a000", "report": "#e07b39", "unknown": "#8a6fc2",
            "protected": "#2a9d8f", "excluded": "#4a7fc1", "in use": "#8c9bab"}
 CHARTS_HINT = "install identity-sweeper[html] for charts"
 _INK = "#010203"  # what matplotlib draws text and axes with; the page's text colour (currentColor) instead

@@ -35,7 +35,7 @@ ALLOWED, DENIED = (1, "Allowed"), (2, "Denied")
 _DONE = {FindingAction.DISABLED: (24, "Access Revoked"), FindingAction.REMOVED: (5, "Deleted"),
          FindingAction.FAILED: (27, "Error"), FindingAction.PLANNED: (15, "Detected")}
 _UNDONE = {DecisionKind.WARN: (19, "Alert"), DecisionKind.EXCLUDED: (16, "No Action"),
-           DecisionKind.PROTECTED: (16, "No Action")}
+           DecisionKind.PROTECTED: (16, "No Action"), DecisionKind.REPORT: (17, "Logged")}
 DETECTED = (15, "Detected")
 
 # cloud.provider and cloud.account.type_id per provider (the account is the scope: an AWS account, an
@@ -45,7 +45,11 @@ CLOUD = {"aws": ("AWS", 10, "AWS Account"), "entra": ("Azure", 6, "Azure AD Acco
 _USER_TYPE = {IdentityKind.MEMBER: (1, "User"), IdentityKind.ROOT: (2, "Admin"), IdentityKind.SERVICE: (3, "System"),
               IdentityKind.GUEST: (99, "Guest")}
 _CREDENTIAL = {CredentialKind.ACCESS_KEY: "Access Key", CredentialKind.CONSOLE_PASSWORD: "Console Password",
-               CredentialKind.ACCOUNT: "Account"}
+               CredentialKind.ACCOUNT: "Account", CredentialKind.APP_CREDENTIAL: "Application Credential",
+               CredentialKind.ROLE: "Role", CredentialKind.SERVICE_PRINCIPAL: "Service Principal"}
+# a machine identity is its own credential: the resource is the role or service principal itself
+_WHOLE = {CredentialKind.ACCOUNT: "User", CredentialKind.ROLE: "Role",
+          CredentialKind.SERVICE_PRINCIPAL: "Service Principal"}
 
 
 def epoch_ms(when: datetime) -> int:
@@ -84,17 +88,18 @@ def _user(f: Finding) -> dict[str, Any]:
     user: dict[str, Any] = {"uid": ident.id, "name": ident.login, "type_id": type_id, "type": type_name}
     if ident.display_name:
         user["full_name"] = ident.display_name
-    if f.credential.kind is CredentialKind.ACCESS_KEY:
+    if f.credential.kind in (CredentialKind.ACCESS_KEY, CredentialKind.APP_CREDENTIAL):
         user["credential_uid"] = f.credential.credential_id
     return user
 
 
 def _resources(f: Finding) -> list[dict[str, Any]]:
     ident, cred = f.identity, f.credential
-    identity = {"uid": ident.id, "name": ident.login, "type": f"{display_name(ident.provider)} User"}
-    if cred.kind is CredentialKind.ACCOUNT:
+    noun = _WHOLE.get(cred.kind, "Application" if cred.kind is CredentialKind.APP_CREDENTIAL else "User")
+    identity = {"uid": ident.id, "name": ident.login, "type": f"{display_name(ident.provider)} {noun}"}
+    if cred.kind in _WHOLE:
         return [identity]
-    return [identity, {"uid": cred.credential_id, "name": cred.label, "type": _CREDENTIAL[cred.kind],
+    return [identity, {"uid": cred.credential_id, "name": cred.label, "type": _CREDENTIAL.get(cred.kind, cred.kind.value.replace("_", " ").title()),
                        "owner": _user(f)}]
 
 
@@ -109,7 +114,7 @@ def finding_event(f: Finding, result: RunResult) -> dict[str, Any]:
     action = DENIED if f.action in (FindingAction.DISABLED, FindingAction.REMOVED) else ALLOWED
     disposition = _DONE.get(f.action) or _UNDONE.get(decision.kind, DETECTED)
     provider, account_type_id, account_type = CLOUD.get(ident.provider, (display_name(ident.provider), 0, "Unknown"))
-    noun = _CREDENTIAL[cred.kind].lower()
+    noun = _CREDENTIAL.get(cred.kind, cred.kind.value.replace("_", " ")).lower()
     as_of = epoch_ms(result.as_of)
     event: dict[str, Any] = {
         "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",

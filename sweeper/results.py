@@ -55,7 +55,8 @@ class ScopeResult:
     provider: str
     scope: str
     status: ProviderStatus = ProviderStatus.OK
-    identities: int = 0
+    identities: int = 0  # people: members, guests, root
+    machines: int = 0  # machine identities (IdentityKind.SERVICE): roles, service principals, applications
     credentials: int = 0
     already_disabled: int = 0
     message: str | None = None

@@ -19,7 +19,7 @@ from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietl
 from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import BindingError, DataError, JournalError, NotMeasured, ProviderError
-from sweeper.model import Action, Activity, Decision, DecisionKind, ProviderStatus
+from sweeper.model import Action, Activity, Decision, DecisionKind, IdentityKind, ProviderStatus
 from sweeper import notify, reenable, remove
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 from sweeper.records import Journal
@@ -184,7 +184,10 @@ class Sweep:
                     raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "
                                     "twice; its data cannot be trusted")
                 seen.add(identity.id)
-                res.identities += 1
+                if identity.kind is IdentityKind.SERVICE:  # a role, service principal or application (#17)
+                    res.machines += 1
+                else:
+                    res.identities += 1
                 advance(1)
                 if unmatched:  # which exclude patterns still match nobody (cheap: stops once all have)
                     login = identity.login.casefold()
@@ -299,8 +302,13 @@ class Sweep:
             targets = [f for f in targets if f.ref.key in self.plan_targets]
         for f in targets:
             f.action = FindingAction.PLANNED
-        affected = len({f.ref.key[:3] for f in targets})
-        over = cap_exceeded(len(targets), res.identities, t, self.max_disable, affected=affected)
+        # max_disable_percent compares people with people and machine identities with machine identities,
+        # so that a thousand roles never make room for more people to be disabled, nor the reverse
+        people = len({f.ref.key[:3] for f in targets if f.identity.kind is not IdentityKind.SERVICE})
+        machines = len({f.ref.key[:3] for f in targets if f.identity.kind is IdentityKind.SERVICE})
+        over = (cap_exceeded(len(targets), res.identities, t, self.max_disable, affected=people)
+                or (cap_exceeded(len(targets), res.machines, t, self.max_disable, affected=machines,
+                                 what="machine identities") if machines else None))
         if over:
             res.status = ProviderStatus.CAPPED
             res.say(f"safety cap: {over}; nothing in this scope is disabled "
