@@ -10,7 +10,7 @@ sends absolute URLs and a wrong dependsOn key). All Graph traffic goes through `
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 from urllib.parse import quote
 
@@ -39,6 +39,7 @@ class _Context:
     protect: dict[str, str] = field(default_factory=dict)
     exclude: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # user id -> the rule groups it is in (#26)
 
 
 class EntraAdapter:
@@ -58,6 +59,7 @@ class EntraAdapter:
                            max_bytes=int(settings.max_response_mb * MB))
         self._lock = threading.Lock()
         self._context: _Context | None = None
+        self._rule_groups: list[str] = []
         self._principal: Principal | None = None
         self._claims: dict[str, Any] | None = None
         self._binding: Binding | None = None
@@ -159,9 +161,17 @@ class EntraAdapter:
         for group in self.settings.exclude_groups:
             for member in self._members(group, "exclude_groups"):
                 found.exclude.setdefault(member, f"member of group {group}")
+        for group in self._rule_groups:  # transitive members, as for exclude_groups
+            for member in self._members(group, "[[rules]] match.groups"):
+                found.groups[member] = (*found.groups.get(member, ()), group)
         with self._lock:
             self._context = found
         return found
+
+    def want_groups(self, groups: Sequence[str]) -> None:
+        """The groups (object ids) the config's rules match on: their members' identities carry them
+        in `Identity.groups`. Called before listing; read once with the role holders."""
+        self._rule_groups = list(dict.fromkeys(groups))
 
     def scope_notes(self, scope: str) -> list[str]:
         """What the report must say about the tenant's listing: PIM eligibility that could not be read."""
@@ -214,8 +224,11 @@ class EntraAdapter:
                 n += 1
                 if not isinstance(user, dict):
                     user = {}
-                yield to_identity(user, scope, protect=protect, exclude=exclude,
-                                  skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                identity = to_identity(user, scope, protect=protect, exclude=exclude,
+                                       skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                if context.groups and identity.id in context.groups:
+                    identity = replace(identity, groups=context.groups[identity.id])
+                yield identity
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         """The account as Graph has it now; None when the user no longer exists. A ref of another
