@@ -28,6 +28,20 @@ from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
 
 
+def want_groups(adapter: Adapter, t: Thresholds) -> str | None:
+    """Tell the adapter which groups the rules match on (`want_groups`), so that its identities carry
+    their membership; why not, when it cannot read membership (such rules then match nobody there)."""
+    wanted = list(dict.fromkeys(g for m in t.rules for g in m.rule.match.groups))
+    if not wanted or getattr(adapter, "groups_listed", False):  # AWS: every user's groups come with it
+        return None
+    hook = getattr(adapter, "want_groups", None)
+    if callable(hook):
+        hook(wanted)
+        return None
+    return (f"rules match on groups ({', '.join(wanted)}), but this provider does not read group membership: "
+            "those rules match no identity here")
+
+
 @dataclass
 class _Opened:
     name: str
@@ -132,7 +146,7 @@ class Sweep:
         settings = self.config.providers[name]
         thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None,
                                         self.config.exceptions, name, self.config.rules)
-        unread = self._groups(adapter, thresholds)
+        unread = want_groups(adapter, thresholds)
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:
@@ -142,20 +156,6 @@ class Sweep:
             return results
         finally:
             close_quietly(adapter)
-
-    @staticmethod
-    def _groups(adapter: Adapter, t: Thresholds) -> str | None:
-        """Tell the adapter which groups the rules match on (`want_groups`), so that its identities carry
-        their membership; why not, when it cannot read membership (such rules then match nobody there)."""
-        wanted = list(dict.fromkeys(g for m in t.rules for g in m.rule.match.groups))
-        if not wanted or getattr(adapter, "groups_listed", False):  # AWS: every user's groups come with it
-            return None
-        hook = getattr(adapter, "want_groups", None)
-        if callable(hook):
-            hook(wanted)
-            return None
-        return (f"rules match on groups ({', '.join(wanted)}), but this provider does not read group membership: "
-                "those rules match no identity here")
 
     def _scope(self, adapter: Adapter, name: str, scope: str, t: Thresholds) -> ScopeResult:
         res = ScopeResult(name, scope, inactive_days=t.inactive_days, warn_days=t.warn_days)
