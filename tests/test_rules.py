@@ -203,7 +203,7 @@ def test_a_global_admin_under_a_45_day_rule_is_reported_and_untouched_without_it
     assert "ga@contoso.test" not in _plan(_config(folder, emu))  # 50 days < 90: in use, no rule
     found = _plan(_config(folder, emu, PRIVILEGED.format(action="")))
     ga = found["ga@contoso.test"]
-    assert ga["decision"] == "report" and ga["action"] == "none"
+    assert ga["decision"] == "report" and ga["action"] == "none" and ga["rule"] == "admins"
     assert "under rule 'admins'" in ga["reason"] and "privileged: holds a directory role" in ga["reason"]
     assert E8_PRIVILEGED in ga["controls"]
     assert found["breakglass-1@contoso.test"]["decision"] == "excluded"
