@@ -328,7 +328,7 @@ def test_confirmation_on_a_terminal(cfg, cloud, monkeypatch):
 def test_every_command_has_help_with_an_example():
     from typer.main import get_command
     commands = get_command(app).commands
-    assert set(commands) == {"plan", "notify", "apply", "restore", "history", "check", "permissions", "demo"}
+    assert set(commands) == {"plan", "notify", "apply", "restore", "history", "check", "permissions", "demo", "explain"}
     for name, command in commands.items():
         r = run(name, "--help")
         assert r.exit_code == 0, (name, r.output)
