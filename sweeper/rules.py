@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
@@ -182,7 +182,7 @@ def _under(unit: str, prefix: str) -> bool:
     return prefix == "/" or unit == prefix or unit.startswith(prefix + "/")
 
 
-def compile_rules(rules: tuple[Rule, ...] | list[Rule], provider: str | None = None) -> tuple[Matcher, ...]:
+def compile_rules(rules: Sequence[Rule], provider: str | None = None) -> tuple[Matcher, ...]:
     """The rules that can apply in `provider` (all when None), compiled, in order."""
     return tuple(Matcher.of(r) for r in rules
                  if provider is None or not r.match.provider or instances.matches(provider, r.match.provider))
@@ -221,7 +221,7 @@ def _covers(a: RuleMatch, b: RuleMatch) -> bool:
     return True
 
 
-def problems(rules: tuple[Rule, ...] | list[Rule], inactive_days: int, never_used_days: int | None) -> list[str]:
+def problems(rules: Sequence[Rule], inactive_days: int, never_used_days: int | None) -> list[str]:
     """What `sweeper check` says about the rules: duplicate names, a rule no identity can reach (an
     earlier rule matches all it would), and rules that disable more than the defaults would."""
     out: list[str] = []

@@ -151,8 +151,9 @@ class Sweep:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:
                 results = list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds), scopes))
-            for res in results if unread else ():
-                res.say(unread)
+            if unread:
+                for res in results:
+                    res.say(unread)
             return results
         finally:
             close_quietly(adapter)
