@@ -1,19 +1,21 @@
 """Google Workspace users through the Admin SDK Directory API: list, refresh, suspend/restore; activity
-beyond lastLoginTime from the Reports API's user usage report (`activity_sources`)."""
+beyond lastLoginTime from the Reports API's user usage report (`activity_sources`); the members of the
+groups `[[rules]]` match on (`want_groups`, `providers.google_workspace.groups`)."""
 
 from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Sequence
 
 import httplib2
 from googleapiclient.errors import BatchError, HttpError
 
-from providers.google_workspace import lifecycle, mapping, usage
-from providers.google_workspace.client import (PROVIDER, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE, DirectoryClient,
-                                               UnmatchedBatch, error_info, retryable)
+from providers.google_workspace import groups, lifecycle, mapping, usage
+from providers.google_workspace.client import (PROVIDER, SCOPE_GROUPS, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE,
+                                               DirectoryClient, UnmatchedBatch, error_info, retryable)
 from providers.google_workspace.settings import CUSTOMER_ID, GoogleSettings
 from sweeper.errors import AuthError, BindingError, DataError, PermissionDenied, ProviderError
 from sweeper.kit.bounds import Listing
@@ -48,6 +50,8 @@ class GoogleWorkspaceAdapter:
         self._scopes: list[str] | None = None
         self._notes: dict[str, list[str]] = {}
         self._notes_lock = threading.Lock()
+        self._rule_groups: list[str] = []
+        self._membership: groups.Membership | None = None  # read once, by the first listing that needs it
         self.org_units: dict[str, str] = {}  # by user id, as refresh() last read them (a removal names it)
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the report's newest likely date
 
@@ -101,8 +105,13 @@ class GoogleWorkspaceAdapter:
         """Every user of the customer, page by page; a failing page raises, never truncates. The
         listing is bounded (`listing_deadline_seconds`, a page token seen twice, `max_response_mb`),
         and a user of another customer than `scope` fails it. With `activity_sources`, the usage
-        report is read first and each user's last use is the newest either source knows of."""
+        report is read first and each user's last use is the newest either source knows of. With groups
+        the rules match on (`want_groups`), their members are read before that, and each user carries
+        the groups it is in (`Identity.groups`)."""
+        membership = self._groups()
         report = self._usage(scope)
+        if membership is not None:
+            self._note(scope, membership.note())
         listing = self.settings.listing(PROVIDER, "list users")
         users = self.client.users()
         request = users.list(customer=scope, maxResults=PAGE, projection="basic", fields=mapping.LIST_FIELDS)
@@ -117,11 +126,34 @@ class GoogleWorkspaceAdapter:
                 raise DataError(PROVIDER, "list users", "a users.list page is not in the documented shape")
             for raw in records:
                 _same_customer(raw, scope, "list users")
-                yield mapping.identity(raw, scope, self.rules, position, report)
+                identity = mapping.identity(raw, scope, self.rules, position, report)
+                if membership is not None:
+                    identity = replace(identity, groups=membership.of(identity))
+                yield identity
                 position += 1
             request = users.list_next(request, page) if token else None
         if report is not None and report.newer:
             self._note(scope, f"{report.newer} user(s) seen in use later than their lastLoginTime")
+
+    def want_groups(self, names: Sequence[str]) -> None:
+        """The groups the config's rules match on, by email address (or alias, or id), as the rules name
+        them: the users in them (directly or through nested groups) carry those names in
+        `Identity.groups`. Called before listing; members.list reads each once, with a token of
+        SCOPE_GROUPS alone, minted only when rules name groups."""
+        with self._notes_lock:
+            self._rule_groups = list(dict.fromkeys(names))
+            self._membership = None
+
+    def _groups(self) -> groups.Membership | None:
+        """The rules' groups' members, read on first use; None when no rule names a group."""
+        with self._notes_lock:
+            wanted, found = list(self._rule_groups), self._membership
+        if not wanted or found is not None:
+            return found
+        found = groups.read(self.client, self.settings, wanted)
+        with self._notes_lock:
+            self._membership = found
+        return found
 
     def scope_notes(self, scope: str) -> list[str]:
         """What the last listing of `scope` says about its activity data (the report used, or why none)."""
@@ -420,16 +452,18 @@ class GoogleWorkspaceAdapter:
     def permissions(cls, mode: str = "apply", settings: Any = None) -> str:
         """The scopes, delegation and admin role for `mode`: "plan" (plan, check, notify: read only)
         or "apply" (apply, restore). Google has no member accounts: "org-member" raises ValueError.
-        The reports scope is listed when `activity_sources` (default: all) asks for usage reports."""
+        The reports scope is listed when `activity_sources` (default: all) asks for usage reports; the
+        group scope always, as what `[[rules]]` that match on groups add (the settings do not know the rules)."""
         token_env = getattr(settings, "token_env", None) or "SWEEPER_GOOGLE_TOKEN"
         subject = getattr(settings, "admin_subject", None) or "<admin_subject>"
         sources = getattr(settings, "activity_sources", None)
         reports = sources is None or bool(sources)
         if mode == "plan":
-            text = PLAN.format(scope=SCOPE_READ, token_env=token_env, subject=subject,
+            text = PLAN.format(scope=SCOPE_READ, token_env=token_env, subject=subject, groups=SCOPE_GROUPS,
                                scopes=f"{SCOPE_READ},{SCOPE_REPORTS}" if reports else SCOPE_READ)
         elif mode == "apply":
             text = APPLY.format(scope=SCOPE_WRITE, read=SCOPE_READ, token_env=token_env, subject=subject,
+                                groups=SCOPE_GROUPS,
                                 scopes=f"{SCOPE_WRITE},{SCOPE_REPORTS}" if reports else SCOPE_WRITE)
         else:
             raise ValueError(f"Google Workspace has no {mode!r} permissions (modes: plan, apply)")
@@ -489,19 +523,28 @@ OAuth scopes: the only ones the plan job mints
 @    SSO, Gmail over IMAP, POP and the web, Drive use, per activity_sources. Minted as a token
 @    of its own; without it (HTTP 403) the sweep judges by lastLoginTime alone and says so.
 @    activity_sources = [] stops asking for it.
+  {groups}
+    only when [[rules]] match on groups (match.groups, a group's email address or id): members.list
+    of each such group with its nested groups' members (includeDerivedMembership, 200 a page),
+    once per run. Minted as a token of its own, and only then: a delegation of the scopes above
+    alone keeps serving configs without such rules. With them, add this scope to the delegation;
+    without it (HTTP 403, or a refused token) the customer's sweep fails and names it.
 
 Reader service account with domain-wide delegation (auth = "service_account" or "default")
   1. Enable the Admin SDK API in the service account's Google Cloud project.
   2. Admin console > Security > Access and data control > API controls > Domain-wide delegation:
-     add the reader service account's client id (numeric) with only the scopes above.
+     add the reader service account's client id (numeric) with only the scopes above (the
+     group scope only when rules match on groups).
   3. Set admin_subject to an admin whose role grants Admin API privileges > Users > Read only
      (a custom role, not super admin); the service account acts as that admin.
 @     The role also needs Admin console privileges > Reports, for the usage report.
+     With rules that match on groups, the role also needs Admin API privileges > Groups > Read.
 
 Keyless, from GitHub Actions (auth = "access_token")
   google-github-actions/auth with workload_identity_provider, service_account: <reader>,
   token_format: access_token, access_token_subject: {subject},
   access_token_scopes: {scopes}
+  (with rules that match on groups: ,{groups} added)
   then export the token, masked, as ${token_env} (token_env). The pool's principal for the
   repository needs Service Account Token Creator on the reader service account only.
 """
@@ -514,12 +557,15 @@ OAuth scopes: the only ones the apply job mints (they cover the fresh read befor
     on only with apply --allow-remove): users.delete, and for restore within Google's 20 days
     users.list(showDeleted=true) and users.undelete; no other scope is needed for them.
 @  https://www.googleapis.com/auth/admin.reports.usage.readonly (read only: the usage report)
+  {groups}
+    (read only; only when [[rules]] match on groups: the groups' members, as in the plan job)
   The plan job keeps the read-only scope {read}
 
 Writer service account, separate from the plan job's reader
   1. Admin console > Security > Access and data control > API controls > Domain-wide delegation:
      add the writer's client id (numeric) with the scopes above. Leave the reader's entry at the
-     read-only scopes, so that what can mint the reader's tokens can never write.
+     read-only scopes, so that what can mint the reader's tokens can never write. The group
+     scope belongs in both entries only when rules match on groups.
   2. Set admin_subject to an admin whose role grants Admin API privileges > Users > Read and
      Users > Update (suspend and unsuspend); a custom role, not super admin. A delegated admin
      cannot suspend super admins: the sweeper protects them by default (skip_admins), and a
@@ -529,6 +575,7 @@ Writer service account, separate from the plan job's reader
      recovers deleted users only as a super admin: if Google refuses an undelete to the role
      (HTTP 403, named in restore's output), restore that run as a super admin within the 20 days.
 @     The role also needs Admin console privileges > Reports, for the usage report.
+     With rules that match on groups, the role also needs Admin API privileges > Groups > Read.
 
 Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   Run the job in a protected environment (required reviewers, default branch only), and give
@@ -538,5 +585,6 @@ Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   google-github-actions/auth with workload_identity_provider, service_account: <writer>,
   token_format: access_token, access_token_subject: {subject},
   access_token_scopes: {scopes}
+  (with rules that match on groups: ,{groups} added)
   then export the token, masked, as ${token_env} (token_env).
 """

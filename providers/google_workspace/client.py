@@ -11,7 +11,10 @@ keeps a path prefix intact.
 
 The usage reports have credentials of their own, minted for the reports scope alone and only when
 `activity_sources` asks for reports: the Directory token never carries it, and a delegation that
-does not grant it fails only the report (which then falls back), not the listing.
+does not grant it fails only the report (which then falls back), not the listing. Group membership
+for `[[rules]]` that match on groups (#26) has its own too, for SCOPE_GROUPS alone and only when the
+rules name groups: a delegation of the user scopes alone keeps serving every other config, and one
+that lacks the group scope fails only the token for it, with an error that names it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ PROVIDER = "google_workspace"
 SCOPE_READ = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 SCOPE_WRITE = "https://www.googleapis.com/auth/admin.directory.user"
 SCOPE_REPORTS = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
+SCOPE_GROUPS = "https://www.googleapis.com/auth/admin.directory.group.member.readonly"
 RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 MAX_BACKOFF = 32.0  # seconds, one wait
 
@@ -91,6 +95,8 @@ class DirectoryClient:
         self._service: Any = None
         self._reports_credentials: Any = None
         self._reports: Any = None
+        self._groups_credentials: Any = None
+        self._groups: Any = None
 
     # --- credentials and service --------------------------------------------------------------
 
@@ -137,6 +143,15 @@ class DirectoryClient:
                 self._reports = self._build("reports_v1", self._reports_credentials)
             return self._reports
 
+    def groups(self) -> Any:
+        """The Directory service with credentials for SCOPE_GROUPS alone (members.list for rules)."""
+        self.service()
+        with self._lock:
+            if self._groups is None:
+                self._groups_credentials = self._make_credentials(SCOPE_GROUPS)
+                self._groups = self._build("directory_v1", self._groups_credentials)
+            return self._groups
+
     def _build(self, version: str, credentials: Any) -> Any:
         return discovery.build("admin", version, credentials=credentials, static_discovery=True,
                                cache_discovery=False, client_options={"api_endpoint": self.endpoint + "/"})
@@ -144,9 +159,9 @@ class DirectoryClient:
     def users(self) -> Any:
         return self.service().users()
 
-    def http(self, *, reports: bool = False) -> google_auth_httplib2.AuthorizedHttp:
-        """This thread's own authorized http (httplib2 connections must not be shared); `reports`:
-        with the reports credentials, over the same bounded transport."""
+    def http(self, *, reports: bool = False, groups: bool = False) -> google_auth_httplib2.AuthorizedHttp:
+        """This thread's own authorized http (httplib2 connections must not be shared); `reports`,
+        `groups`: with the reports or the groups credentials, over the same bounded transport."""
         raw = getattr(self._local, "raw", None)
         if raw is None:
             self.service()
@@ -155,10 +170,11 @@ class DirectoryClient:
             self._local.raw = raw
             with self._lock:
                 self._https.append(raw)
-        key = "reports_http" if reports else "http"
+        key = "reports_http" if reports else "groups_http" if groups else "http"
         authed = getattr(self._local, key, None)
         if authed is None:
-            credentials = self._reports_credentials if reports else self._credentials
+            credentials = (self._reports_credentials if reports else self._groups_credentials if groups
+                           else self._credentials)
             authed = google_auth_httplib2.AuthorizedHttp(credentials, http=raw)
             setattr(self._local, key, authed)
         return authed
@@ -182,15 +198,18 @@ class DirectoryClient:
         return Budget(self.settings.retries, total=self.settings.retry_budget_seconds, cap=MAX_BACKOFF, jitter=True)
 
     def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False,
-                until: float | None = None, reports: bool = False, untranslated: tuple[int, ...] = ()) -> Any:
+                until: float | None = None, reports: bool = False, groups: bool = False,
+                untranslated: tuple[int, ...] = (), needs: str | None = None) -> Any:
         """Run one request with the library's retries, plus our own for 403 quotaExceeded
         (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`.
         `until` (a time.monotonic() value) is the deadline of the listing this request belongs to:
         neither the request nor its retries run past it. `reports`: a Reports API request (its own
-        credentials). An HttpError whose status is in `untranslated` is raised as it is."""
+        credentials), `groups` one of members.list (its own). An HttpError whose status is in
+        `untranslated` is raised as it is. `needs`: what a refusal means is missing, when that is not
+        `permission_hint()` (the user scope)."""
         request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
         waits = self.budget().start(self.sleep)
-        http = self.http(reports=reports)
+        http = self.http(reports=reports, groups=groups)
         self._local.raw.until = until
         try:
             while True:
@@ -204,9 +223,9 @@ class DirectoryClient:
                         raise
                     if status == 403 and reason in RATE_REASONS and waits.again(retry_after(err.resp)):
                         continue
-                    raise self.translate(err, operation) from err
+                    raise self.translate(err, operation, needs=needs) from err
                 except Exception as err:
-                    raise self.translate(err, operation) from err
+                    raise self.translate(err, operation, needs=needs) from err
         finally:
             self._local.raw.until = None
 
@@ -255,14 +274,16 @@ class DirectoryClient:
         status, reason, message = error_info(err)
         return scrub(f"HTTP {status} {reason}: {message}")
 
-    def translate(self, err: BaseException, operation: str) -> ProviderError:
+    def translate(self, err: BaseException, operation: str, *, needs: str | None = None) -> ProviderError:
+        """`err` as the core's typed error; `needs` (default `permission_hint()`) is named by a refusal."""
+        needs = needs or self.permission_hint()
         if isinstance(err, ProviderError):
             return err
         if isinstance(err, (BatchError, UnmatchedBatch)):  # an HttpError without a response
             return DataError(PROVIDER, operation, f"unreadable batch answer from {self.endpoint} ({err})")
         if isinstance(err, HttpError):
             status, reason, message = error_info(err)
-            return error_for_status(PROVIDER, operation, status, f"{reason}: {message}", needs=self.permission_hint(),
+            return error_for_status(PROVIDER, operation, status, f"{reason}: {message}", needs=needs,
                                     hint=self.auth_hint(), throttled=status == 403 and reason in RATE_REASONS)
         if isinstance(err, auth_exceptions.RefreshError) and self.settings.auth == "access_token":
             # google-auth only refreshes after a 401; a bare access token cannot be refreshed
@@ -273,7 +294,7 @@ class DirectoryClient:
         if isinstance(err, (auth_exceptions.RefreshError, auth_exceptions.DefaultCredentialsError)):
             # e.g. "unauthorized_client": domain-wide delegation of these scopes is missing
             return AuthError(PROVIDER, operation, f"cannot obtain an access token ({type(err).__name__}: "
-                             f"{str(err)[:300]}); {self.auth_hint()}; needs {self.permission_hint()}")
+                             f"{str(err)[:300]}); {self.auth_hint()}; needs {needs}")
         if isinstance(err, ValueError):
             return DataError(PROVIDER, operation, f"unreadable answer from {self.endpoint} ({type(err).__name__})")
         if isinstance(err, (httplib2.HttpLib2Error, OSError)):

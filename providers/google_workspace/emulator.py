@@ -1,8 +1,10 @@
-"""A local Admin SDK Directory API (users) for tests and `sweeper demo`.
+"""A local Admin SDK Directory API (users, group members) for tests and `sweeper demo`.
 
-Serves `users.list/get/update/patch/delete/undelete` and multipart `/batch` in the real API's shapes,
-seeded from a scenario: {"customer_id", "domain", "token", "delegated_admin", "readonly_tokens",
-"users": [raw Directory user objects], "deleted_users", "org_units", "reports": {...}}, deleted users
+Serves `users.list/get/update/patch/delete/undelete`, `members.list` and multipart `/batch` in the
+real API's shapes, seeded from a scenario: {"customer_id", "domain", "token", "delegated_admin",
+"readonly_tokens", "users": [raw Directory user objects], "deleted_users", "org_units", "reports": {...},
+"groups": [...], "group_tokens"}, groups and their (nested) members as `group_members` serves them
+(paging, derived membership, 404 for unknown groups, 403 for tokens without the group scope), deleted users
 as `recycle` keeps them (`showDeleted=true`, undelete, `purge`), and the Reports API's user usage
 report from its "reports" section (`usage_reports`: lag, warnings, paging, a 403 mode).
 `delegated_admin` true makes suspending or deleting a super admin answer 403, as it does for a
@@ -31,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
-from providers.google_workspace import recycle, usage_reports, wire
+from providers.google_workspace import group_members, recycle, usage_reports, wire
 
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
@@ -110,6 +112,7 @@ class Directory:
         self.writes: Counter[str] = Counter()  # successful updates per user id
         self.reports = usage_reports.UsageReports(scenario.get("reports"), self.users, self.customer_id)
         self.recycle = recycle.Recycle(self, scenario)  # deleted users, until undeleted or purged
+        self.groups = group_members.Groups(scenario, self.find, self.customer_id)
 
     def find(self, key: str) -> dict[str, Any] | None:
         return self.by_key.get(key.lower())
@@ -194,6 +197,7 @@ class DirectoryEmulator(ServedEmulator):
         # for tests that hold the emulator and the adapter to the APIs' discovery documents.
         self.exchanges: list[tuple[Request, Response]] | None = None
         self.report_faults = ListingFaults()  # the same faults, for usage report pages
+        self.member_faults = ListingFaults()  # the same faults, for members.list pages
         self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
         self._item_rng = random.Random(0)
@@ -255,6 +259,12 @@ class DirectoryEmulator(ServedEmulator):
         return self.server.counts[f"GET {USERS}"]
 
     @property
+    def member_requests(self) -> int:
+        """members.list requests of any group, whatever they were answered."""
+        with self.server._lock:
+            return sum(n for k, n in self.server.counts.items() if k.startswith(f"GET {group_members.GROUPS}/"))
+
+    @property
     def report_requests(self) -> int:
         """Usage report requests of any date, whatever they were answered."""
         with self.server._lock:
@@ -314,6 +324,8 @@ class DirectoryEmulator(ServedEmulator):
             if not d.reports.may_read(token):
                 return wire.error(403, "insufficientPermissions")
             return self._report(req)
+        if req.method == "GET" and req.path.startswith(group_members.GROUPS + "/") and req.path.endswith("/members"):
+            return self._members(req, token)
         return wire.error(404, "notFound", f"Method not found: {req.method} {req.path}")
 
     def _report(self, req: Request) -> Response:
@@ -321,8 +333,16 @@ class DirectoryEmulator(ServedEmulator):
         f, reports = self.report_faults, self.directory.reports
         reports.foreign_customer = f.foreign_customer
         payload = reports.serve(req)
-        if isinstance(payload, Response):
-            return payload
+        return payload if isinstance(payload, Response) else self._page(req, payload, f)
+
+    def _members(self, req: Request, token: str | None) -> Response:
+        """A members.list page, as `member_faults` make it."""
+        payload = self.directory.groups.serve(req, token)
+        return payload if isinstance(payload, Response) else self._page(req, payload, self.member_faults)
+
+    def _page(self, req: Request, payload: dict[str, Any], f: ListingFaults) -> Response:
+        """A page of a report or of group members with the faults that apply to them (a repeated
+        token, padding, dripping)."""
         if f.repeat_token and req.arg("pageToken"):
             payload["nextPageToken"] = req.arg("pageToken")
         resp = self._fields(req, payload)
