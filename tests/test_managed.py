@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import gc
 import json
+import re
+import shutil
+import subprocess
 import types
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +27,7 @@ from sweeper.managed import ManagedBy, ManagedIndex, ManagedSettings
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "terraform"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "managed-as-code.md"
 STATES = ("aws.json", "entra.json", "google.json", "aws_terraform_1.11.json")
 ACCOUNT = "111122223333"  # the AWS account of aws.json
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -491,3 +495,26 @@ def test_a_state_of_50k_resources_is_indexed_whole(tmp_path):
     assert address(managed.lookup("aws", profiled, profiled.credentials[0])) == \
         "module.m49.aws_iam_user_login_profile.this[998]"
 
+
+# --- the documentation ---------------------------------------------------------------------------
+
+def test_the_docs_jq_filter_keeps_everything_matched_on_and_no_secret(tmp_path):
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed")
+    (tmp_path / "managed-state.jq").write_text(re.search(r"```jq\n(.*?)```", DOC.read_text(), re.S).group(1))
+    for name in STATES:
+        slim = subprocess.run([jq, "-c", "-f", str(tmp_path / "managed-state.jq"), str(FIXTURES / name)],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+        assert not any(secret in slim for secret in _secrets(name)), name
+        (tmp_path / name).write_text(slim)
+    full, slim = index(*STATES), index(*STATES, base=tmp_path)
+    assert len(slim) == len(full) and slim._by == full._by  # the same resources, matched the same way
+
+
+def test_the_docs_example_reasons_are_what_the_code_says():
+    blocks = [" ".join(b.split()) for b in re.findall(r"```\n(managed by .*?)```", DOC.read_text(), re.S)]
+    ci = aws_user("ci-runner", "AIDAI23HXD2O5EXAMPLE", key("AKIAI44QH8DHBEXAMPLE"), tags={"managed_by": "terraform"})
+    by_state = index("aws.json").lookup("aws", ci, ci.credentials[1])
+    by_tag = index(tags={"managed_by": "terraform"}).lookup("aws", ci, ci.credentials[1])
+    assert blocks == [by_state.reason(), by_tag.reason()]
