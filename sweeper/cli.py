@@ -411,6 +411,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
     from sweeper.store import StoreDenied
     from sweeper.sweep import Sweep
 
+    config.managed_index  # noqa: B018 - read the Terraform states now: a bad one stops the run before anything
     with _progress() as progress:
         sweep = Sweep(config, providers, as_of, mode, journal, plan_targets, max_disable, progress,
                       allow_remove=allow_remove, open_adapter=registry.create, describe=registry.info,
@@ -712,6 +713,7 @@ def _preview(config: Config, providers: list[str], as_of: datetime, journal: Jou
     from sweeper.results import FindingAction
     from sweeper.sweep import Sweep
 
+    config.managed_index  # noqa: B018 - the Terraform states, read before anything
     with _progress() as progress:
         result = Sweep(config, providers, as_of, "plan", journal, None, max_disable, progress,
                        open_adapter=registry.create, describe=registry.info).run()
@@ -973,6 +975,7 @@ def explain(identity: str = typer.Argument(..., metavar="IDENTITY",
     cfg = _config(config)
     providers = select(cfg, provider)
     when = parse_as_of(as_of)
+    cfg.managed_index  # noqa: B018 - a bad Terraform state is a config error, said before anything is listed
     found, failed = 0, False
     out = stdout_console()
     for name in providers:
@@ -984,7 +987,8 @@ def explain(identity: str = typer.Argument(..., metavar="IDENTITY",
             failed = True
             continue
         try:
-            t = Thresholds.resolve(cfg.policy, settings, registry.info(name), cfg.exceptions, name, cfg.rules)
+            t = Thresholds.resolve(cfg.policy, settings, registry.info(name), cfg.exceptions, name, cfg.rules,
+                                   cfg.managed_index, cfg.managed.action if cfg.managed else "report")
             unread = want_groups(adapter, t)
             for scope, ident in ex.find(adapter, adapter.scopes(), identity):
                 found += 1

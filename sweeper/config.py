@@ -7,6 +7,7 @@ which subclasses `ProviderSettings` for the policy overrides every provider shar
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -106,7 +107,7 @@ class JournalSettings(StrictModel):
         return [w for w in (endpoints.vet(u, hosts, allow_custom=True) for u in urls) if w]
 
 
-SECTIONS = ("policy", "journal", "providers", "notify", "exceptions", "rules", "engine")
+SECTIONS = ("policy", "journal", "providers", "notify", "exceptions", "rules", "managed_as_code", "engine")
 
 # The real storage API hosts per journal scheme; another https host needs allow_custom_endpoint.
 STORE_HOSTS: dict[str, tuple[str, ...]] = {
@@ -202,6 +203,18 @@ class Config:
     exceptions: tuple[ExceptionEntry, ...] = ()
     engine: EngineSettings = field(default_factory=lambda: EngineSettings.model_validate({}))
     rules: tuple[Any, ...] = ()  # `[[rules]]` (sweeper.rules.Rule), in order: the first that matches applies
+    managed: Any = None  # `[managed_as_code]` (sweeper.managed.ManagedSettings), or None
+
+    @functools.cached_property
+    def managed_index(self) -> Any:
+        """The identities managed as code (sweeper.managed.ManagedIndex), read once per run from the
+        state files (relative to the config's folder); None without `[managed_as_code]`. Raises
+        ConfigError naming a state file that cannot be read."""
+        if self.managed is None:
+            return None
+        from sweeper.managed import ManagedIndex
+
+        return ManagedIndex.load(self.managed, Path(self.path).resolve().parent)
 
     def warnings(self) -> list[str]:
         """Every section's run-time warnings, each prefixed with its key path."""
@@ -314,6 +327,7 @@ def parse(text: str, path: str = "<config>") -> Config:
     exceptions = tuple(_validate(ExceptionEntry, entry, path, f"exceptions[{n}]")
                        for n, entry in enumerate(raw_exceptions))
     rules = _rules(data.get("rules", []), path)
+    managed = _managed(data.get("managed_as_code"), path)
     raw_providers = data.get("providers", {})
     if not isinstance(raw_providers, dict):
         raise ConfigError("must be a table", path=path, key="providers")
@@ -338,9 +352,21 @@ def parse(text: str, path: str = "<config>") -> Config:
         decides["required_notice_days"] = notify.required_notice_days
     if rules:
         decides["rules"] = [r.model_dump() for r in rules]
+    if managed is not None:
+        decides["managed_as_code"] = managed.model_dump()
     canonical = json.dumps(decides, sort_keys=True, default=str)
     return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest(), notify,
-                  exceptions, engine, rules)
+                  exceptions, engine, rules, managed)
+
+
+def _managed(raw: Any, path: str) -> Any:
+    """`[managed_as_code]` validated (sweeper.managed.ManagedSettings), or None when absent; its state
+    files are read when a sweep needs them (`Config.managed_index`)."""
+    if raw is None:
+        return None
+    from sweeper.managed import ManagedSettings
+
+    return _validate(ManagedSettings, raw, path, "managed_as_code")
 
 
 def _rules(raw: Any, path: str) -> tuple[Any, ...]:

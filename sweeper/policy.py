@@ -324,10 +324,9 @@ def _passive(identity: Identity, credential: Credential, t: Thresholds, rule: "r
     would be disabled: report-only by nature, managed as code, or its rule's action."""
     if credential.report_only:
         return f"reported only: {credential.report_only}"
-    if t.managed is not None:
-        managed = t.managed.lookup(instances.kind_of(t.provider), identity, credential)
-        if managed is not None and ((rule.managed_as_code if rule is not None else None) or t.managed_action) != "act":
-            return f"reported only: {managed.reason()}"
+    managed = _managed(identity, credential, t, rule, acting=False)
+    if managed:
+        return f"reported only: {managed}"
     if rule is not None:
         action = rule.action_for(identity)
         if action == "report":
@@ -335,6 +334,23 @@ def _passive(identity: Identity, credential: Credential, t: Thresholds, rule: "r
         if action == "notify":
             return f"rule {rule.name!r} notifies its owner and disables nothing (action = notify)"
     return None
+
+
+def _managed(identity: Identity, credential: Credential, t: Thresholds, rule: "rules.Rule | None", *,
+             acting: bool) -> str | None:
+    """What manages this credential as code, when the config says to leave it to its code (`acting`
+    False) or to act on it anyway (`acting` True: `managed_as_code = "act"`), else None."""
+    if t.managed is None:
+        return None
+    managed = t.managed.lookup(instances.kind_of(t.provider), identity, credential)
+    if managed is None:
+        return None
+    act = ((rule.managed_as_code if rule is not None else None) or t.managed_action) == "act"
+    if act is not acting:
+        return None
+    where = f"at {managed.address}" if managed.address else f"({managed.source})"
+    return managed.reason() if not act else (f"managed by {managed.tool} {where}; acted on (managed_as_code = "
+                                             "act): the next apply may enable it again")
 
 
 def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datetime,
@@ -402,6 +418,10 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
         return Decision(DecisionKind.REPORT, f"{reason}; {passive}", window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
+    if t.managed is not None:
+        acted = _managed(identity, credential, t, rule, acting=True)
+        if acted:
+            reason = f"{reason}; {acted}"
     return Decision(kind, reason, window, days, risk, controls)
 
 

@@ -145,7 +145,8 @@ class Sweep:
             return [ScopeResult(name, "", status, message=describe_failure(err))]
         settings = self.config.providers[name]
         thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None,
-                                        self.config.exceptions, name, self.config.rules)
+                                        self.config.exceptions, name, self.config.rules, self.config.managed_index,
+                                        self.config.managed.action if self.config.managed else "report")
         unread = want_groups(adapter, thresholds)
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
