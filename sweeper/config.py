@@ -117,6 +117,14 @@ STORE_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def known_provider(name: str) -> str:
+    """`name` when it is a provider kind or one of its instances (`kind:instance`); ValueError otherwise."""
+    if registry.kind_of(name) not in registry.names():
+        raise ValueError(f"provider {name!r} is not a known provider ({', '.join(registry.names())}; "
+                         "or kind:instance for one instance)")
+    return name
+
+
 class ExceptionEntry(StrictModel):
     """One `[[exceptions]]` entry: an identity kept on purpose, by someone, for a reason, until a date."""
 
@@ -131,9 +139,8 @@ class ExceptionEntry(StrictModel):
     def _sane(self) -> "ExceptionEntry":
         if not self.reason.strip():
             raise ValueError("reason must say why the identity is kept")
-        if self.provider is not None and registry.kind_of(self.provider) not in registry.names():
-            raise ValueError(f"provider {self.provider!r} is not a known provider ({', '.join(registry.names())}; "
-                             "or kind:instance for one instance)")
+        if self.provider is not None:
+            known_provider(self.provider)
         today = datetime.now(timezone.utc).date()
         if self.expires < today - timedelta(days=365):
             raise ValueError(f"expires {self.expires.isoformat()} is more than a year ago: a typo? (remove the "

@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal, Sequence
 from pydantic import Field, field_validator, model_validator
 
 from sweeper import instances
-from sweeper.config import StrictModel
+from sweeper.config import StrictModel, known_provider
 from sweeper.model import Credential, CredentialKind, Identity, IdentityKind
 from sweeper.text import literal
 
@@ -60,13 +60,7 @@ class RuleMatch(StrictModel):
     @field_validator("provider")
     @classmethod
     def _providers(cls, value: list[str]) -> list[str]:
-        from sweeper import registry
-
-        for name in value:
-            if registry.kind_of(name) not in registry.names():
-                raise ValueError(f"provider {name!r} is not a known provider ({', '.join(registry.names())}; "
-                                 "or kind:instance for one instance)")
-        return value
+        return [known_provider(name) for name in value]
 
     def given(self) -> list[str]:
         """The conditions this match sets, by key."""
