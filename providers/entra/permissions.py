@@ -14,6 +14,11 @@ READ_GROUPS = "GroupMember.Read.All"
 READ_ORG = "Organization.Read.All"
 WRITE = "User.EnableDisableAccount.All"
 REVOKE = "User.RevokeSessions.All"
+READ_APPS = "Application.Read.All"  # service principals and applications with their owners (#17)
+READ_REPORTS = "AuditLog.Read.All"  # the beta reports servicePrincipalSignInActivities, appCredentialSignInActivities
+# PATCH servicePrincipal accountEnabled: Graph lists Application.ReadWrite.OwnedBy as least privileged, but it
+# reaches only the service principals the sweeper's own app owns, not the ones it sweeps
+WRITE_SP = "Application.ReadWrite.All"
 DELETE_RESTORE = "User.DeleteRestore.All"  # opt-in removal (#13): delete users, restore them from deleted items
 ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
              "Administrator role for the app; by default (skip_role_holders = true) role holders are "
