@@ -1,5 +1,6 @@
-"""Listing Entra's machine identities (#17) for the adapter: the two beta reports, then applications and
-service principals, each read whole in pages of 999 (no call per object), mapped by `providers.entra.machines`.
+"""Listing Entra's machine identities (#17) for the adapter: applications and service principals with their
+owners, then the beta report of each kind's use, each read whole in pages of 999 (no call per object),
+mapped by `providers.entra.machines`. A report is read only when its listing gave something to judge.
 
 What could not be measured or was left out is said, never guessed: `notes` holds a sentence per switch
 whose data Graph refused (naming the permission and the switch that turns it off) and the counts of
@@ -65,7 +66,8 @@ class Workload:
             yield page
 
     def _report(self, name: str, switch: str, what: str) -> list[Any] | None:
-        """Every row of a beta report, or None (and a note) when Graph refuses it."""
+        """Every row of a beta report, or None (and a note) when Graph refuses it. `what` names the
+        objects left unjudged then."""
         url = f"{beta_endpoint(self.graph.endpoint)}/reports/{name}?$top={machines.PAGE}"
         try:
             return [row for page in self._pages(url, f"read {name} (beta)", READ_REPORTS) for row in page]
@@ -74,16 +76,18 @@ class Workload:
             if why is None:
                 raise
             self.notes.append(f"{what} not measured: GET /beta/reports/{name} (a beta report, the only source of "
-                              f"their sign-in activity) was refused ({why}); none of them was judged. It needs "
+                              f"their activity) was refused ({why}), so none of them was judged. It needs "
                               f"{READ_REPORTS} and an Entra ID P1 or P2 licence; set {switch} = false to stop "
                               "reading it")
             return None
 
     def _objects(self, kind: str, select: str, switch: str, what: str) -> list[Any] | None:
+        """Every object of a listing with its owners, or None (and a note) when Graph refuses it."""
         url = (f"{self.graph.endpoint}/{kind}?$select={select}&$expand={quote(machines.OWNERS, safe='(),=$')}"
                f"&$top={machines.PAGE}")
         try:
-            return [o for page in self._pages(url, f"list {kind}", READ_APPS) for o in page]
+            return [o if isinstance(o, dict) else {} for page in self._pages(url, f"list {kind}", READ_APPS)
+                    for o in page]
         except ProviderError as err:
             why = refused(err)
             if why is None:
@@ -94,41 +98,47 @@ class Workload:
 
     def identities(self, scope: str, protect: dict[str, str], exclude: dict[str, str]) -> Iterator[Identity]:
         """Service principals (with `service_principals`), then applications' credentials (with
-        `app_credentials`); what cannot be judged is left out and said in `notes`."""
+        `app_credentials`); what cannot be judged is left out and said in `notes`. Each report is read
+        only when there is something for it to judge."""
         s = self.settings
-        sp_uses = cred_uses = None
+        apps = self._objects("applications", machines.APP_SELECT, "app_credentials", "Applications") \
+            if s.app_credentials else None
         if s.service_principals:
-            rows = self._report(machines.SP_REPORT, "service_principals", "Service principals")
-            sp_uses = None if rows is None else machines.sp_uses(rows)
-        apps: list[Any] | None = None
-        if s.app_credentials:
-            rows = self._report(machines.APP_REPORT, "app_credentials", "Application credentials")
-            cred_uses = None if rows is None else machines.credential_uses(rows)
-            apps = self._objects("applications", machines.APP_SELECT, "app_credentials", "Applications")
-        if s.service_principals and sp_uses is not None:
             sps = self._objects("servicePrincipals", machines.SP_SELECT, "service_principals", "Service principals")
-            yield from self._sps(sps or [], scope, sp_uses, apps or [], protect, exclude)
+            yield from self._sps(sps or [], scope, apps or [], protect, exclude)
         if apps:
-            yield from self._apps(apps, scope, cred_uses, exclude)
+            creds = sum(len(a.get(k) or ()) for a in apps for k in ("passwordCredentials", "keyCredentials"))
+            rows = self._report(machines.APP_REPORT, "app_credentials", f"{creds} application credential(s)") \
+                if creds else []
+            yield from self._apps(apps, scope, None if rows is None else machines.credential_uses(rows), exclude)
 
-    def _sps(self, sps: list[Any], scope: str, uses: dict[str, machines.Use], apps: list[Any],
+    def _sps(self, sps: list[dict[str, Any]], scope: str, apps: list[dict[str, Any]],
              protect: dict[str, str], exclude: dict[str, str]) -> Iterator[Identity]:
-        app_owners = {str(a.get("appId")).lower(): machines.owner_of(a) for a in apps if isinstance(a, dict)}
         skipped = {"first-party": 0, "managed identity": 0}
-        report_only = self.settings.service_principal_action == "report"
-        for n, sp in enumerate(sps, 1):
-            sp = sp if isinstance(sp, dict) else {}
+        judged = []
+        for sp in sps:
             why = machines.skipped(sp)
             if why:
                 skipped[why] += 1
-                continue
+            else:
+                judged.append(sp)
+        if any(skipped.values()):
+            mi = skipped["managed identity"]
+            self.notes.append(f"never touched, so not listed: {skipped['first-party']} Microsoft first-party "
+                              f"service principal(s) (owner tenant {machines.FIRST_PARTY}) and {mi} managed "
+                              f"identit{'y' if mi == 1 else 'ies'}")
+        if not judged:
+            return
+        rows = self._report(machines.SP_REPORT, "service_principals", f"{len(judged)} service principal(s)")
+        if rows is None:
+            return
+        uses = machines.sp_uses(rows)
+        app_owners = {str(a.get("appId")).lower(): machines.owner_of(a) for a in apps}
+        report_only = self.settings.service_principal_action == "report"
+        for n, sp in enumerate(judged, 1):
             app = str(sp.get("appId") or "").lower()
             yield machines.to_sp(sp, scope, uses.get(app), protect=protect, exclude=exclude, own=self.own,
                                  report_only=report_only, fallback_owner=app_owners.get(app), position=f"#{n}")
-        if any(skipped.values()):
-            self.notes.append(f"never touched, so not listed: {skipped['first-party']} Microsoft first-party "
-                              f"service principal(s) (owner tenant {machines.FIRST_PARTY}) and "
-                              f"{skipped['managed identity']} managed identit{'y' if skipped['managed identity'] == 1 else 'ies'}")
 
     def _apps(self, apps: list[Any], scope: str, uses: dict[str, machines.Use] | None,
               exclude: dict[str, str]) -> Iterator[Identity]:
