@@ -54,6 +54,12 @@ class Adapter(Protocol):
     what a person reading the report must know about it (for example a protection that could not be
     loaded, so the listing went on without it); each note goes into the scope's message. Raising
     there fails the scope like a failed listing.
+
+    Optional, for `[[rules]]` that match on groups (#26): `groups_listed = True` when every identity
+    already carries its groups (`Identity.groups`, as the provider names them), or
+    `want_groups(groups)`, called before listing with the groups the rules name, after which the
+    identities that are members carry those names. With neither, the report says that such rules
+    match no identity of that provider.
     """
 
     name: str

@@ -914,11 +914,16 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
     def failure() -> Any:
         return terminal("FAILED", "bold red")
 
+    from sweeper.rules import problems
+
     cfg = _config(config)
-    say(f"config {cfg.path}: ok ({', '.join(cfg.providers)})")
+    say(f"config {cfg.path}: ok ({', '.join(cfg.providers)})"
+        + (f"; {len(cfg.rules)} rule(s)" if cfg.rules else ""))
     table = Table(title="access and permissions", title_justify="left")
     for col in ("provider", "check", "result", "detail"):
         table.add_column(col, overflow="fold")
+    for problem in problems(cfg.rules, cfg.policy.inactive_days, cfg.policy.never_used_days):
+        table.add_row("config", "rules", terminal("REVIEW", "yellow"), terminal(problem))
     failed = False
     mismatch = False
     for name in select(cfg, provider):
@@ -945,6 +950,63 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
             failed = True
     stdout_console().print(table)
     raise typer.Exit(2 if mismatch else 4 if failed else 0)
+
+
+@app.command()
+@guarded
+def explain(identity: str = typer.Argument(..., metavar="IDENTITY",
+                                           help="A login (any case), an identity id, or a credential id such as an "
+                                                "access key id."),
+            config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = ProviderOpt,
+            as_of: Optional[str] = AsOfOpt) -> None:
+    """Show why the policy judges one identity as it does: every input date, each rule in order (matched,
+    not matched and why, not reached) and the decision with its reason. Lists read-only; changes nothing.
+
+    Example: sweeper explain alice@example.com -c sweeper.toml -p entra
+    """
+    from sweeper import explain as ex, report
+    from sweeper.actions import close_quietly, describe_failure
+    from sweeper.policy import Thresholds
+    from sweeper.sweep import want_groups
+    from sweeper.text import terminal
+
+    cfg = _config(config)
+    providers = select(cfg, provider)
+    when = parse_as_of(as_of)
+    found, failed = 0, False
+    out = stdout_console()
+    for name in providers:
+        settings = cfg.providers[name]
+        try:
+            adapter = registry.create(name, settings, write=False)
+        except Exception as err:  # noqa: BLE001 - one provider's failure is said, the others still searched
+            say(f"{name}: {describe_failure(err)}", "error:", "bold red")
+            failed = True
+            continue
+        try:
+            t = Thresholds.resolve(cfg.policy, settings, registry.info(name), cfg.exceptions, name, cfg.rules)
+            unread = want_groups(adapter, t)
+            for scope, ident in ex.find(adapter, adapter.scopes(), identity):
+                found += 1
+                out.print(terminal(f"{report.display_name(name)} {scope} (as of {when.isoformat()})", "bold"))
+                for line in ex.explain_identity(t, cfg.rules, ex.provider_of(name, ident), when):
+                    out.print(terminal(line))
+                if unread:
+                    out.print(terminal(f"note: {unread}"))
+                if not getattr(adapter, "listing_is_live", True):
+                    out.print(terminal("note: this provider's listing can be hours old: a plan re-reads a "
+                                       "candidate live before it is disabled"))
+                out.print("")
+        except Exception as err:  # noqa: BLE001
+            say(f"{name}: {describe_failure(err)}", "error:", "bold red")
+            failed = True
+        finally:
+            close_quietly(adapter)
+    if not found:
+        say(f"no identity matches {identity!r} in {', '.join(providers)}"
+            + (" (and a provider could not be searched)" if failed else ""), "error:", "bold red")
+        raise typer.Exit(4 if failed else 2)
+    raise typer.Exit(4 if failed else 0)
 
 
 class PermissionMode(str, Enum):

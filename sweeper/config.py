@@ -106,6 +106,8 @@ class JournalSettings(StrictModel):
         return [w for w in (endpoints.vet(u, hosts, allow_custom=True) for u in urls) if w]
 
 
+SECTIONS = ("policy", "journal", "providers", "notify", "exceptions", "rules", "engine")
+
 # The real storage API hosts per journal scheme; another https host needs allow_custom_endpoint.
 STORE_HOSTS: dict[str, tuple[str, ...]] = {
     "s3": ("*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"),
@@ -199,6 +201,7 @@ class Config:
     notify: NotifySettings = field(default_factory=lambda: NotifySettings.model_validate({}))
     exceptions: tuple[ExceptionEntry, ...] = ()
     engine: EngineSettings = field(default_factory=lambda: EngineSettings.model_validate({}))
+    rules: tuple[Any, ...] = ()  # `[[rules]]` (sweeper.rules.Rule), in order: the first that matches applies
 
     def warnings(self) -> list[str]:
         """Every section's run-time warnings, each prefixed with its key path."""
@@ -298,10 +301,9 @@ def parse(text: str, path: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML: {err}", path=path) from None
-    unknown = sorted(set(data) - {"policy", "journal", "providers", "notify", "exceptions", "engine"})
+    unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ConfigError("unknown key (expected policy, journal, providers, notify, exceptions, engine)", path=path,
-                          key=unknown[0])
+        raise ConfigError(f"unknown key (expected {', '.join(SECTIONS)})", path=path, key=unknown[0])
     engine = _validate(EngineSettings, data.get("engine", {}), path, "engine")
     policy = _validate(PolicySettings, data.get("policy", {}), path, "policy")
     journal = _validate(JournalSettings, data.get("journal", {}), path, "journal")
@@ -311,6 +313,7 @@ def parse(text: str, path: str = "<config>") -> Config:
         raise ConfigError("must be an array of tables ([[exceptions]])", path=path, key="exceptions")
     exceptions = tuple(_validate(ExceptionEntry, entry, path, f"exceptions[{n}]")
                        for n, entry in enumerate(raw_exceptions))
+    rules = _rules(data.get("rules", []), path)
     raw_providers = data.get("providers", {})
     if not isinstance(raw_providers, dict):
         raise ConfigError("must be a table", path=path, key="providers")
@@ -333,9 +336,27 @@ def parse(text: str, path: str = "<config>") -> Config:
         decides["exceptions"] = [e.model_dump() for e in exceptions]
     if notify.required_notice_days:
         decides["required_notice_days"] = notify.required_notice_days
+    if rules:
+        decides["rules"] = [r.model_dump() for r in rules]
     canonical = json.dumps(decides, sort_keys=True, default=str)
     return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest(), notify,
-                  exceptions, engine)
+                  exceptions, engine, rules)
+
+
+def _rules(raw: Any, path: str) -> tuple[Any, ...]:
+    """`[[rules]]` validated, in order; names unique (a finding names the rule it was judged under)."""
+    from sweeper.rules import Rule
+
+    if not isinstance(raw, list):
+        raise ConfigError("must be an array of tables ([[rules]])", path=path, key="rules")
+    rules = tuple(_validate(Rule, entry, path, f"rules[{n}]") for n, entry in enumerate(raw))
+    names: dict[str, int] = {}
+    for n, rule in enumerate(rules):
+        if rule.name.casefold() in names:
+            raise ConfigError(f"rule name {rule.name!r} is also rule {names[rule.name.casefold()]}'s: each rule needs "
+                              "its own name (findings say which rule applied)", path=path, key=f"rules[{n}].name")
+        names[rule.name.casefold()] = n
+    return rules
 
 
 def load(path: str | None = None) -> Config:

@@ -144,6 +144,9 @@ class Identity:
 
     `excluded_by` and `protected_by` are reasons the adapter found in provider data (a tag, a group,
     an org unit, a directory role); login-glob exclusions and the root account are judged by the core.
+    `privileged` says why the identity holds administrative power (its directory role, super admin):
+    such an identity is usually also `protected_by` that reason, and only a rule written for
+    privileged identities (`match.privileged = true`) judges it instead (#26).
     `exclusion_unknown` says why the adapter cannot tell whether a configured exclusion applies (a
     record without its org unit): such an identity is kept, never disabled. `owner` is the address
     its notices go to (Entra mail or UPN, Google primaryEmail, an AWS owner tag).
@@ -165,6 +168,7 @@ class Identity:
     protected_by: str | None = None
     exclusion_unknown: str | None = None  # the data an exclusion needs is missing: never disabled
     owner: str | None = None  # where a notice to this identity's owner goes (an email address), if known
+    privileged: str | None = None  # why it is privileged (a directory role, super admin), for rules (#26)
 
     def __post_init__(self) -> None:
         _check_aware(self.created)
@@ -205,6 +209,9 @@ class Decision:
     days_inactive: int | None = None
     risk: str = "none"  # high | medium | low | none
     controls: tuple[str, ...] = ()
+    rule: str | None = None  # the name of the `[[rules]]` entry it was judged under (None: the defaults)
+    notify_only: bool = False  # its rule's action is `notify`: its owner hears of it, nothing is disabled
+    notice_days: int | None = None  # its rule's notice_days: required notice before a disable, in days
 
 
 @dataclass(frozen=True, slots=True)

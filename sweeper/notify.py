@@ -34,14 +34,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sweeper.errors import ConfigError
 from sweeper.kit.endpoints import TOKEN_PREFIX
 from sweeper.kit.secrets import remember, scrub
-from sweeper.model import Activity, DecisionKind, ProviderStatus
+from sweeper.model import Activity, CredentialKind, DecisionKind, ProviderStatus
 from sweeper.records import Journal
 from sweeper.results import Finding, RunResult
 from sweeper.text import MESSAGE_CHARS, printable
 
 OWNER = "owner"
-STAGES = ("warn", "final")
-CREDENTIAL_KINDS = ("account", "access_key", "console_password")
+STAGES = ("warn", "final", "notice")  # notice: a rule's `action = "notify"`, nothing will be disabled (#26)
+CREDENTIAL_KINDS = tuple(k.value for k in CredentialKind)
 DIGEST_LIMIT = 50  # upcoming disables and ownerless logins listed by name in a digest
 _ENV = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -57,16 +57,22 @@ def delivered_since(journal: Journal, key: tuple[str, ...]) -> date | None:
 
 def hold(findings: Sequence[Finding], journal: Journal | None, as_of: datetime, days: int) -> int:
     """`required_notice_days`: a disable whose owner notice was not delivered `days` days before
-    `as_of` is held back as a warning that says why and until when. Returns how many were held."""
+    `as_of` (its rule's `notice_days` instead, when it has them) is held back as a warning that says
+    why and until when. Returns how many were held."""
     held = 0
     for f in findings:
         if f.decision.kind is not DecisionKind.DISABLE:
             continue
-        first = delivered_since(journal, f.ref.key) if journal is not None else None
-        if first is not None and as_of.date() >= first + timedelta(days=days):
+        need = days if f.decision.notice_days is None else f.decision.notice_days  # its rule's, if it says
+        if not need:
             continue
-        why = (f"notice sent {first.isoformat()}, disabled on or after {(first + timedelta(days=days)).isoformat()}"
-               if first is not None else f"no notice delivered yet (required_notice_days = {days})")
+        first = delivered_since(journal, f.ref.key) if journal is not None else None
+        if first is not None and as_of.date() >= first + timedelta(days=need):
+            continue
+        setting = (f"required_notice_days = {need}" if f.decision.notice_days is None
+                   else f"notice_days = {need} in rule {f.decision.rule!r}")
+        why = (f"notice sent {first.isoformat()}, disabled on or after {(first + timedelta(days=need)).isoformat()}"
+               if first is not None else f"no notice delivered yet ({setting})")
         f.decision = replace(f.decision, kind=DecisionKind.WARN, reason=f"{f.decision.reason}; {why}")
         f.held = True
         held += 1
@@ -191,6 +197,11 @@ def _used(f: Finding) -> str:
     return "no use on record"
 
 
+def _noticed(f: Finding) -> bool:
+    """Whether the owner hears of this finding: a warning, a disable, or a rule's notify-only finding."""
+    return f.decision.kind in (DecisionKind.WARN, DecisionKind.DISABLE) or f.decision.notify_only
+
+
 def _reaches(f: Finding) -> date | None:
     c = f.credential
     since = c.last_used if c.activity is Activity.SEEN else c.created
@@ -229,6 +240,8 @@ class Notifier:
     # owner notices
 
     def _stage(self, f: Finding) -> str:
+        if f.decision.notify_only:
+            return "notice"
         return "final" if f.decision.kind is DecisionKind.DISABLE or f.held else "warn"
 
     def _due(self, f: Finding, stage: str) -> date:
@@ -250,7 +263,7 @@ class Notifier:
         by_identity: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
         jobs: list[tuple[Any, list[tuple[Finding, str]]]] = []
         for f in self.result.findings:
-            if f.decision.kind in (DecisionKind.WARN, DecisionKind.DISABLE):
+            if _noticed(f):
                 by_identity[(f.identity.provider, f.identity.scope, f.identity.id)].append(f)
         for findings in by_identity.values():
             identity = findings[0].identity
@@ -275,7 +288,8 @@ class Notifier:
         self.result.notices[done:] = sorted(self.result.notices[done:], key=lambda n: (n["identity"], n["to"] or ""))
 
     def _send_owner(self, identity: Any, todo: list[tuple[Finding, str]]) -> None:
-        stage = "final" if any(s == "final" for _, s in todo) else "warn"
+        stages = {s for _, s in todo}
+        stage = "final" if "final" in stages else "warn" if "warn" in stages else "notice"
         credentials: list[dict[str, Any]] = [{"label": f.credential.label, "used": _used(f), "threshold_days": f.decision.threshold_days,
                         "due": self._due(f, s).isoformat(), "stage": s} for f, s in todo]
         values = {"stage": stage, "login": identity.login, "display_name": identity.display_name,
@@ -285,7 +299,8 @@ class Notifier:
         login = printable(identity.login)
         title = (f"Action needed: your {values['provider_name']} access {login} is about to be disabled"
                  if stage == "final" else f"Your {values['provider_name']} access {login} will be "
-                 "disabled if it stays unused")
+                 "disabled if it stays unused" if stage == "warn" else
+                 f"Your {values['provider_name']} access {login} has not been used for a long time")
         url = self.settings.owner_url
         html = bool(url) and urlsplit(url or "").scheme.startswith("mailto")
         body = self.templates.render("notice.html.j2" if html else "notice.txt.j2", **values)
@@ -342,7 +357,7 @@ class Notifier:
         if self.journal is None:
             return
         listed = {(s.provider, s.scope) for s in self.result.scopes if s.status is ProviderStatus.OK}
-        current = {f.ref.key for f in self.result.findings if f.decision.kind in (DecisionKind.WARN, DecisionKind.DISABLE)}
+        current = {f.ref.key for f in self.result.findings if _noticed(f)}
         open_keys: dict[tuple[str, ...], dict[str, Any]] = {}
         for n in self.journal.notices():
             key = (n["provider"], n["scope"], n["identity_id"], n["kind"], n["credential_id"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from sweeper import instances
+from sweeper import instances, rules
 from sweeper.config import PolicySettings, ProviderSettings
 from sweeper.text import literal, scripts, skeleton, unencodable
 from sweeper.model import Activity, Credential, CredentialKind, Decision, DecisionKind, Identity, IdentityKind
@@ -49,6 +49,28 @@ class Thresholds:
     removable: Mapping[CredentialKind, str] = field(default_factory=dict)  # the provider's removal, per kind
     removal_irreversible: frozenset[CredentialKind] = frozenset()
     root_protection: str = "the provider's root account is never touched"
+    provider: str = ""  # the provider instance these are for (`entra:contoso`), as rules match it
+    rules: tuple[Any, ...] = ()  # the `[[rules]]` that can apply here, compiled (sweeper.rules.Matcher), in order
+    label: str = ""  # added to the threshold's name in reasons: " under rule 'admins'"
+    managed: Any = None  # identities managed as code (sweeper.managed.ManagedIndex), or None
+    managed_action: str = "report"  # `[managed_as_code] action`: report | act
+    _derived: dict[str, "Thresholds"] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_rule(self, rule: Any) -> "Thresholds":
+        """These thresholds as `rule` sets them: its days where it gives them (its inactive_days replace
+        the kind thresholds too), the defaults elsewhere; computed once per rule."""
+        found = self._derived.get(rule.name)
+        if found is None:
+            found = replace(
+                self, rules=(), label=f" under rule {rule.name!r}",
+                inactive_days=rule.inactive_days or self.inactive_days,
+                kind_days={} if rule.inactive_days else self.kind_days,
+                never_used_days=rule.never_used_days or self.never_used_days,
+                warn_days=self.warn_days if rule.warn_days is None else rule.warn_days,
+                remove_after_days=rule.remove_after_days or self.remove_after_days,
+                remove_by_kind={} if rule.remove_after_days else self.remove_by_kind, _derived={})
+            self._derived[rule.name] = found
+        return found
 
     def controls_for(self, kind: CredentialKind, days: int | None = None) -> tuple[str, ...]:
         """The controls a finding judged with a `days`-day threshold satisfies: one with a limit (CIS AWS:
@@ -59,10 +81,13 @@ class Thresholds:
 
     @classmethod
     def resolve(cls, policy: PolicySettings, provider: ProviderSettings, info: Any = None,
-                exceptions: Sequence[Any] = (), name: str | None = None) -> "Thresholds":
+                exceptions: Sequence[Any] = (), name: str | None = None, rule_list: Sequence[Any] = (),
+                managed: Any = None, managed_action: str = "report") -> "Thresholds":
         """`[policy]` with the provider section's overrides; `info` (its `ProviderInfo`) adds the
         controls it names per credential kind and how it words root protection; `exceptions` are the
-        config's `[[exceptions]]`, of which those for this provider (or for all) are kept."""
+        config's `[[exceptions]]`, of which those for this provider (or for all) are kept; `rule_list`
+        the config's `[[rules]]`, of which those that can apply to this provider instance are kept."""
+        instance = name or str(getattr(info, "name", ""))
         def pick(name: str) -> Any:  # the provider's value when set, else [policy]'s
             value = getattr(provider, name)
             return getattr(policy, name) if value is None else value
@@ -76,8 +101,10 @@ class Thresholds:
             max_disable=pick("max_disable"),
             max_disable_percent=pick("max_disable_percent"),
             never_disable=frozenset(policy.never_disable),
-            exceptions=tuple(e for e in exceptions if e.provider is None
-                             or instances.matches(name or str(getattr(info, "name", "")), [e.provider])),
+            exceptions=tuple(e for e in exceptions if e.provider is None or instances.matches(instance, [e.provider])),
+            provider=instance, rules=rules.compile_rules(rule_list, instance),
+            managed=managed if managed is not None and not getattr(managed, "empty", False) else None,
+            managed_action=managed_action,
             remove_after_days=pick("remove_after_days"),
             remove_by_kind=dict(provider.remove_after_days_by_kind),
             max_remove=pick("max_remove"),
@@ -100,10 +127,10 @@ class Thresholds:
         """The most specific threshold in days, and what it is called in a reason."""
         kind = credential.kind.value
         if kind in self.kind_days:
-            return self.kind_days[kind], _NOUNS[credential.kind]
+            return self.kind_days[kind], _NOUNS[credential.kind] + self.label
         if identity.kind is IdentityKind.GUEST and "guest" in self.kind_days:
-            return self.kind_days["guest"], "guest accounts"
-        return self.inactive_days, _NOUNS[credential.kind]
+            return self.kind_days["guest"], "guest accounts" + self.label
+        return self.inactive_days, _NOUNS[credential.kind] + self.label
 
 
 def _day(when: datetime) -> str:
@@ -279,7 +306,39 @@ def _expired(identity: Identity, credential: Credential, threshold: int, t: Thre
 
 
 def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: datetime) -> Decision:
-    """Judge one credential of one identity as of `now` (design.md §3, rules 1–7 and 10)."""
+    """Judge one credential of one identity as of `now` (design.md §3, rules 1–7 and 10), under the
+    first of the provider's `[[rules]]` that matches it, else under the defaults (#26)."""
+    if t.rules:
+        rule = rules.first_match(t.rules, t.provider, identity, credential)
+        if rule is not None:
+            decision = _judge(identity, credential, t.for_rule(rule), now, rule)
+            if decision.kind.is_finding:
+                decision = replace(decision, rule=rule.name, notify_only=decision.kind is DecisionKind.REPORT
+                                   and rule.action_for(identity) == "notify", notice_days=rule.notice_days)
+            return decision
+    return _judge(identity, credential, t, now, None)
+
+
+def _passive(identity: Identity, credential: Credential, t: Thresholds, rule: "rules.Rule | None") -> str | None:
+    """Why a stale credential would only be reported (so it gets no warning either), or None when it
+    would be disabled: report-only by nature, managed as code, or its rule's action."""
+    if credential.report_only:
+        return f"reported only: {credential.report_only}"
+    if t.managed is not None:
+        managed = t.managed.lookup(instances.kind_of(t.provider), identity, credential)
+        if managed is not None and ((rule.managed_as_code if rule is not None else None) or t.managed_action) != "act":
+            return f"reported only: {managed.reason()}"
+    if rule is not None:
+        action = rule.action_for(identity)
+        if action == "report":
+            return f"reported only: rule {rule.name!r} (action = report)"
+        if action == "notify":
+            return f"rule {rule.name!r} notifies its owner and disables nothing (action = notify)"
+    return None
+
+
+def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datetime,
+           rule: "rules.Rule | None") -> Decision:
     threshold, noun = t.threshold(identity, credential)
     credential = since_creation(credential)
     if not credential.enabled or not identity.enabled:
@@ -292,7 +351,9 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
                         _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind, threshold))
     since, window = reference
     age = now - since
-    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days and not credential.report_only else window)
+    passive = _passive(identity, credential, t, rule) if (credential.report_only or t.managed is not None
+                                                          or rule is not None) else None
+    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days and not passive else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
         return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
     controls = t.controls_for(credential.kind, window)
@@ -301,9 +362,20 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
         return Decision(DecisionKind.UNKNOWN, broken, window, max(age.days, 0), "medium", controls)
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
+    # a rule written for privileged identities judges them in place of the protection their privilege gives
+    judged_privileged = (rule is not None and rule.match.privileged is True and identity.privileged is not None
+                         and identity.protected_by in (None, identity.privileged))
     shield = (t.root_protection if identity.kind is IdentityKind.ROOT
-              else credential.protected_by or identity.protected_by)
+              else credential.protected_by or (None if judged_privileged else identity.protected_by))
     reason += _script_note(identity.login)
+    if judged_privileged:
+        reason += f"; privileged: {identity.privileged}"
+        if window <= rules.E8_DAYS:
+            controls = (*controls, rules.E8_PRIVILEGED)
+        else:
+            reason += f" (ASD Essential Eight ML2 asks that privileged access be disabled after {rules.E8_DAYS} days)"
+    if rule is not None and rule.controls:
+        controls = (*controls, *rule.controls)
     if shield:
         return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", window, days, risk, controls)
     excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
@@ -326,9 +398,8 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
         return Decision(DecisionKind.PROTECTED, f"{reason}; protected: listed in [policy] never_disable",
                         window, days, risk, controls)
-    if credential.report_only:  # stale, but this sweeper only says so
-        return Decision(DecisionKind.REPORT, f"{reason}; reported only: {credential.report_only}", window, days,
-                        risk, controls)
+    if passive:  # stale, but this sweeper only says so
+        return Decision(DecisionKind.REPORT, f"{reason}; {passive}", window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
     return Decision(kind, reason, window, days, risk, controls)

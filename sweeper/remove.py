@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
+from sweeper import rules
 from sweeper.model import Action, ActionState, Credential, CredentialRef, Decision, DecisionKind, IdentityKind
 from sweeper.policy import Thresholds, exception_for, excluded_by_login
 from sweeper.records import ActionRow, Journal
@@ -105,7 +106,10 @@ def candidates(pool: Sequence[tuple[Any, Credential]], journal: Journal, t: Thre
     protected or excluded now), each with when this sweeper's disable took effect."""
     out = []
     for identity, credential in pool:
-        days = t.removal_days(credential.kind)
+        rule = rules.first_match(t.rules, t.provider, identity, credential) if t.rules else None
+        if rule is not None and rule.action_for(identity) != "disable":
+            continue  # its rule only reports or notifies now: nothing of it is removed
+        days = (t.for_rule(rule) if rule is not None else t).removal_days(credential.kind)
         if days is None or shielded(identity, credential, t, as_of):
             continue
         finding = Finding(identity, credential, Decision(DecisionKind.REMOVE, "", days))

@@ -48,6 +48,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "days_inactive": f.decision.days_inactive, "threshold_days": f.decision.threshold_days,
         "action": f.action, "error": f.error, "risk": f.decision.risk, "controls": list(f.decision.controls),
         "irreversible": f.credential.irreversible,
+        **({"rule": f.decision.rule} if f.decision.rule else {}),
     }
 
 

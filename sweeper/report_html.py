@@ -82,6 +82,10 @@ def _totals(result: RunResult) -> list[tuple[str, int, str]]:
              ("already disabled", s["already_disabled"], "")]
     if s.get("remove"):
         shown.insert(3, ("to remove", s["remove"], "remove"))
+    if s.get("machine_identities"):
+        shown.insert(1, ("machine identities", s["machine_identities"], ""))
+    if s.get("report"):
+        shown.insert(-4, ("reported only", s["report"], "report"))
     if result.mode == "apply":
         shown += [("disabled", s["disabled"], "")] + ([("removed", s["removed"], "")] if s.get("remove") else [])
         shown.append(("failed", s["failed"], "failed" if s["failed"] else ""))
@@ -91,7 +95,7 @@ def _totals(result: RunResult) -> list[tuple[str, int, str]]:
 def _card(sc: ScopeResult) -> dict[str, Any]:
     counts = Counter(f.decision.kind.value for f in sc.findings)
     return {"provider": display_name(sc.provider), "scope": sc.scope, "status": sc.status.value,
-            "status_text": sc.status.value.replace("_", " "), "identities": sc.identities,
+            "status_text": sc.status.value.replace("_", " "), "identities": sc.identities, "machines": sc.machines,
             "credentials": sc.credentials, "already_disabled": sc.already_disabled,
             "counts": [(k, counts[k]) for k in DECISIONS if counts[k]], "message": sc.message or "",
             "removal_capped": sc.removal_capped}

@@ -28,6 +28,20 @@ from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
 
 
+def want_groups(adapter: Adapter, t: Thresholds) -> str | None:
+    """Tell the adapter which groups the rules match on (`want_groups`), so that its identities carry
+    their membership; why not, when it cannot read membership (such rules then match nobody there)."""
+    wanted = list(dict.fromkeys(g for m in t.rules for g in m.rule.match.groups))
+    if not wanted or getattr(adapter, "groups_listed", False):  # AWS: every user's groups come with it
+        return None
+    hook = getattr(adapter, "want_groups", None)
+    if callable(hook):
+        hook(wanted)
+        return None
+    return (f"rules match on groups ({', '.join(wanted)}), but this provider does not read group membership: "
+            "those rules match no identity here")
+
+
 @dataclass
 class _Opened:
     name: str
@@ -131,11 +145,15 @@ class Sweep:
             return [ScopeResult(name, "", status, message=describe_failure(err))]
         settings = self.config.providers[name]
         thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None,
-                                        self.config.exceptions, name)
+                                        self.config.exceptions, name, self.config.rules)
+        unread = want_groups(adapter, thresholds)
         try:
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:
-                return list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds), scopes))
+                results = list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds), scopes))
+            for res in results if unread else ():
+                res.say(unread)
+            return results
         finally:
             close_quietly(adapter)
 
@@ -152,10 +170,11 @@ class Sweep:
                     if kept:
                         res.say(f"{kept} credential(s) re-enabled since this sweeper disabled them: in their grace period")
                 days = self.config.notify.required_notice_days
-                if days:
+                if days or t.rules:  # a rule can ask for its own notice days (#26)
                     held = notify.hold(res.findings, self.journal, self.as_of, days)
                     if held:
-                        res.say(f"{held} disable(s) held until their owners have had {days} days' notice")
+                        res.say(f"{held} disable(s) held until their owners have had "
+                                + (f"{days} days' notice" if days else "the notice their rule asks for"))
                 self._guard(res, t)
                 if res.disabled_pool and self.journal is not None:
                     self._removals(adapter, res, t)

@@ -145,3 +145,19 @@ def test_restore_outside_the_window_says_so(cfg, cloud):
     run_id = next(x.run_id for x in journal.runs() if x.mode == "apply" and x.done)
     r = run("restore", run_id, "-c", cfg, "--yes")
     assert r.exit_code != 0 and "past the 30-day recovery window" in r.output, r.output
+
+
+def test_a_rule_sets_its_own_removal_age_and_a_reporting_rule_removes_nothing(cfg, cloud):
+    """#26: remove_after_days per rule; an identity whose rule now only reports is never removed."""
+    cfg.write_text(cfg.read_text() + '[[rules]]\nname = "svc"\nremove_after_days = 60\n'
+                                      '[rules.match]\nlogin = ["svc@*"]\n')
+    assert run("apply", "-c", cfg, "--as-of", day(0), "--yes", "-f", "json").exit_code == 0
+    planned = findings(run("plan", "-c", cfg, "--as-of", day(31), "-f", "json"))
+    assert planned[("stale@example.com", "account")]["decision"] == "remove"  # the defaults: 30 days
+    assert ("svc@example.com", "account") not in planned  # its rule: 60 days
+    planned = findings(run("plan", "-c", cfg, "--as-of", day(61), "-f", "json"))
+    assert planned[("svc@example.com", "account")]["decision"] == "remove"
+    assert "remove_after_days = 60" in planned[("svc@example.com", "account")]["reason"]
+    cfg.write_text(cfg.read_text().replace('remove_after_days = 60\n', 'action = "report"\n'))
+    planned = findings(run("plan", "-c", cfg, "--as-of", day(61), "-f", "json"))
+    assert ("svc@example.com", "account") not in planned

@@ -166,3 +166,11 @@ def test_machine_identities_are_capped_against_machine_identities(tmp_path, clou
     assert r.exit_code == 3, r.output
     message = json.loads(r.stdout)["providers"][0]["message"]
     assert "3 machine identities to disable exceed max_disable_percent = 10% of 10 machine identities" in message
+
+
+def test_the_html_report_counts_machine_identities_and_report_findings() -> None:
+    from sweeper.report_html import render_html
+
+    identity, cred = machine(CredentialKind.ROLE, ago(400), report_only="r")
+    page = render_html(_result(Finding(identity, cred, evaluate(identity, cred, T, NOW)), machines=3), charts=False)
+    assert "3 machine identities" in page and "reported only" in page

@@ -38,6 +38,7 @@ class AwsIamAdapter:
     name = "aws"
     batch_size = 1
     listing_is_live = False  # the credential report can be 4 h old and names key slots, not key ids
+    groups_listed = True  # each user's GroupList (group names) comes with its authorization details (#26 rules)
 
     def __init__(self, settings: AwsSettings, *, write: bool) -> None:
         self.settings = settings

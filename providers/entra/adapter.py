@@ -42,6 +42,7 @@ class _Context:
     protect: dict[str, str] = field(default_factory=dict)
     exclude: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # user id -> the rule groups it is in (#26)
 
 
 class EntraAdapter:
@@ -61,6 +62,7 @@ class EntraAdapter:
                            max_bytes=int(settings.max_response_mb * MB))
         self._lock = threading.Lock()
         self._context: _Context | None = None
+        self._rule_groups: list[str] = []
         self._principal: Principal | None = None
         self._claims: dict[str, Any] | None = None
         self._binding: Binding | None = None
@@ -163,9 +165,17 @@ class EntraAdapter:
         for group in self.settings.exclude_groups:
             for member in self._members(group, "exclude_groups"):
                 found.exclude.setdefault(member, f"member of group {group}")
+        for group in self._rule_groups:  # transitive members, as for exclude_groups
+            for member in self._members(group, "[[rules]] match.groups"):
+                found.groups[member] = (*found.groups.get(member, ()), group)
         with self._lock:
             self._context = found
         return found
+
+    def want_groups(self, groups: Sequence[str]) -> None:
+        """The groups (object ids) the config's rules match on: their members' identities carry them
+        in `Identity.groups`. Called before listing; read once with the role holders."""
+        self._rule_groups = list(dict.fromkeys(groups))
 
     def scope_notes(self, scope: str) -> list[str]:
         """What the report must say about the tenant's listing: PIM eligibility that could not be read, and
@@ -229,12 +239,18 @@ class EntraAdapter:
                 n += 1
                 if not isinstance(user, dict):
                     user = {}
-                yield to_identity(user, scope, protect=protect, exclude=exclude,
-                                  skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                identity = to_identity(user, scope, protect=protect, exclude=exclude,
+                                       skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                if context.groups and identity.id in context.groups:
+                    identity = replace(identity, groups=context.groups[identity.id])
+                yield identity
         if self.settings.service_principals or self.settings.app_credentials:  # machine identities (#17)
             work = Workload(self.graph, self.settings, self._own_ids())
             try:
-                yield from work.identities(scope, protect, exclude)
+                for identity in work.identities(scope, protect, exclude):
+                    if context.groups and identity.id in context.groups:  # service principals in rule groups
+                        identity = replace(identity, groups=context.groups[identity.id])
+                    yield identity
             finally:
                 with self._lock:
                     self._machine_notes[scope] = work.notes

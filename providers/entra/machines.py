@@ -192,7 +192,8 @@ def to_sp(sp: dict[str, Any], scope: str, use: Use | None, *, protect: dict[str,
                       protected_by=mine, report_only=SP_REPORT_ONLY if report_only else None)
     return Identity("entra", scope, sid, name or app_id or sid, IdentityKind.SERVICE, enabled is not False, (cred,),
                     created, name, tags={"appId": app_id, "servicePrincipalType": str(sp.get("servicePrincipalType"))},
-                    excluded_by=exclude.get(sid), protected_by=protected, owner=owner_of(sp) or fallback_owner)
+                    excluded_by=exclude.get(sid), protected_by=protected, owner=owner_of(sp) or fallback_owner,
+                    privileged=protect.get(sid))
 
 
 def _credential(raw: Any, kind: str, uses: dict[str, Use] | None, n: int) -> Credential:

@@ -140,7 +140,7 @@ def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], ex
     kind = IdentityKind.GUEST if user.get("userType") == "Guest" else IdentityKind.MEMBER
     return Identity("entra", scope, uid, login or uid, kind, enabled is not False, (cred,), created,
                     name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected,
-                    owner=owner_address(user))
+                    owner=owner_address(user), privileged=protect.get(uid))
 
 
 def owner_address(user: dict[str, Any]) -> str | None:

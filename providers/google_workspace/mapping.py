@@ -83,15 +83,19 @@ def _problems(raw: dict[str, Any], rules: Rules) -> list[str]:
     return bad
 
 
+def _privilege(raw: dict[str, Any]) -> str | None:
+    """Why the user is privileged (for rules, #26): a super admin or a delegated admin."""
+    if raw.get("isAdmin") is True:
+        return "super admin"
+    if raw.get("isDelegatedAdmin") is True:
+        return "delegated admin"
+    return None
+
+
 def _protection(raw: dict[str, Any], login: str, rules: Rules) -> str | None:
     if rules.self_email and login.lower() == rules.self_email:
         return SELF
-    if rules.skip_admins:
-        if raw.get("isAdmin") is True:
-            return "super admin"
-        if raw.get("isDelegatedAdmin") is True:
-            return "delegated admin"
-    return None
+    return _privilege(raw) if rules.skip_admins else None
 
 
 def credential(raw: dict[str, Any], rules: Rules) -> Credential:
@@ -131,6 +135,7 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Us
                       protected_by=protected)
     return Identity(PROVIDER, scope, uid, login, IdentityKind.MEMBER, enabled, (cred,), created, display,
                     org_unit=ou, excluded_by=rules.excluded_by(ou) if ou else None, protected_by=protected,
+                    privileged=_privilege(raw),
                     exclusion_unknown=None if ou or not rules.exclude_org_units else
                     "the user record has no orgUnitPath, so exclude_org_units cannot be checked",
                     owner=login if "@" in login else None)  # primaryEmail: where the user's notices go
