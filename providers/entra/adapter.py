@@ -367,16 +367,34 @@ class EntraAdapter:
         for group in self.settings.exclude_groups:
             probes.append((f"read members of excluded group {group} ({READ_GROUPS})",
                            f"{ep}/groups/{quote(group, safe='')}/transitiveMembers?$select=id&$top=1", READ_GROUPS))
+        probes += self._machine_probes()
         bound = self.binding()
         results = [CheckResult("tenant binding", True if bound.configured else None, bound.describe())]
         results += [self._probe(name, url, perm) for name, url, perm in probes]
         writes = WRITE + (f" and {REVOKE}" if self.settings.revoke_sessions else "")
         results.append(CheckResult(f"disable users ({writes})", None,
                                    "cannot be probed without changing a user; " + ROLE_NOTE))
+        if self.settings.service_principals and self.settings.service_principal_action == "disable":
+            results.append(CheckResult(f"disable service principals ({SP_PATCH_PERMISSION})", None,
+                                       "cannot be probed without changing a service principal"))
         if removal_configured(self.settings):
             results.append(CheckResult(f"delete and restore users ({DELETE_RESTORE})", None,
                                        "cannot be probed without deleting a user"))
         return results
+
+    def _machine_probes(self) -> list[tuple[str, str, str]]:
+        """One small read per machine-identity listing and beta report the switches turn on (#17)."""
+        s, ep, beta = self.settings, self.graph.endpoint, beta_endpoint(self.graph.endpoint)
+        probes = []
+        for on, kind, report, switch in ((s.service_principals, "servicePrincipals", machines.SP_REPORT,
+                                          "service_principals"),
+                                         (s.app_credentials, "applications", machines.APP_REPORT, "app_credentials")):
+            if on:
+                probes.append((f"list {kind} ({permissions.READ_APPS}; {switch})",
+                               f"{ep}/{kind}?$select=id&$top=1", permissions.READ_APPS))
+                probes.append((f"read the beta report {report} ({permissions.READ_REPORTS}; {switch})",
+                               f"{beta}/reports/{report}?$top=1", permissions.READ_REPORTS))
+        return probes
 
     def _probe(self, name: str, url: str, permission: str) -> CheckResult:
         try:

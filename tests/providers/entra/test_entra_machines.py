@@ -349,3 +349,16 @@ def test_settings_reject_an_unknown_action():
         EntraSettings(service_principal_action="delete")
     assert EntraSettings(service_principal_inactive_days=30, app_credential_inactive_days=60).kind_overrides() == \
         {"service_principal": 30, "app_credential": 60}
+
+
+def test_check_probes_each_switch(monkeypatch):
+    with running(machine_tenant(), monkeypatch, service_principal_action="disable") as (emu, adapter):
+        emu.fail_report("appCredentialSignInActivities", 403)
+        results = {r.name: r for r in adapter.check()}
+    assert results["list servicePrincipals (Application.Read.All; service_principals)"].ok is True
+    assert results["read the beta report servicePrincipalSignInActivities (AuditLog.Read.All; service_principals)"].ok
+    refused = results["read the beta report appCredentialSignInActivities (AuditLog.Read.All; app_credentials)"]
+    assert refused.ok is False and "Authorization_RequestDenied" in refused.detail
+    assert results["disable service principals (Application.ReadWrite.All)"].ok is None
+    with running(machine_tenant(), monkeypatch, service_principals=False, app_credentials=False) as (emu, adapter):
+        assert not any("servicePrincipals" in r.name or "beta" in r.name for r in adapter.check())
