@@ -54,7 +54,7 @@ SP_FIELDS = {
 }
 TIME_KEYS = ("lastSignInDateTime", "lastSuccessfulSignInDateTime")
 SP_REPORT_ONLY = 'service_principal_action = "report"'
-APP_REPORT_ONLY = "removing a secret or certificate cannot be undone (Graph keeps no copy): report only"
+APP_REPORT_ONLY = "removing a secret or certificate cannot be undone (Graph keeps no copy of it)"
 _SHORT_OFFSET = re.compile(r"([+-])(\d):(\d\d)$")
 
 
