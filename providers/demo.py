@@ -121,7 +121,8 @@ def entra_machines(now: datetime, owner: str) -> dict[str, Any]:
                 graph.sp_activity(retired["appId"], applicationAuthenticationClientSignInActivity=ago(days=200)),
                 graph.sp_activity(busy["appId"], applicationAuthenticationClientSignInActivity=ago(hours=3),
                                   delegatedResourceSignInActivity=ago(hours=1))],
-            "app_credential_sign_in_activities": [graph.credential_activity(live, app["appId"], app["id"], ago(days=1))]}
+            "app_credential_sign_in_activities": [
+                graph.credential_activity(live, app["appId"], app["id"], ago(days=1))]}
 
 
 def google_workspace(now: datetime) -> dict[str, Any]:

@@ -32,7 +32,8 @@ from providers.entra.batch import SP_PATCH_PERMISSION
 from providers.entra.workload import Workload, beta_endpoint
 from sweeper.errors import BindingError, DataError, NotFound, PermissionDenied, ProviderError
 from sweeper.kit.bounds import MB
-from sweeper.model import Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity, Outcome, Principal
+from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity, Outcome,
+                           Principal)
 
 
 @dataclass
@@ -305,7 +306,7 @@ class EntraAdapter:
         app = self.graph.get_json(url, f"read application {ref.login}", permissions.READ_APPS)
         if app is None:
             return None
-        ident, _ = machines.to_app(app, ref.scope, None, exclude={}, unexpired_only_if_measured=False)
+        ident, _ = machines.to_app(app, ref.scope, None, exclude={}, keep_unmeasured=True)
         found = [c for c in (ident.credentials if ident else ()) if c.credential_id == ref.credential_id]
         return found[0] if found else None
 

@@ -133,6 +133,12 @@ def owner_of(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _text(obj: dict[str, Any], key: str) -> str:
+    """A string property, "" when it is absent, empty or not a string."""
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _created(obj: dict[str, Any]) -> tuple[datetime | None, str | None]:
     raw = obj.get("createdDateTime")
     try:
@@ -154,7 +160,7 @@ def _day(when: datetime) -> str:
     return when.strftime("%Y-%m-%d")
 
 
-def sp_activity(use: Use | None, created: datetime | None) -> tuple[Activity, datetime | None, str]:
+def sp_activity(use: Use | None) -> tuple[Activity, datetime | None, str]:
     """(activity, last use, note) of a service principal from its report row (None: no row)."""
     if use is not None and use.bad:
         return Activity.UNKNOWN, None, f"{SP_REPORT} (beta): {use.bad}"
@@ -169,21 +175,22 @@ def to_sp(sp: dict[str, Any], scope: str, use: Use | None, *, protect: dict[str,
           own: set[str], report_only: bool, fallback_owner: str | None = None, position: str = "") -> Identity:
     """One service principal → an Identity of kind SERVICE with one `service_principal` credential."""
     notes = []
-    sid = sp.get("id") if isinstance(sp.get("id"), str) and sp.get("id") else None
-    if sid is None:
+    sid = _text(sp, "id")
+    if not sid:
         notes.append("service principal without an id")
     sid = sid or f"missing-sp-id{position}"
-    app_id = sp.get("appId") if isinstance(sp.get("appId"), str) else ""
-    name = sp.get("displayName") if isinstance(sp.get("displayName"), str) and sp.get("displayName") else None
+    app_id = _text(sp, "appId")
+    name = _text(sp, "displayName") or None
     created, bad_created = _created(sp)
     enabled = sp.get("accountEnabled")
     if not isinstance(enabled, bool):
         notes.append(f"accountEnabled is {enabled!r:.40}")
     if not app_id:
         notes.append("service principal without an appId: its sign-in activity cannot be found")
-    activity, last, note = sp_activity(use, created)
+    activity, last, note = sp_activity(use)
     if activity is Activity.NEVER and created is None:
-        activity, note = Activity.UNKNOWN, f"{note}, and createdDateTime {'is missing' if not bad_created else 'does not parse'}"
+        why = "does not parse" if bad_created else "is missing"
+        activity, note = Activity.UNKNOWN, f"{note}, and createdDateTime {why}"
     if notes:
         activity, last, note = Activity.UNKNOWN, None, "; ".join([*notes, note])
     mine = "the sweeper's own service principal" if own & {sid.lower(), app_id.lower()} else None
@@ -219,7 +226,8 @@ def _credential(raw: Any, kind: str, uses: dict[str, Use] | None, n: int) -> Cre
         activity, last = Activity.SEEN, use.when
         note = f"{label}; newest record of the beta {APP_REPORT} report" + (f", {use.source}" if use.source else "")
     else:
-        activity, last, note = Activity.NEVER, None, f"{label}; no use on record: the beta {APP_REPORT} report has no row for it"
+        activity, last = Activity.NEVER, None
+        note = f"{label}; no use on record: the beta {APP_REPORT} report has no row for it"
     if activity is Activity.NEVER and start is None:
         activity = Activity.UNKNOWN
         note += ", and its startDateTime is missing"
@@ -235,22 +243,23 @@ def _listed(app: dict[str, Any], key: str) -> list[Any]:
 
 
 def to_app(app: dict[str, Any], scope: str, uses: dict[str, Use] | None, *, exclude: dict[str, str],
-           position: str = "", unexpired_only_if_measured: bool = True,
+           position: str = "", keep_unmeasured: bool = False,
            now: datetime | None = None) -> tuple[Identity | None, int]:
     """One application → (an Identity of kind SERVICE with one `app_credential` per secret and certificate,
     or None when it has none to judge; how many credentials were left out unmeasured).
 
-    Without the report (`uses` None) only expired credentials are kept: expiry needs no activity data,
-    and the others cannot be judged (the adapter's note counts them)."""
-    aid = app.get("id") if isinstance(app.get("id"), str) and app.get("id") else f"missing-app-id{position}"
-    app_id = app.get("appId") if isinstance(app.get("appId"), str) else ""
-    name = app.get("displayName") if isinstance(app.get("displayName"), str) and app.get("displayName") else None
+    Without the report (`uses` None) only credentials expired by `now` are kept, unless `keep_unmeasured`
+    (a refresh): expiry needs no activity data, and the others cannot be judged (the adapter's note
+    counts them)."""
+    aid = _text(app, "id") or f"missing-app-id{position}"
+    app_id = _text(app, "appId")
+    name = _text(app, "displayName") or None
     created, _ = _created(app)
     raws = [("secret", c) for c in _listed(app, "passwordCredentials")] \
         + [("certificate", c) for c in _listed(app, "keyCredentials")]
     creds = [_credential(raw, kind, uses, n) for n, (kind, raw) in enumerate(raws)]
     left_out = 0
-    if uses is None and unexpired_only_if_measured:
+    if uses is None and not keep_unmeasured:
         kept = [c for c in creds if c.expires is not None and now is not None and c.expires <= now]
         left_out, creds = len(creds) - len(kept), kept
     if not creds:

@@ -93,9 +93,10 @@ def _machine_reads(settings: Any) -> list[str]:
                       else ""))
     reports = (["servicePrincipalSignInActivities (service_principals = true)"] if sps else []) \
         + (["appCredentialSignInActivities (app_credentials = true)"] if apps else [])
-    lines += _entry(READ_REPORTS, f"also the report{'s' if len(reports) > 1 else ''} {' and '.join(reports)}, "
-                    "from Graph's beta version (subject to change): the only source of their last use. Where Graph refuses one (403, 404), a note says "
-                    "so and those are not judged; users are judged as before")
+    plural = "s" if len(reports) > 1 else ""
+    lines += _entry(READ_REPORTS, f"also the report{plural} {' and '.join(reports)}, "
+                    "from Graph's beta version (subject to change): the only source of their last use. Where Graph "
+                    "refuses one (403, 404), a note says so and those are not judged; users are judged as before")
     return lines
 
 

@@ -57,13 +57,9 @@ class Workload:
     settings: EntraSettings
     own: set[str]  # the sweeper's own object id and appId, lower case: its service principal is protected
     notes: list[str] = field(default_factory=list)
-    requests: int = 0
 
     def _pages(self, url: str, operation: str, permission: str) -> Iterator[list[Any]]:
-        listing = self.settings.listing("entra", operation)
-        for page in self.graph.pages(url, operation, permission, listing=listing):
-            self.requests += 1
-            yield page
+        return self.graph.pages(url, operation, permission, listing=self.settings.listing("entra", operation))
 
     def _report(self, name: str, switch: str, what: str) -> list[Any] | None:
         """Every row of a beta report, or None (and a note) when Graph refuses it. `what` names the
