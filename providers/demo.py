@@ -95,7 +95,34 @@ def entra(now: datetime) -> dict[str, Any]:
               for i in range(FILLER)]
     return {"tenant_id": TENANT, "token": ENTRA_TOKEN, "licensed": True, "users": users,
             "role_assignments": [{"principalId": role_holder["id"], "roleDefinitionId": ROLE_ADMIN}],
-            "groups": {}}
+            "groups": {}, **entra_machines(now, role_holder["id"])}
+
+
+def entra_machines(now: datetime, owner: str) -> dict[str, Any]:
+    """A few service principals and an application (#17): a retired integration nobody signed in with for
+    200 days, a busy one, Microsoft's own and a managed identity (never touched), and an app with an expired
+    and an unused secret. All reported only (service_principal_action defaults to "report")."""
+    def ago(**delta: float) -> datetime:
+        return now - timedelta(**delta)
+
+    retired = graph.service_principal("legacy-crm-sync", created=ago(days=900), owners=(owner,))
+    busy = graph.service_principal("billing-api", created=ago(days=600))
+    sps = [retired, busy, graph.service_principal("Microsoft Graph", owner_org=graph.FIRST_PARTY),
+           graph.service_principal("vm-backup-identity", sp_type="ManagedIdentity", created=ago(days=300))]
+    expired, unused, live = (f"{n}{n}{n}{n}0000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
+    app = graph.application("legacy-crm-sync", app_id=retired["appId"], created=ago(days=900), owners=(owner,),
+                            secrets=(graph.secret(expired, start=ago(days=800), end=ago(days=60), name="2023 secret"),
+                                     graph.secret(unused, start=ago(days=400), end=now + timedelta(days=3650),
+                                                  name="spare"),
+                                     graph.secret(live, start=ago(days=100), end=now + timedelta(days=3650),
+                                                  name="current")))
+    return {"service_principals": sps, "applications": [app],
+            "sp_sign_in_activities": [
+                graph.sp_activity(retired["appId"], applicationAuthenticationClientSignInActivity=ago(days=200)),
+                graph.sp_activity(busy["appId"], applicationAuthenticationClientSignInActivity=ago(hours=3),
+                                  delegatedResourceSignInActivity=ago(hours=1))],
+            "app_credential_sign_in_activities": [
+                graph.credential_activity(live, app["appId"], app["id"], ago(days=1))]}
 
 
 def google_workspace(now: datetime) -> dict[str, Any]:

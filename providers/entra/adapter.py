@@ -27,9 +27,13 @@ from providers.entra.permissions import (READ_ELIGIBLE, READ_GROUPS, READ_ORG, R
 from providers.entra.permissions import DELETE_RESTORE, removal_configured
 from providers.entra.settings import EntraSettings
 from providers.entra.users import SELECT, to_identity
+from providers.entra import machines
+from providers.entra.batch import SP_PATCH_PERMISSION
+from providers.entra.workload import Workload, beta_endpoint
 from sweeper.errors import BindingError, DataError, NotFound, PermissionDenied, ProviderError
 from sweeper.kit.bounds import MB
-from sweeper.model import Action, CheckResult, Credential, CredentialRef, Identity, Outcome, Principal
+from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity, Outcome,
+                           Principal)
 
 
 @dataclass
@@ -63,6 +67,7 @@ class EntraAdapter:
         self._principal: Principal | None = None
         self._claims: dict[str, Any] | None = None
         self._binding: Binding | None = None
+        self._machine_notes: dict[str, list[str]] = {}  # scope -> what the last machine listing left unjudged
 
     # -- who and where -------------------------------------------------------------------------
 
@@ -174,9 +179,20 @@ class EntraAdapter:
         self._rule_groups = list(dict.fromkeys(groups))
 
     def scope_notes(self, scope: str) -> list[str]:
-        """What the report must say about the tenant's listing: PIM eligibility that could not be read."""
+        """What the report must say about the tenant's listing: PIM eligibility that could not be read, and
+        the machine identities not measured, not listed or never touched (`providers.entra.workload`)."""
         with self._lock:
-            return list(self._context.notes) if self._context is not None else []
+            notes = list(self._context.notes) if self._context is not None else []
+            return notes + list(self._machine_notes.get(scope, ()))
+
+    def _own_ids(self) -> set[str]:
+        """The sweeper's own object id and appId (lower case), from the token and client_id: its service
+        principal is protected."""
+        c = self._token_claims()
+        found = {str(c[k]).lower() for k in ("oid", "appid", "azp") if isinstance(c.get(k), str) and c.get(k)}
+        if self.settings.client_id:
+            found.add(self.settings.client_id.lower())
+        return found
 
     def _role_holders(self) -> dict[str, str]:
         url = f"{self.graph.endpoint}/roleManagement/directory/roleAssignments?$expand=principal"
@@ -229,6 +245,16 @@ class EntraAdapter:
                 if context.groups and identity.id in context.groups:
                     identity = replace(identity, groups=context.groups[identity.id])
                 yield identity
+        if self.settings.service_principals or self.settings.app_credentials:  # machine identities (#17)
+            work = Workload(self.graph, self.settings, self._own_ids())
+            try:
+                for identity in work.identities(scope, protect, exclude):
+                    if context.groups and identity.id in context.groups:  # service principals in rule groups
+                        identity = replace(identity, groups=context.groups[identity.id])
+                    yield identity
+            finally:
+                with self._lock:
+                    self._machine_notes[scope] = work.notes
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         """The account as Graph has it now; None when the user no longer exists. A ref of another
@@ -236,12 +262,53 @@ class EntraAdapter:
         foreign = self._foreign(ref)
         if foreign:
             raise foreign
+        if ref.kind is CredentialKind.SERVICE_PRINCIPAL:
+            return self._refresh_sp(ref)
+        if ref.kind is CredentialKind.APP_CREDENTIAL:
+            return self._refresh_app_credential(ref)
         url = f"{self.graph.endpoint}/users/{quote(ref.identity_id, safe='')}?$select={SELECT}"
         user = self.graph.get_json(url, f"read user {ref.login}", READ_USERS)
         if user is None:
             return None
         ident = to_identity(user, ref.scope, protect={}, exclude={}, skip_synced=False, self_id=self.whoami().id)
         return ident.credentials[0]
+
+    def _refresh_sp(self, ref: CredentialRef) -> Credential | None:
+        """A service principal as Graph has it now, with its row of the beta report (filtered by appId);
+        None when it no longer exists. A report that cannot be read leaves its activity UNKNOWN."""
+        url = (f"{self.graph.endpoint}/servicePrincipals/{quote(ref.identity_id, safe='')}"
+               f"?$select={machines.SP_SELECT}")
+        sp = self.graph.get_json(url, f"read service principal {ref.login}", permissions.READ_APPS)
+        if sp is None:
+            return None
+        app = str(sp.get("appId") or "").replace("'", "''")
+        report = (f"{beta_endpoint(self.graph.endpoint)}/reports/{machines.SP_REPORT}"
+                  f"?$filter={quote(f'appId eq {chr(39)}{app}{chr(39)}', safe='')}")
+        try:
+            rows = (self.graph.get_json(report, f"read {machines.SP_REPORT} (beta)", permissions.READ_REPORTS)
+                    or {}).get("value")
+            uses: dict[str, machines.Use] | None = machines.sp_uses(rows if isinstance(rows, list) else [])
+        except ProviderError:
+            uses = None
+        use = None if uses is None else uses.get(app.lower())
+        ident = machines.to_sp(sp, ref.scope, use, protect={}, exclude={}, own=self._own_ids(),
+                               report_only=self.settings.service_principal_action == "report")
+        cred = ident.credentials[0]
+        if uses is None:
+            cred = replace(cred, activity=Activity.UNKNOWN, last_used=None,
+                           activity_note=f"{machines.SP_REPORT} (beta) could not be read")
+        return cred
+
+    def _refresh_app_credential(self, ref: CredentialRef) -> Credential | None:
+        """An application's secret or certificate as Graph lists it now (its use not re-read: it is only
+        ever reported); None when the application or the key is gone."""
+        url = f"{self.graph.endpoint}/applications/{quote(ref.identity_id, safe='')}?$select={machines.APP_SELECT}"
+        app = self.graph.get_json(url, f"read application {ref.login}", permissions.READ_APPS)
+        if app is None:
+            return None
+        ident, _ = machines.to_app(app, ref.scope, None, exclude={}, keep_unmeasured=True)
+        found = [c for c in (ident.credentials if ident else ()) if c.credential_id == ref.credential_id]
+        return found[0] if found else None
 
     # -- acting --------------------------------------------------------------------------------
 
@@ -255,8 +322,11 @@ class EntraAdapter:
         refused: list[Outcome] = []
         for ref in refs:
             foreign = self._foreign(ref)
+            never = self._not_acted_on(action, ref)
             if foreign:
                 refused.append(Outcome(ref, False, foreign.detail))
+            elif never:
+                refused.append(Outcome(ref, False, never))
             else:
                 ours.append(ref)
         if not ours:
@@ -264,7 +334,24 @@ class EntraAdapter:
         if action in (Action.REMOVE, Action.UNDELETE):  # opt-in removal (#13): providers.entra.lifecycle
             return lifecycle.apply(self.graph, action, ours) + refused
         batcher = Batcher(self.graph, retries=self.settings.retries, max_wait=self.settings.retry_max_wait)
-        return batcher.apply(action, ours, revoke, f"{action.value} users", WRITE) + refused
+        sps = any(r.kind is CredentialKind.SERVICE_PRINCIPAL for r in ours)
+        what = "users and service principals" if sps and len(ours) > 1 else "service principals" if sps else "users"
+        needs = f"{WRITE} and {SP_PATCH_PERMISSION}" if sps and what != "service principals" else \
+            SP_PATCH_PERMISSION if sps else WRITE
+        return batcher.apply(action, ours, revoke, f"{action.value} {what}", needs) + refused
+
+    def _not_acted_on(self, action: Action, ref: CredentialRef) -> str | None:
+        """Why this adapter refuses `action` on `ref` whatever a plan or journal says: an application
+        credential is only reported (removal is irreversible); a service principal is disabled only with
+        service_principal_action = "disable" (re-enabling one is always allowed); removal is for users."""
+        if ref.kind is CredentialKind.APP_CREDENTIAL:
+            return f"application credentials are only reported: {machines.APP_REPORT_ONLY}"
+        if ref.kind is CredentialKind.SERVICE_PRINCIPAL:
+            if action in (Action.REMOVE, Action.UNDELETE):
+                return "service principals are never removed by this sweeper"
+            if action is Action.DISABLE and self.settings.service_principal_action != "disable":
+                return 'service_principal_action = "report": service principals are only reported'
+        return None
 
     # -- description ---------------------------------------------------------------------------
 
@@ -281,16 +368,34 @@ class EntraAdapter:
         for group in self.settings.exclude_groups:
             probes.append((f"read members of excluded group {group} ({READ_GROUPS})",
                            f"{ep}/groups/{quote(group, safe='')}/transitiveMembers?$select=id&$top=1", READ_GROUPS))
+        probes += self._machine_probes()
         bound = self.binding()
         results = [CheckResult("tenant binding", True if bound.configured else None, bound.describe())]
         results += [self._probe(name, url, perm) for name, url, perm in probes]
         writes = WRITE + (f" and {REVOKE}" if self.settings.revoke_sessions else "")
         results.append(CheckResult(f"disable users ({writes})", None,
                                    "cannot be probed without changing a user; " + ROLE_NOTE))
+        if self.settings.service_principals and self.settings.service_principal_action == "disable":
+            results.append(CheckResult(f"disable service principals ({SP_PATCH_PERMISSION})", None,
+                                       "cannot be probed without changing a service principal"))
         if removal_configured(self.settings):
             results.append(CheckResult(f"delete and restore users ({DELETE_RESTORE})", None,
                                        "cannot be probed without deleting a user"))
         return results
+
+    def _machine_probes(self) -> list[tuple[str, str, str]]:
+        """One small read per machine-identity listing and beta report the switches turn on (#17)."""
+        s, ep, beta = self.settings, self.graph.endpoint, beta_endpoint(self.graph.endpoint)
+        probes = []
+        for on, kind, report, switch in ((s.service_principals, "servicePrincipals", machines.SP_REPORT,
+                                          "service_principals"),
+                                         (s.app_credentials, "applications", machines.APP_REPORT, "app_credentials")):
+            if on:
+                probes.append((f"list {kind} ({permissions.READ_APPS}; {switch})",
+                               f"{ep}/{kind}?$select=id&$top=1", permissions.READ_APPS))
+                probes.append((f"read the beta report {report} ({permissions.READ_REPORTS}; {switch})",
+                               f"{beta}/reports/{report}?$top=1", permissions.READ_REPORTS))
+        return probes
 
     def _probe(self, name: str, url: str, permission: str) -> CheckResult:
         try:

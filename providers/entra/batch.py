@@ -1,4 +1,5 @@
-"""Disable/enable accounts with hand-built JSON `$batch` requests: ≤ 20 items, relative URLs.
+"""Disable/enable accounts and service principals with hand-built JSON `$batch` requests: ≤ 20 items,
+relative URLs (`PATCH /users/{id}` or, for a `service_principal` ref, `PATCH /servicePrincipals/{id}`).
 
 Each item's own status is checked: Graph answers 200 for the batch even when items fail. Items
 answered 429/503/504 are sent again in later rounds (sweeper.kit.retry: after their Retry-After,
@@ -22,12 +23,19 @@ from providers.entra.graph import Graph, parse, translate
 from sweeper.errors import DataError, NotFound, ProviderError
 from sweeper.kit.retry import Budget, chunks, retry_after, retry_items
 from sweeper.kit.status import error_for_status
-from sweeper.model import Action, CredentialRef, Outcome
+from sweeper.model import Action, CredentialKind, CredentialRef, Outcome
 
 MAX_ITEMS = 20
 RETRYABLE = (429, 503, 504)
 PATCH_PERMISSION = ("User.EnableDisableAccount.All (and, for users holding a directory role, the "
                     "Privileged Authentication Administrator role)")
+SP_PATCH_PERMISSION = "Application.ReadWrite.All"
+
+
+def _path(ref: CredentialRef) -> str:
+    if ref.kind is CredentialKind.SERVICE_PRINCIPAL:
+        return f"/servicePrincipals/{quote(ref.identity_id, safe='')}"
+    return f"/users/{quote(ref.identity_id, safe='')}"
 
 
 @dataclass
@@ -79,13 +87,14 @@ class Batcher:
 
     def apply(self, action: Action, refs: list[CredentialRef], revoke: bool, operation: str,
               permission: str) -> list[Outcome]:
-        users = [f"/users/{quote(ref.identity_id, safe='')}" for ref in refs]
-        patches = [Op(i, "PATCH", user, {"accountEnabled": action is Action.ENABLE}) for i, user in enumerate(users)]
+        paths = [_path(ref) for ref in refs]
+        patches = [Op(i, "PATCH", path, {"accountEnabled": action is Action.ENABLE}) for i, path in enumerate(paths)]
         self._settle(patches, operation, permission, first=True)
         revokes: dict[int, Op] = {}
-        if revoke:
-            revokes = {op.ref: Op(op.ref, "POST", f"{users[op.ref]}/revokeSignInSessions")
-                       for op in patches if not op.error and 200 <= op.status < 300}
+        if revoke:  # users only: a service principal has no sign-in sessions to revoke
+            revokes = {op.ref: Op(op.ref, "POST", f"{paths[op.ref]}/revokeSignInSessions")
+                       for op in patches if not op.error and 200 <= op.status < 300
+                       and refs[op.ref].kind is not CredentialKind.SERVICE_PRINCIPAL}
             try:
                 self._settle(list(revokes.values()), operation, permission, first=False)
             except ProviderError as err:  # the disables stand; only the revokes are in doubt
@@ -146,8 +155,11 @@ class Batcher:
         if patch.error:
             return Outcome(ref, False, patch.error)
         if not 200 <= patch.status < 300:
-            failed = error_for_status("entra", "$batch", patch.status, patch.said, needs=PATCH_PERMISSION)
-            return Outcome(ref, False, "user not found" if isinstance(failed, NotFound) else failed.detail)
+            sp = ref.kind is CredentialKind.SERVICE_PRINCIPAL
+            failed = error_for_status("entra", "$batch", patch.status, patch.said,
+                                      needs=SP_PATCH_PERMISSION if sp else PATCH_PERMISSION)
+            gone = "service principal not found" if sp else "user not found"
+            return Outcome(ref, False, gone if isinstance(failed, NotFound) else failed.detail)
         if revoke is None:
             return Outcome(ref, True)
         if revoke.error or not 200 <= revoke.status < 300:

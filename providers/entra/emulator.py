@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
+from providers.entra.emulator_apps import MachineRoutes, MachineState, Refused
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 MAX_TOP = 999
@@ -220,6 +221,13 @@ class GraphState:
         self.lock = threading.Lock()
         self._cache: dict[tuple[str, ...], list[bytes | None]] = {}
         self._filtered: dict[str, list[int]] = {}
+        # service principals, applications and the beta reports (#17): providers.entra.emulator_apps
+        self.machines = MachineState(scenario, self.denied, self._user_by_id, self.lock)
+
+    def _user_by_id(self, uid: str) -> dict[str, Any] | None:
+        """A user by id, for owners expanded on applications (lock held by the caller)."""
+        i = self.index.get(uid)
+        return self.users[i] if i is not None else None
 
     def find(self, key: str) -> int | None:
         i = self.index.get(key)
@@ -342,6 +350,7 @@ class GraphApp:
         # definition cross-check (tests/providers/entra/test_entra_definitions.py)
         self.asked: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self.hostile = Hostile()
+        self.machines = MachineRoutes(state.machines, lambda: self.base)
 
     def __call__(self, req: Request) -> Response:
         hostile = self.hostile
@@ -377,10 +386,11 @@ class GraphApp:
             return error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
         path = unquote(req.path)
         self.asked.add((req.method, path, tuple(sorted((k, v[0]) for k, v in req.query.items() if v))))
-        if not path.startswith("/v1.0/"):
+        beta = path.startswith("/beta/reports/")  # the only beta requests served: the two reports (#17)
+        if not path.startswith("/v1.0/") and not beta:
             return error(400, "BadRequest", f"Invalid version: {path.split('/')[1] if '/' in path else path}")
         try:
-            resp = self.route(req.method, path[5:], req.query, req.body, req.headers)
+            resp = self.route(req.method, path[5:], req.query, req.body, req.headers, "beta" if beta else "v1.0")
         except _Invalid as err:
             resp = err.response
         rid = req.headers.get("client-request-id")
@@ -389,9 +399,18 @@ class GraphApp:
         return resp
 
     def route(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
-              headers: dict[str, str]) -> Response:
+              headers: dict[str, str], version: str = "v1.0") -> Response:
         parts = [p for p in path.split("/") if p]
         arg = {k: v[0] for k, v in query.items() if v}
+        try:
+            machine = self.machines.route(method, version, parts, arg, body)
+        except Refused as err:
+            return error(err.status, err.code, err.message)
+        if machine is not None:
+            status, payload = machine
+            return self.json(status, payload) if payload is not None else Response(status, b"", {})
+        if version != "v1.0":
+            return error(400, "BadRequest", f"Resource not found for the segment '{parts[-1] if parts else ''}'.")
         if method == "POST" and parts == ["$batch"]:
             return self.batch(body)
         if method == "GET" and parts == ["users"]:
@@ -567,7 +586,8 @@ class GraphApp:
             row = {"id": a.get("id", f"ra-{n}"), "principalId": a["principalId"],
                    "roleDefinitionId": a["roleDefinitionId"], "directoryScopeId": a.get("directoryScopeId", "/")}
             if "principal" in arg.get("$expand", ""):
-                kind = "group" if a["principalId"] in self.state.groups else "user"
+                kind = "group" if a["principalId"] in self.state.groups else \
+                    "servicePrincipal" if self.state.machines.sp(a["principalId"]) else "user"
                 row["principal"] = {"@odata.type": f"#microsoft.graph.{kind}", "id": a["principalId"]}
             rows.append(row)
         return self._value_page("roleManagement/directory/roleAssignments", arg, rows,
@@ -812,6 +832,18 @@ class GraphEmulator(ServedEmulator):
     def set_hostile(self, hostile: Hostile) -> None:
         """Misbehave from now on as `hostile` says (`Hostile()`: behave)."""
         self.app.hostile = hostile
+
+    def service_principal(self, key: str) -> dict[str, Any]:
+        """A copy of one service principal as stored (by object id). KeyError when missing."""
+        found = self.state.machines.sp(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def fail_report(self, report: str, refusal: Any) -> None:
+        """Answer a beta report ("servicePrincipalSignInActivities" or "appCredentialSignInActivities") with
+        403, "unlicensed", 404 or 400 from now on (`providers.entra.emulator_apps`); None serves it again."""
+        self.state.machines.fail_report(report, refusal)
 
     def user(self, key: str) -> dict[str, Any]:
         """A copy of one user as stored (by id or userPrincipalName). KeyError when missing."""

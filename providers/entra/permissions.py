@@ -14,6 +14,11 @@ READ_GROUPS = "GroupMember.Read.All"
 READ_ORG = "Organization.Read.All"
 WRITE = "User.EnableDisableAccount.All"
 REVOKE = "User.RevokeSessions.All"
+READ_APPS = "Application.Read.All"  # service principals and applications with their owners (#17)
+READ_REPORTS = "AuditLog.Read.All"  # the beta reports servicePrincipalSignInActivities, appCredentialSignInActivities
+# PATCH servicePrincipal accountEnabled: Graph lists Application.ReadWrite.OwnedBy as least privileged, but it
+# reaches only the service principals the sweeper's own app owns, not the ones it sweeps
+WRITE_SP = "Application.ReadWrite.All"
 DELETE_RESTORE = "User.DeleteRestore.All"  # opt-in removal (#13): delete users, restore them from deleted items
 ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
              "Administrator role for the app; by default (skip_role_holders = true) role holders are "
@@ -57,6 +62,7 @@ def _reads(settings: Any) -> list[str]:
     org = _needs_org(settings)
     lines = ["    User.Read.All                  list users",
              "    AuditLog.Read.All              signInActivity (needs an Entra ID P1 or P2 licence)"]
+    lines += _machine_reads(settings)
     if roles:
         lines += _entry(READ_ROLES, "directory role holders: active assignments, and eligibility through PIM"
                         + (" (skip_role_holders = true)" if settings is None else "") + "; it covers what "
@@ -72,6 +78,46 @@ def _reads(settings: Any) -> list[str]:
     elif org:
         lines.append(f"    {READ_ORG}          binding to tenant_id ({org})")
     return lines
+
+
+def _machine_reads(settings: Any) -> list[str]:
+    """Application.Read.All and the beta reports, for the switches that are on (all, for the docs)."""
+    sps = settings is None or settings.service_principals
+    apps = settings is None or settings.app_credentials
+    if not (sps or apps):
+        return []
+    what = " and ".join((["service principals"] if sps else []) + (["applications' secrets and certificates"]
+                                                                     if apps else []))
+    lines = _entry(READ_APPS, f"list {what} with their owners"
+                   + ("; service_principals = true and app_credentials = true, the defaults" if settings is None
+                      else ""))
+    reports = (["servicePrincipalSignInActivities (service_principals = true)"] if sps else []) \
+        + (["appCredentialSignInActivities (app_credentials = true)"] if apps else [])
+    plural = "s" if len(reports) > 1 else ""
+    lines += _entry(READ_REPORTS, f"also the report{plural} {' and '.join(reports)}, "
+                    "from Graph's beta version (subject to change): the only source of their last use. Where Graph "
+                    "refuses one (403, 404), a note says so and those are not judged; users are judged as before")
+    return lines
+
+
+def _machine_writes(settings: Any) -> list[str]:
+    """Application.ReadWrite.All when service principals are disabled (all, for the docs), and why
+    application credentials never need a write permission."""
+    lines: list[str] = []
+    if settings is None or (settings.service_principals and settings.service_principal_action == "disable"):
+        lines += _entry(WRITE_SP, "accountEnabled false (apply) and true (restore) on service principals"
+                        + (' (service_principal_action = "disable"; the default "report" needs nothing more)'
+                           if settings is None else "")
+                        + f"; Graph names {WRITE_SP.replace('All', 'OwnedBy')} as least privileged, but it reaches "
+                        "only the service principals the sweeper's own app owns, not the ones it sweeps")
+    return lines
+
+
+def _report_only_note(settings: Any) -> list[str]:
+    if settings is None or settings.app_credentials:
+        return ["", *textwrap.wrap("Application secrets and certificates (app_credentials = true) are only ever "
+                                   "reported: removing one cannot be undone, so no permission writes them.", 100)]
+    return []
 
 
 def removal_configured(settings: Any) -> bool:
@@ -109,7 +155,9 @@ def text(mode: str, settings: Any = None) -> str:
         if revoke:
             lines.append(f"    {REVOKE}        revoke sign-in sessions" + (" (revoke_sessions = true)"
                                                                             if settings is None else ""))
+        lines += _machine_writes(settings)
         lines += _removal(settings)
+        lines += _report_only_note(settings)
         lines += ["", *textwrap.wrap(ROLE_NOTE, 100)]
     lines += ["", TWO_APPS]
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 `user(...)` builds one user the way `GET /users?$select=...,signInActivity` shows it; `generate(n)` a
 tenant of n users with a repeatable mix of active, stale, never-used, guest and disabled accounts.
+Machine identities (#17): `service_principal`, `application`, `secret` / `certificate`, and the beta
+report rows `sp_activity` and `credential_activity`.
 """
 
 from __future__ import annotations
@@ -124,3 +126,80 @@ def demo(as_of: datetime | None = None, *, token: str = "demo-token") -> dict[st
             "role_eligibilities": [{"principalId": "u-pim", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
                                     "startDateTime": stamp(ago(700))}],
             "groups": {"g-contractors": ["g-vendors"], "g-vendors": ["u-contractor"]}}
+
+
+# -- machine identities (#17) ------------------------------------------------------------------------
+
+FIRST_PARTY = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"  # Microsoft's tenant: owner of its first-party apps
+SP_FIELDS = ("lastSignInActivity", "delegatedClientSignInActivity", "delegatedResourceSignInActivity",
+             "applicationAuthenticationClientSignInActivity", "applicationAuthenticationResourceSignInActivity")
+
+
+def _uid(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def service_principal(name: str, *, id: str | None = None, app_id: str | None = None, enabled: bool = True,
+                      created: Any = _ABSENT, sp_type: str = "Application", owner_org: str | None = None,
+                      owners: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One service principal as `GET /servicePrincipals` stores it; `owners` are user or SP object ids."""
+    out: dict[str, Any] = {"id": id or _uid(f"sp:{name}"), "appId": app_id or _uid(f"app:{name}"),
+                           "displayName": name, "accountEnabled": enabled, "servicePrincipalType": sp_type,
+                           "appOwnerOrganizationId": owner_org, "owners": list(owners)}
+    if created is not _ABSENT:
+        out["createdDateTime"] = stamp(created)
+    return out
+
+
+def secret(key_id: str, *, start: Any, end: Any, name: str | None = "secret") -> dict[str, Any]:
+    """A passwordCredential as Graph lists it (the secret itself is never returned)."""
+    return {"customKeyIdentifier": None, "displayName": name, "endDateTime": stamp(end), "hint": "abc",
+            "keyId": key_id, "secretText": None, "startDateTime": stamp(start)}
+
+
+def certificate(key_id: str, *, start: Any, end: Any, name: str | None = "CN=cert") -> dict[str, Any]:
+    """A keyCredential as Graph lists it (without `key`, which it returns only when selected alone)."""
+    return {"customKeyIdentifier": "QUJD", "displayName": name, "endDateTime": stamp(end), "key": None,
+            "keyId": key_id, "startDateTime": stamp(start), "type": "AsymmetricX509Cert", "usage": "Verify"}
+
+
+def application(name: str, *, id: str | None = None, app_id: str | None = None, created: Any = None,
+                secrets: tuple[dict[str, Any], ...] = (), certificates: tuple[dict[str, Any], ...] = (),
+                owners: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One application (app registration) with its client secrets and certificates."""
+    return {"id": id or _uid(f"application:{name}"), "appId": app_id or _uid(f"app:{name}"), "displayName": name,
+            "createdDateTime": stamp(created), "signInAudience": "AzureADMyOrg",
+            "passwordCredentials": list(secrets), "keyCredentials": list(certificates), "owners": list(owners)}
+
+
+def sp_activity(app_id: str, **fields: Any) -> dict[str, Any]:
+    """A `servicePrincipalSignInActivity` row: each of SP_FIELDS given (a datetime, or raw) becomes
+    `{"lastSignInDateTime", "lastSignInRequestId"}`; `lastSignInActivity` is the newest unless given."""
+    row: dict[str, Any] = {"id": base64_id(app_id), "appId": app_id}
+    times = {k: v for k, v in fields.items() if k in SP_FIELDS}
+    unknown = set(fields) - set(SP_FIELDS)
+    if unknown:
+        raise ValueError(f"not servicePrincipalSignInActivity fields: {sorted(unknown)}")
+    dated = [v for v in times.values() if isinstance(v, datetime)]
+    if "lastSignInActivity" not in times and dated:
+        times["lastSignInActivity"] = max(dated)
+    for key in SP_FIELDS:
+        value = times.get(key)
+        row[key] = {"lastSignInDateTime": stamp(value), "lastSignInRequestId": None if value is None
+                    else str(uuid.uuid4())}
+    return row
+
+
+def credential_activity(key_id: str, app_id: str, app_object_id: str, last: Any, *, key_type: str = "clientSecret",
+                        resource_id: str | None = None, origin: str = "application") -> dict[str, Any]:
+    """An `appCredentialSignInActivity` row: one credential's last use against one resource."""
+    return {"id": base64_id(f"{key_id}|{origin}|{resource_id}"), "appId": app_id, "appObjectId": app_object_id,
+            "credentialOrigin": origin, "keyId": key_id, "keyType": key_type, "keyUsage": "sign",
+            "resourceId": resource_id or _uid("resource:graph"), "servicePrincipalObjectId": _uid(f"sp:{app_id}"),
+            "signInActivity": {"lastSignInDateTime": stamp(last), "lastSignInRequestId": str(uuid.uuid4())}}
+
+
+def base64_id(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()

@@ -32,6 +32,12 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
     skip_role_holders: bool = True
     skip_synced: bool = True
     revoke_sessions: bool = False
+    # machine identities (#17): listed and reported by default; acting on service principals is opt-in
+    service_principals: bool = True
+    service_principal_action: Literal["report", "disable"] = "report"
+    service_principal_inactive_days: int | None = Field(None, gt=0)
+    app_credentials: bool = True  # client secrets and certificates of applications: always report only
+    app_credential_inactive_days: int | None = Field(None, gt=0)
     batch_size: int = Field(20, gt=0, le=20)
     retries: int = Field(5, ge=0, le=10)  # per request and $batch item, for 429/503/504 (the SDK allows 10)
     timeout_seconds: float = Field(100, gt=0, le=600)  # per HTTP request (connect at most 30 s)
@@ -55,4 +61,7 @@ class EntraSettings(ProviderSettings, Retrying, Reaching, Bounded):
         return out
 
     def kind_overrides(self) -> dict[str, int]:
-        return {"guest": self.guest_inactive_days} if self.guest_inactive_days else {}
+        """`guest`, `service_principal` and `app_credential` thresholds, where set."""
+        found = {"guest": self.guest_inactive_days, "service_principal": self.service_principal_inactive_days,
+                 "app_credential": self.app_credential_inactive_days}
+        return {kind: days for kind, days in found.items() if days}

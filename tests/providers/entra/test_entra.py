@@ -66,7 +66,10 @@ def test_paging_follows_next_links_one_request_per_500(monkeypatch):
         ids = [i.id for i in adapter.list_identities(scope)]
         assert len(ids) == len(set(ids)) == 1200
         assert emu.server.counts["GET /v1.0/users"] == 3
-        assert emu.server.total_requests == 3
+        # and, since #17 lists machine identities by default, one page each of applications and service
+        # principals (none here, so neither beta report is read)
+        assert emu.server.counts["GET /v1.0/applications"] == emu.server.counts["GET /v1.0/servicePrincipals"] == 1
+        assert emu.server.total_requests == 5
 
 
 def test_listing_streams_page_by_page(monkeypatch):

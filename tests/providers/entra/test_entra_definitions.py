@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 from kiota_serialization_json.json_parse_node import JsonParseNode
+from msgraph.generated.models.application import Application
 from msgraph.generated.models.directory_object import DirectoryObject
 from msgraph.generated.models.organization import Organization
+from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.models.sign_in_activity import SignInActivity
 from msgraph.generated.models.unified_role_assignment import UnifiedRoleAssignment
 from msgraph.generated.models.unified_role_eligibility_schedule_instance import UnifiedRoleEligibilityScheduleInstance
@@ -43,7 +45,27 @@ JSON_TYPES = {"get_str_value": (str,), "get_bool_value": (bool,), "get_int_value
 MODELS = {"/v1.0/users": User, "/v1.0/users/{id}": User, "/v1.0/organization": Organization,
           "/v1.0/roleManagement/directory/roleAssignments": UnifiedRoleAssignment,
           "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances": UnifiedRoleEligibilityScheduleInstance,
-          "/v1.0/groups/{id}/transitiveMembers": DirectoryObject}
+          "/v1.0/groups/{id}/transitiveMembers": DirectoryObject,
+          "/v1.0/servicePrincipals": ServicePrincipal, "/v1.0/servicePrincipals/{id}": ServicePrincipal,
+          "/v1.0/applications": Application, "/v1.0/applications/{id}": Application}
+# Served by Graph although msgraph-sdk's v1.0 metadata lacks it: practitioners' tools select and filter
+# servicePrincipals on createdDateTime; the adapter reads it to judge a never-used service principal by age
+# and treats it as absent (activity UNKNOWN) when Graph leaves it out.
+UNDECLARED = {ServicePrincipal: frozenset({"createdDateTime"})}
+# The two beta reports (#17): msgraph-sdk is v1.0 only, so their property names are taken from the beta
+# reference pages (servicePrincipalSignInActivity, appCredentialSignInActivity, signInActivity).
+_SIGN_IN = frozenset({"lastSignInDateTime", "lastSignInRequestId", "lastSuccessfulSignInDateTime",
+                      "lastSuccessfulSignInRequestId", "lastNonInteractiveSignInDateTime",
+                      "lastNonInteractiveSignInRequestId"})
+BETA = {"/beta/reports/servicePrincipalSignInActivities": (frozenset({
+            "id", "appId", "lastSignInActivity", "delegatedClientSignInActivity", "delegatedResourceSignInActivity",
+            "applicationAuthenticationClientSignInActivity", "applicationAuthenticationResourceSignInActivity"}),
+            "Activity"),
+        "/beta/reports/appCredentialSignInActivities": (frozenset({
+            "id", "appId", "appObjectId", "createdDateTime", "credentialOrigin", "expirationDateTime", "keyId",
+            "keyType", "keyUsage", "resourceId", "servicePrincipalObjectId", "signInActivity"}), "signInActivity")}
+# a directory object's derived type, as `@odata.type` names it in an expanded collection (owners, members)
+DERIVED = {"#microsoft.graph.user": User, "#microsoft.graph.servicePrincipal": ServicePrincipal}
 
 
 @cache
@@ -61,9 +83,13 @@ def problems(value: Any, model: type, where: str) -> list[str]:
     """What in `value` (a JSON object) the definition of `model` does not have: names and JSON types."""
     if not isinstance(value, dict):
         return [f"{where}: {type(value).__name__} where {model.__name__} is an object"]
+    if model is DirectoryObject and value.get("@odata.type") in DERIVED:
+        model = DERIVED[value["@odata.type"]]
     known = definition(model)
     found = []
     for key, item in value.items():
+        if key in UNDECLARED.get(model, ()):
+            continue
         if key not in known:
             found.append(f"{where}.{key}: {model.__name__} has no such property")
         elif item is not None:
@@ -130,9 +156,27 @@ def every_user_shape() -> list[dict[str, Any]]:
     return [u for u in users if u["userPrincipalName"] != "odd@contoso.test"]  # the demo's deliberate junk
 
 
+def _machines() -> dict[str, Any]:
+    """Service principals, an application with a secret and a certificate, and both reports' rows (#17)."""
+    t = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+    sps = [scenario.service_principal("integration", created=t, owners=("u-alice",)),
+           scenario.service_principal("vendor-app", owner_org="0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9"),
+           scenario.service_principal("Office 365 Exchange Online", owner_org=scenario.FIRST_PARTY)]
+    app = scenario.application("integration", app_id=sps[0]["appId"], created=t, owners=("u-alice", sps[1]["id"]),
+                                secrets=(scenario.secret("7c2f1c5e-0d4b-4a57-9a0e-6a1f3b2c9d10", start=t, end=t),),
+                                certificates=(scenario.certificate("0b8e5a2d-3f61-4c7e-8d29-1e4a6b7c8d90", start=t,
+                                                                   end=datetime(2030, 1, 1, tzinfo=UTC)),))
+    return {"service_principals": sps, "applications": [app],
+            "sp_sign_in_activities": [scenario.sp_activity(sps[0]["appId"], delegatedClientSignInActivity=t,
+                                                           applicationAuthenticationClientSignInActivity=None)],
+            "app_credential_sign_in_activities": [scenario.credential_activity(
+                "0b8e5a2d-3f61-4c7e-8d29-1e4a6b7c8d90", app["appId"], app["id"], t, key_type="certificate")]}
+
+
 def _tenant() -> dict[str, Any]:
     demo = scenario.demo()
-    return {**demo, "users": every_user_shape(), "groups": {**demo["groups"], "g-excluded": ["u-alice"]}}
+    return {**demo, "users": every_user_shape(), "groups": {**demo["groups"], "g-excluded": ["u-alice"]},
+            **_machines()}
 
 
 def _get(emu: emulator.GraphEmulator, url: str) -> tuple[int, dict[str, Any]]:
@@ -146,7 +190,7 @@ def _get(emu: emulator.GraphEmulator, url: str) -> tuple[int, dict[str, Any]]:
 
 def _template(path: str) -> str:
     parts = path.split("/")
-    if len(parts) == 4 and parts[2] == "users":
+    if len(parts) == 4 and parts[2] in ("users", "servicePrincipals", "applications"):
         parts[3] = "{id}"
     if len(parts) == 5 and parts[2] == "groups":
         parts[3] = "{id}"
@@ -165,26 +209,67 @@ def asked():
         yield emu, [(path, dict(query)) for path, query in gets if "$skiptoken" not in dict(query)]
 
 
+def _names(option: str) -> list[str]:
+    """The top-level names of a $select or $expand, nested options (`owners($select=id,mail)`) left out."""
+    names, depth, current = [], 0, ""
+    for ch in option + ",":
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            names.append(current.split("(")[0].strip())
+            current = ""
+        elif depth == 0 and ch != ")":
+            current += ch
+    return [n for n in names if n]
+
+
 def test_every_path_the_adapter_reads_has_a_definition(asked):
     _, gets = asked
     paths = {_template(path) for path, _ in gets}
-    assert paths <= set(MODELS), paths - set(MODELS)
-    assert set(MODELS) - {"/v1.0/organization"} <= paths  # the token names its tenant: no /organization
+    assert paths <= set(MODELS) | set(BETA), paths - set(MODELS) - set(BETA)
+    # the token names its tenant: no /organization; single objects are read only by refresh, of a user here
+    assert set(MODELS) - {"/v1.0/organization", "/v1.0/servicePrincipals/{id}", "/v1.0/applications/{id}"} <= paths
+    assert set(BETA) <= paths
+
+
+def test_the_beta_reports_answer_only_their_reference_properties(asked):
+    emu, gets = asked
+    checked = 0
+    for path, query in gets:
+        if path not in BETA:
+            continue
+        names, nested = BETA[path]
+        assert "$select" not in query  # every record is read: the newest of them is the last use
+        url = f"{emu.server.base_url}{path}?" + "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in query.items())
+        status, body = _get(emu, url)
+        assert status == 200, body
+        for row in body["value"]:
+            assert set(row) <= names, set(row) - names
+            for key, record in row.items():
+                if key.endswith(nested) and record is not None:
+                    assert set(record) <= _SIGN_IN, (key, set(record) - _SIGN_IN)
+            checked += 1
+    assert checked >= 2
 
 
 def test_the_adapter_selects_and_expands_only_properties_the_definition_has(asked):
     _, gets = asked
     for path, query in gets:
-        known = definition(MODELS[_template(path)])
+        if path in BETA:
+            continue  # checked against the beta reference below
+        model = MODELS[_template(path)]
+        known = set(definition(model)) | UNDECLARED.get(model, frozenset())
         for key in ("$select", "$expand"):
-            names = [n.strip() for n in query.get(key, "").split(",") if n.strip()]
-            assert set(names) <= set(known), (path, key, set(names) - set(known))
+            names = _names(query.get(key, ""))
+            assert set(names) <= known, (path, key, set(names) - known)
 
 
 def test_the_emulator_answers_the_adapter_only_in_the_definition(asked):
     emu, gets = asked
     checked = 0
     for path, query in gets:
+        if path in BETA:
+            continue
         model = MODELS[_template(path)]
         url = f"{emu.server.base_url}{path}?" + "&".join(f"{k}={urllib.parse.quote(v, safe=',$')}"
                                                          for k, v in query.items())

@@ -15,7 +15,8 @@ from sweeper import registry
 from sweeper.cli import app
 
 ROOT = Path(__file__).resolve().parents[3]
-WRITES = ("User.EnableDisableAccount.All", "User.RevokeSessions.All", "User.DeleteRestore.All")  # the last: #13
+WRITES = ("User.EnableDisableAccount.All", "User.RevokeSessions.All", "User.DeleteRestore.All",  # #13
+          "Application.ReadWrite.All")  # #17: service_principal_action = "disable"
 SUBJECT = "repo:OWNER/REPO:environment:NAME"
 
 
@@ -30,7 +31,8 @@ def test_plan_is_read_only():
 def test_apply_adds_only_the_writes():
     plan, apply = EntraAdapter.permissions("plan"), EntraAdapter.permissions("apply")
     assert all(w in apply for w in WRITES)
-    assert _permissions(apply) - _permissions(plan) == set(WRITES)
+    # Application.ReadWrite.OwnedBy is named only to say why it is not enough
+    assert _permissions(apply) - _permissions(plan) == set(WRITES) | {"Application.ReadWrite.OwnedBy"}
     assert EntraAdapter.permissions() == apply  # the default mode, as the docs page shows it
 
 
