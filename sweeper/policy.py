@@ -264,7 +264,8 @@ def _staleness(credential: Credential, threshold: int, noun: str, since: datetim
             what = f"{what} ({credential.activity_note})"
     else:
         what = f"never used; created {_day(since)}"
-        if credential.activity_note and credential.activity_note.startswith(BOUND_NOTE):
+        if credential.activity_note and (credential.activity_note.startswith(BOUND_NOTE)
+                                         or credential.kind in _MACHINE):  # where "never" comes from
             what = f"{what} ({credential.activity_note})"
         noun = f"never-used {noun}" if t.never_used_days else noun
     age = now - since
@@ -277,6 +278,7 @@ def _staleness(credential: Credential, threshold: int, noun: str, since: datetim
 
 
 _SECRETS = (CredentialKind.ACCESS_KEY, CredentialKind.APP_CREDENTIAL)
+_MACHINE = (CredentialKind.ROLE, CredentialKind.SERVICE_PRINCIPAL, CredentialKind.APP_CREDENTIAL)
 
 
 def _risk(kind: DecisionKind, identity: Identity, credential: Credential) -> str:
