@@ -109,7 +109,7 @@ class AwsIamAdapter:
         root = rows.pop(ROOT_LOGIN, None)
         if root is not None:
             yield self._root_identity(scope, report, root)
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         counts = {"service_linked": 0, "untracked": 0}
         for kind, detail in self._details(iam, scope, listing):
             name = detail["RoleName"] if kind == "role" else detail["UserName"]
