@@ -235,6 +235,8 @@ class AwsIamAdapter:
                     page = iam.get_account_authorization_details(**kwargs)
             except BOTO_ERRORS as err:
                 raise translate(err, f"list {what} of {scope}", "iam:GetAccountAuthorizationDetails") from err
+            except ValueError as err:  # a timestamp botocore's parser could not read (it raises it as it is)
+                raise DataError(PROVIDER, f"list {what} of {scope}", f"unreadable answer: {err}") from err
             for user in page.get(pages.USERS, page.get("UserDetailList")) or ():
                 if not user.get("UserName"):
                     raise DataError(PROVIDER, f"list users of {scope}", "a user without UserName")

@@ -179,6 +179,38 @@ def test_the_fast_pages_read_the_roles_botocore_reads(emu: emulator.AwsEmulator)
     assert by_name["role-two-policies"]["RolePolicyList"][0]["PolicyDocument"] is None  # others are not read
 
 
+@pytest.fixture
+def fronts() -> Any:
+    from tests.providers.aws import hostile
+
+    made: list[hostile.Front] = []
+
+    def make(emu: emulator.AwsEmulator, inner: str) -> hostile.Front:
+        made.append(hostile.Front(emu.endpoint_url, {"GetAccountAuthorizationDetails": hostile.details_page(inner)}))
+        return made[-1]
+
+    yield make
+    for front in made:
+        front.stop()
+
+
+@pytest.mark.parametrize("inner, says", [
+    ("<RoleDetailList>{twice}{twice}</RoleDetailList>", "role 'twice' was listed twice"),
+    ("<RoleDetailList>{nameless}</RoleDetailList>", "a role without RoleName"),
+    ("<RoleDetailList>{garbled}</RoleDetailList>", "unreadable answer"),
+])
+def test_a_bad_role_page_fails_the_account(emu: emulator.AwsEmulator, fronts: Any, inner: str, says: str) -> None:
+    from sweeper.errors import DataError
+    from tests.providers.aws import hostile
+
+    page = inner.format(twice=hostile.role_member("twice"), nameless=hostile.role_member(None),
+                        garbled=hostile.role_member("garbled", last_used="last tuesday"))
+    front = fronts(emu, page)
+    adapter = AwsIamAdapter(_settings(emu, endpoint_url=front.url), write=False)
+    with pytest.raises(DataError, match=says):
+        list(adapter.list_identities(HOME))
+
+
 # -- decisions -------------------------------------------------------------------------------------------
 
 def _boundary() -> dict[str, Any]:
