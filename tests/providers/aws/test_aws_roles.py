@@ -361,6 +361,19 @@ def test_deny_apply_journal_and_restore_remove_exactly_the_policy(emu: emulator.
     assert _policies(emu, "role-denied") == {roles.DENY_POLICY}  # denied by another run: not this one's to undo
 
 
+def test_roles_are_capped_among_machine_identities(emu: emulator.AwsEmulator, tmp_path: Path) -> None:
+    """Four stale roles of ten machine identities are over 10 %, however few people the account has."""
+    cfg = _config(tmp_path, emu, role_action="deny", max_disable_percent=10)
+    emu.reset_counts()
+    code, report, output = _cli("apply", "-c", cfg, "--as-of", AS_OF, "--yes", "-f", "json")
+    assert code == 3, output
+    [scope] = report["providers"]
+    assert scope["status"] == "capped"
+    assert "4 machine identities to disable exceed max_disable_percent = 10% of 10 machine identities" in scope[
+        "message"]
+    assert emu.request_counts().get("PutRolePolicy", 0) == 0
+
+
 def test_a_role_carrying_the_policy_is_already_disabled(emu: emulator.AwsEmulator, tmp_path: Path) -> None:
     denied = _by_login(AwsIamAdapter(_settings(emu), write=False))["role-denied"]
     assert not denied.credentials[0].enabled
