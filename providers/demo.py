@@ -3,7 +3,8 @@
 Each covers the rules a newcomer should see: stale and fresh keys on one user, never-used old and
 new credentials, a stale console password, a sprayed dormant Entra account, a pending guest, a synced
 user, a role holder, a Google super admin, a service-account org unit, a break-glass account excluded
-by config, and an unreadable date. Ordinary active users fill each tenant out to a few dozen.
+by config, an unreadable date, and IAM roles (a forgotten one trusting a vendor account, reported only by
+default; one in use; a service-linked one, never touched). Ordinary active users fill each tenant out to a few dozen.
 `organisation(now)` is what `sweeper demo` loops over.
 """
 
@@ -63,9 +64,15 @@ def aws(now: datetime) -> dict[str, Any]:
     ]
     users += [{"name": f"engineer-{i:02d}", "created": old, "password": pw({"days": 300}, {"days": i % 20}),
                "keys": [key({"days": 100 + i}, {"hours": i + 1})]} for i in range(FILLER)]
+    roles = [
+        {"name": "vendor-audit-access", "created": ago(days=800), "last_used": ago(days=230),  # forgotten
+         "trust": {"AWS": "arn:aws:iam::999988887777:root"}, "tags": {"owner": "secops@contoso.example"}},
+        {"name": "deploy-pipeline-role", "created": old, "last_used": ago(hours=2)},
+        {"service": "autoscaling.amazonaws.com", "created": old, "last_used": ago(days=300)},
+    ]
     return {"accounts": {MANAGEMENT: {"root": {"created": "2015-01-01T00:00:00+00:00",
                                                "password_last_used": ago(days=400)},
-                                      "users": users}}}
+                                      "users": users, "roles": roles}}}
 
 
 def entra(now: datetime) -> dict[str, Any]:

@@ -109,7 +109,9 @@ def test_readme_control_labels_are_the_ones_findings_carry():
     assert PolicySettings().inactive_days == 90
     for kind in aws.credential_kinds:
         assert "CIS AWS v3.0.0 1.12 (45 days)" not in t.controls_for(kind, 90)
-        assert "CIS AWS v3.0.0 1.12 (45 days)" in t.controls_for(kind, 45)
+        # 1.12 is about IAM users' passwords and keys: no CIS recommendation covers unused roles (#17)
+        users = kind in (CredentialKind.CONSOLE_PASSWORD, CredentialKind.ACCESS_KEY)
+        assert ("CIS AWS v3.0.0 1.12 (45 days)" in t.controls_for(kind, 45)) is users, kind
 
 
 def test_readme_ci_claims_match_the_examples():

@@ -66,6 +66,8 @@ class Accounts:
         self._clients: dict[tuple[str, str], Any] = {}
         self._caller: dict[str, str] | None = None
         self._base: boto3.Session | None = None
+        self._source: boto3.Session | None = None  # the session role_arn is assumed from
+        self._origin: str | None = None  # its sts:GetCallerIdentity ARN
         self._key_id: str | None = None
         self._bound: BindingError | bool = False  # True once checked; the error when it failed
         self._organization: dict[str, str] | None = None
@@ -85,6 +87,7 @@ class Accounts:
                 except BOTO_ERRORS as err:
                     raise translate(err, "load credentials") from err
                 if self.settings.role_arn:
+                    self._source = session
                     session = self._assumed(session, self.settings.role_arn, self.settings.external_id,
                                             member=False)
                 self._base = session
@@ -100,6 +103,21 @@ class Accounts:
                 raise translate(err, "who am I", "sts:GetCallerIdentity") from err
             self._caller = {k: answer[k] for k in ("Account", "Arn", "UserId")}
         return self._caller
+
+    def origin(self) -> str | None:
+        """With role_arn, the ARN of the identity the sweeper starts as, before assuming it (one
+        sts:GetCallerIdentity, remembered); None without role_arn."""
+        if not self.settings.role_arn:
+            return None
+        if self._origin is None:
+            self.base()
+            assert self._source is not None  # base() keeps it whenever role_arn is set
+            sts = self._client_for(self._source, "sts")
+            try:
+                self._origin = str(sts.get_caller_identity()["Arn"])
+            except BOTO_ERRORS as err:
+                raise translate(err, "who am I before role_arn", "sts:GetCallerIdentity") from err
+        return self._origin
 
     def caller_key_id(self) -> str | None:
         """The access key id the caller signs with (None when there are no credentials)."""

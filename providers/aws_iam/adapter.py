@@ -1,8 +1,10 @@
-"""AWS IAM adapter: users with console passwords and access keys, one scope per account.
+"""AWS IAM adapter: users with console passwords and access keys, and roles, one scope per account.
 
-Listing costs, per account, the credential-report calls plus ceil(users / 1000)
-GetAccountAuthorizationDetails pages; nothing per user. The report has no key ids, so keys are
-listed as `access_key_1`/`access_key_2` and `refresh()` resolves the real AccessKeyId live.
+Listing costs, per account, the credential-report calls plus ceil((users + roles) / 1000)
+GetAccountAuthorizationDetails pages; nothing per user or role. The report has no key ids, so keys
+are listed as `access_key_1`/`access_key_2` and `refresh()` resolves the real AccessKeyId live.
+Roles (`roles = true`, the default) are machine identities with one `role` credential each
+(providers.aws_iam.roles).
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import time
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from providers.aws_iam import lifecycle, pages, policy, probe, transport
+from providers.aws_iam import lifecycle, pages, policy, probe, roles, transport
 from providers.aws_iam.accounts import Accounts
 from providers.aws_iam.errors import BOTO_ERRORS, PROVIDER, THROTTLE_CODES, code_of, translate
 from providers.aws_iam.keys import TIED, key_now, password_now, resolve, Placement
 from providers.aws_iam.report import ABSENT, ROOT_LOGIN, KeySlot, Report
-from providers.aws_iam.settings import AwsSettings
+from providers.aws_iam.roles import Role, Shield
+from providers.aws_iam.settings import ROLE_TRACKING_DAYS, AwsSettings
 from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
 from sweeper.kit.bounds import Listing
 from sweeper.kit.times import Unreadable, parse_utc
-from sweeper.model import (Action, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
+from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
                            IdentityKind, Outcome, Principal)
 
 PAGE_SIZE = 1000  # GetAccountAuthorizationDetails' maximum
@@ -52,6 +55,9 @@ class AwsIamAdapter:
         self._user_locks: dict[tuple[str, str], threading.Lock] = {}
         self._root: dict[str, tuple[Credential, ...]] = {}
         self._password_set: dict[tuple[str, str], datetime] = {}  # report's password_last_changed
+        self._shield: Shield | None = None  # the roles the sweeper runs as or assumes
+        self._role_counts: dict[str, dict[str, int]] = {}  # scope -> what its listing skipped or could not see
+        self._role_report_only = roles.REPORT_ONLY if settings.role_action == "report" else None
 
     # -- describe ---------------------------------------------------------------------------
     def whoami(self) -> Principal:
@@ -99,16 +105,32 @@ class AwsIamAdapter:
         except Unreadable as err:
             raise DataError(PROVIDER, f"credential report of {scope}", str(err)) from err
         me = self.accounts.caller_user(scope)
+        shield = self.shield() if self.settings.roles else None
         root = rows.pop(ROOT_LOGIN, None)
         if root is not None:
             yield self._root_identity(scope, report, root)
-        seen: set[str] = set()
-        for user in self._user_details(iam, scope, listing):
-            if user["UserName"] in seen:  # never judged twice, never merged
-                raise DataError(PROVIDER, f"list users of {scope}", f"user {user['UserName']!r} was listed twice")
-            seen.add(user["UserName"])
-            fields = rows.pop(user["UserName"], None)
-            yield self._identity(scope, report, user, fields, me)
+        seen: set[tuple[str, str]] = set()
+        counts = {"service_linked": 0, "untracked": 0}
+        for kind, detail in self._details(iam, scope, listing):
+            name = detail["RoleName"] if kind == "role" else detail["UserName"]
+            if (kind, name) in seen:  # never judged twice, never merged
+                raise DataError(PROVIDER, f"list {kind}s of {scope}", f"{kind} {name!r} was listed twice")
+            seen.add((kind, name))
+            if kind == "role":
+                role = Role.of(detail)
+                if role.service_linked:  # AWS manages these: never judged, only counted
+                    counts["service_linked"] += 1
+                    continue
+                identity = self._role_identity(scope, role, shield)
+                cred = identity.credentials[0]
+                counts["untracked"] += cred.enabled and cred.activity is Activity.NEVER
+                yield identity
+                continue
+            fields = rows.pop(name, None)
+            yield self._identity(scope, report, detail, fields, me)
+        if self.settings.roles:
+            with self._lock:
+                self._role_counts[scope] = counts
         # Rows left over are users deleted since the report was generated: nothing to sweep.
 
     def _identity(self, scope: str, report: Report, user: dict[str, Any], fields: str | None,
@@ -131,6 +153,52 @@ class AwsIamAdapter:
                         tags=tags, groups=tuple(user.get("GroupList") or ()),
                         excluded_by=self._excluded_by(tags),
                         protected_by=SELF_USER if login == me else None, owner=self._owner(tags))
+
+    def _role_identity(self, scope: str, role: Role, shield: Shield | None) -> Identity:
+        """A role: an identity of kind SERVICE with its one `role` credential."""
+        protected = (shield.reason(scope, role) if shield is not None else None) or self._managed(role)
+        return Identity(PROVIDER, scope, role.role_id, role.name, IdentityKind.SERVICE, True,
+                        (roles.credential(role, self._role_report_only),), role.created, tags=dict(role.tags),
+                        excluded_by=self._excluded_by(dict(role.tags)), protected_by=protected,
+                        owner=self._owner(dict(role.tags)))
+
+    @staticmethod
+    def _managed(role: Role) -> str | None:
+        """Why a role is not the sweeper's to deny whoever it belongs to, or None."""
+        if role.service_linked:
+            return roles.BY_AWS
+        if role.path.startswith(roles.IDENTITY_CENTER):
+            return roles.BY_IDENTITY_CENTER
+        if role.deny == "foreign":
+            return roles.FOREIGN
+        return None
+
+    def shield(self) -> Shield:
+        """The roles the sweeper runs as or assumes (config and sts:GetCallerIdentity), read once."""
+        with self._lock:
+            if self._shield is not None:
+                return self._shield
+        caller = self.accounts.caller()["Arn"]
+        origin = self.accounts.origin()
+        made = Shield.of(self.settings, caller.split(":")[1], [caller, *([origin] if origin else [])])
+        with self._lock:
+            self._shield = made
+            return made
+
+    def scope_notes(self, scope: str) -> list[str]:
+        """What the role listing of `scope` skipped or could not see, in counts (nothing is left out unsaid)."""
+        with self._lock:
+            counts = self._role_counts.pop(scope, None)
+        if not counts:
+            return []
+        notes = []
+        if counts["service_linked"]:
+            notes.append(f"{counts['service_linked']} service-linked role(s) skipped (path {roles.SERVICE_LINKED}): "
+                         "AWS manages them; never judged or touched")
+        if counts["untracked"]:
+            notes.append(f"{counts['untracked']} role(s) with no RoleLastUsed judged by their creation date: IAM "
+                         f"reports role use for the trailing {ROLE_TRACKING_DAYS} days only")
+        return notes
 
     def _root_identity(self, scope: str, report: Report, fields: str) -> Identity:
         arn = f"arn:aws:iam::{scope}:root"
@@ -155,24 +223,32 @@ class AwsIamAdapter:
                 return f"tag {key}={tags[key]}"
         return None
 
-    def _user_details(self, iam: Any, scope: str, listing: Listing) -> Iterator[dict[str, Any]]:
-        """Users from GetAccountAuthorizationDetails, one page of up to 1000 at a time; a Marker seen
-        twice fails the listing (it would never end)."""
-        kwargs: dict[str, Any] = {"Filter": ["User"], "MaxItems": PAGE_SIZE}
+    def _details(self, iam: Any, scope: str, listing: Listing) -> Iterator[tuple[str, dict[str, Any]]]:
+        """("user" | "role", detail) from GetAccountAuthorizationDetails (roles with `roles = true`), one
+        page of up to 1000 items at a time; a Marker seen twice fails the listing (it would never end)."""
+        wanted = ["User", "Role"] if self.settings.roles else ["User"]
+        what = "users and roles" if self.settings.roles else "users"
+        kwargs: dict[str, Any] = {"Filter": wanted, "MaxItems": PAGE_SIZE}
         while True:
             try:
                 with transport.within(listing):
                     page = iam.get_account_authorization_details(**kwargs)
             except BOTO_ERRORS as err:
-                raise translate(err, f"list users of {scope}", "iam:GetAccountAuthorizationDetails") from err
+                raise translate(err, f"list {what} of {scope}", "iam:GetAccountAuthorizationDetails") from err
+            except ValueError as err:  # a timestamp botocore's parser could not read (it raises it as it is)
+                raise DataError(PROVIDER, f"list {what} of {scope}", f"unreadable answer: {err}") from err
             for user in page.get(pages.USERS, page.get("UserDetailList")) or ():
                 if not user.get("UserName"):
                     raise DataError(PROVIDER, f"list users of {scope}", "a user without UserName")
-                yield user
+                yield "user", user
+            for role in (page.get(pages.ROLES, page.get("RoleDetailList")) or ()) if self.settings.roles else ():
+                if not role.get("RoleName"):
+                    raise DataError(PROVIDER, f"list roles of {scope}", "a role without RoleName")
+                yield "role", role
             if not page.get("IsTruncated"):
                 return
             if not page.get("Marker"):
-                raise DataError(PROVIDER, f"list users of {scope}", "IsTruncated without a Marker")
+                raise DataError(PROVIDER, f"list {what} of {scope}", "IsTruncated without a Marker")
             listing.page(page["Marker"])
             kwargs["Marker"] = page["Marker"]
 
@@ -215,6 +291,8 @@ class AwsIamAdapter:
             return next((c for c in creds if c.kind is ref.kind and c.credential_id == ref.credential_id),
                         None)
         iam = self.accounts.client(ref.scope, "iam")
+        if ref.kind is CredentialKind.ROLE:
+            return self._role_now(iam, ref)
         if ref.kind is CredentialKind.ACCESS_KEY:
             if ref.credential_id.startswith("access_key_"):
                 cred = self._slot_key(iam, ref)
@@ -228,6 +306,19 @@ class AwsIamAdapter:
                 set_hint = self._password_set.get((ref.scope, ref.identity_id))
             return password_now(iam, ref, self._irreversible, set_hint)
         return None
+
+    def _role_now(self, iam: Any, ref: CredentialRef) -> Credential | None:
+        """The role of `ref` read live (GetRole, GetRolePolicy), protected as the listing would."""
+        role = roles.live(iam, ref)
+        if role is None:
+            return None
+        cred = roles.credential(role, self._role_report_only)
+        protected = self._guard(ref.scope, role)
+        return _protect(cred, protected) if protected else cred
+
+    def _guard(self, scope: str, role: Role) -> str | None:
+        """Why `role` must never be denied (service-linked, managed, the sweeper's own), or None."""
+        return self._managed(role) or self.shield().reason(scope, role)
 
     def _slot_key(self, iam: Any, ref: CredentialRef) -> Credential | None:
         """The live key behind report slot `ref` (`access_key_N`). Both slots of a user are placed
@@ -261,6 +352,8 @@ class AwsIamAdapter:
 
     def _apply_one(self, action: Action, ref: CredentialRef) -> Outcome:
         try:
+            if ref.kind is CredentialKind.ROLE:
+                return self._apply_role(action, ref)
             if action in (Action.REMOVE, Action.UNDELETE):  # opt-in removal (#13): providers.aws_iam.lifecycle
                 return lifecycle.apply_one(self.accounts.client(ref.scope, "iam"), action, ref,
                                            self.accounts.caller_key_id())
@@ -273,6 +366,17 @@ class AwsIamAdapter:
             raise  # nothing can be attempted with rejected credentials
         except ProviderError as err:
             return Outcome(ref, False, str(err))
+
+    def _apply_role(self, action: Action, ref: CredentialRef) -> Outcome:
+        """Deny a role (the inline deny-all policy) or enable it (that policy deleted). Enabling works
+        whatever role_action says now, so that a run that denied roles can always be restored."""
+        if action not in (Action.DISABLE, Action.ENABLE):
+            return Outcome(ref, False, f"roles are never removed ({action})")
+        if action is Action.DISABLE and not self.settings.denies_roles:
+            why = roles.REPORT_ONLY if self.settings.roles else "roles = false"
+            return Outcome(ref, False, f"{why}: not denied")
+        return roles.apply_one(self.accounts.client(ref.scope, "iam"), action, ref,
+                               lambda role: self._guard(ref.scope, role))
 
     def _apply_key(self, action: Action, ref: CredentialRef) -> Outcome:
         key_id = ref.credential_id
@@ -322,4 +426,4 @@ class AwsIamAdapter:
 
 def _protect(cred: Credential, reason: str) -> Credential:
     return Credential(cred.kind, cred.credential_id, cred.enabled, cred.activity, cred.created,
-                      cred.last_used, cred.activity_note, cred.irreversible, reason)
+                      cred.last_used, cred.activity_note, cred.irreversible, reason, cred.report_only, cred.expires)

@@ -15,7 +15,12 @@ Scenario (JSON-able dict or a path to a JSON file):
         "root": {"created", "password_last_used" | null},                      # optional
         "users": [{"name", "created", "tags": {}, "password": {"created", "last_used"} | null,
                    "keys": [{"created", "last_used" | null, "status": "Active" | "Inactive",
-                             "caller": true}]}]}},                              # caller: the sweeper's key
+                             "caller": true}]}],                                # caller: the sweeper's key
+        "roles": [{"name", "created", "last_used" | null, "path": "/", "tags": {},
+                   "trust": {"AWS": "<arn>"} | {"Service": "<host>"},           # default: the account itself
+                   "policies": {"<inline policy name>": {<document>}},
+                   "denied": true,                                              # the sweeper's deny-all policy
+                   "service": "<service host>"}]}},                             # service-linked instead
      "organization": {"management": "<id>", "members": ["<id>"], "suspended": ["<id>"],
                       "unassumable": ["<id>"]},
      "unassumable": ["<id>"]}                                                    # without an organization
@@ -420,11 +425,35 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
                                   "access_key_id": key.access_key_id,
                                   "secret_access_key": key.secret_access_key}
                     emu.strict_auth = True
+        for spec in account.get("roles", []):
+            _seed_role(backend, spec)
     org = scenario.get("organization")
     if org:
         _seed_organization(org)
     # AssumeRole into a role of these accounts is denied (moto itself allows every AssumeRole)
     emu.unassumable = set((org or {}).get("unassumable", [])) | set(scenario.get("unassumable", []))
+
+
+def _seed_role(backend: Any, spec: dict[str, Any]) -> None:
+    """One role, its RoleLastUsed set on moto's backend (as the bench does for keys)."""
+    from providers.aws_iam.roles import DENY_DOCUMENT, DENY_POLICY
+
+    if spec.get("service"):
+        role = backend.create_service_linked_role(spec["service"], "", "")
+    else:
+        trust = spec.get("trust") or {"AWS": f"arn:aws:iam::{backend.account_id}:root"}
+        document = {"Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}]}
+        tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
+        role = backend.create_role(spec["name"], json.dumps(document), spec.get("path", "/"), None, "", tags, "3600")
+    role.create_date = when(spec.get("created")) or role.create_date
+    role.last_used = when(spec.get("last_used"))
+    role.last_used_region = REGION if role.last_used else None
+    policies = dict(spec.get("policies") or {})
+    if spec.get("denied"):
+        policies[DENY_POLICY] = DENY_DOCUMENT
+    for name, policy in policies.items():
+        role.put_policy(name, json.dumps(policy))
 
 
 def _seed_organization(org: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 - The credential report starts with a `<root_account>` row, quotes fields as CSV, and reports
   `password_last_changed` from when the password was set (moto repeats the user's creation date).
 - GetLoginProfile's CreateDate is the password's creation date, not the user's.
-- GetAccountAuthorizationDetails pages users by MaxItems/Marker (moto returns everything at once).
+- GetAccountAuthorizationDetails pages users and roles by MaxItems/Marker, MaxItems counting the items of
+  both lists (moto returns everything at once).
 - GetAccessKeyLastUsed looks the key up by id (moto scans every key of every user of every account per
   call, which makes 1,000 candidates in 100,000 users cost 10^8 steps).
 
@@ -136,18 +137,19 @@ def _iam_response(report_hook: Callable[[], ReportHook | None]) -> Any:
 
         def get_account_authorization_details(self) -> Any:
             details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
-            users = list(details["users"])
+            users, roles = list(details["users"]), list(details["roles"])
+            items = [*users, *roles]  # users first, then roles: one count for MaxItems, as AWS's items
             start = int(self._get_param("Marker") or 0)
             end = start + int(self._get_param("MaxItems") or 100)
             first = start == 0
             result = {
                 "UserDetailList": users[start:end],
                 "GroupDetailList": list(details["groups"]) if first else [],
-                "RoleDetailList": list(details["roles"]) if first else [],
+                "RoleDetailList": roles[max(start - len(users), 0):max(end - len(users), 0)],
                 "Policies": list(details["managed_policies"]) if first else [],
-                "IsTruncated": end < len(users),
+                "IsTruncated": end < len(items),
             }
-            if end < len(users):
+            if end < len(items):
                 result["Marker"] = str(end)
             return ActionResult(result)
 

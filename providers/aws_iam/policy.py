@@ -3,7 +3,11 @@
 Modes (`sweeper permissions -p aws --for MODE`):
 - "plan": the identity a plan, check or notify job runs as. Read only, sts:GetCallerIdentity included.
 - "apply": plan plus the two write actions (UpdateAccessKey, DeleteLoginProfile), and DeleteAccessKey in a
-  statement of its own for opt-in removal (#13). It is always there: the adapter cannot see `[policy]
+  statement of its own for opt-in removal (#13).
+- Roles (#17) are listed from the same GetAccountAuthorizationDetails pages: nothing more to read for them
+  by default (`role_action = "report"`). With `role_action = "deny"` the plan policy adds GetRole and
+  GetRolePolicy (a candidate role is re-read live) and apply PutRolePolicy and DeleteRolePolicy (the deny
+  policy attached, and deleted by restore), on roles only; the session policies follow the same switch. It is always there: the adapter cannot see `[policy]
   remove_after_days`, and the session policies must allow it wherever removal may be configured.
 - "org-member": the role in each member account (`organization.role_name`, default IdentitySweeper) or
   each listed account (`accounts`): its permissions policy and its trust policy, as one JSON object.
@@ -29,6 +33,8 @@ READ = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccou
         "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile"]
 WRITE = ["iam:UpdateAccessKey", "iam:DeleteLoginProfile"]
 REMOVE = ["iam:DeleteAccessKey"]  # opt-in removal (remove_after_days with apply --allow-remove)
+ROLE_READ = ["iam:GetRole", "iam:GetRolePolicy"]  # role_action = "deny": a candidate role re-read live
+ROLE_WRITE = ["iam:PutRolePolicy", "iam:DeleteRolePolicy"]  # role_action = "deny": the deny policy, and restore
 WHOAMI = ["sts:GetCallerIdentity"]
 ORG_READ = ["organizations:DescribeOrganization", "organizations:ListAccounts"]
 # SetSourceIdentity: every AssumeRole carries the run id as its SourceIdentity
@@ -78,11 +84,13 @@ def statements(write: bool, settings: AwsSettings, arn_partition: str, *, condit
     if settings.accounts:  # every listed account is read and written through its role, none directly
         roles = listed_roles(settings, arn_partition) if conditions else "*"
         return [_statement("SweeperWhoAmI", WHOAMI, "*"), _statement("SweeperAssumeAccountRoles", ASSUME, roles)]
+    account = settings.account_id or "*"
     out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
+    out += _role_statements(False, settings, f"arn:{arn_partition}:iam::{account}:role/*")
     if write:
-        account = settings.account_id or "*"
         out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::{account}:user/*"))
         out.append(_statement("SweeperRemoveAccessKeys", REMOVE, f"arn:{arn_partition}:iam::{account}:user/*"))
+        out += _role_statements(True, settings, f"arn:{arn_partition}:iam::{account}:role/*")
     org = settings.organization
     if org is not None:
         condition = _in_org(org) if conditions else None
@@ -92,12 +100,24 @@ def statements(write: bool, settings: AwsSettings, arn_partition: str, *, condit
     return out
 
 
-def member_statements(write: bool, arn_partition: str) -> list[dict[str, Any]]:
-    """What the role in a member account may do."""
-    out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*")]
+def _role_statements(write: bool, settings: AwsSettings | None, resource: str) -> list[dict[str, Any]]:
+    """The role reads (`write` False) or writes (True) that `role_action = "deny"` needs; none otherwise."""
+    if settings is None or not settings.denies_roles:
+        return []
+    if write:
+        return [_statement("SweeperDenyRoles", ROLE_WRITE, resource)]
+    return [_statement("SweeperReadRoles", ROLE_READ, resource)]
+
+
+def member_statements(write: bool, arn_partition: str, settings: AwsSettings | None = None) -> list[dict[str, Any]]:
+    """What the role in a member account may do (the role statements as `settings` switch them)."""
+    roles = f"arn:{arn_partition}:iam::*:role/*"
+    out = [_statement("SweeperReadIam", READ, "*"), _statement("SweeperWhoAmI", WHOAMI, "*"),
+           *_role_statements(False, settings, roles)]
     if write:
         out.append(_statement("SweeperDisableCredentials", WRITE, f"arn:{arn_partition}:iam::*:user/*"))
         out.append(_statement("SweeperRemoveAccessKeys", REMOVE, f"arn:{arn_partition}:iam::*:user/*"))
+        out += _role_statements(True, settings, roles)
     return out
 
 
@@ -144,12 +164,14 @@ def document(mode: str, settings: AwsSettings | None = None) -> dict[str, Any]:
     arn_partition = partition(settings.region)
     if mode == "org-member" and settings.accounts:
         return {"Roles": listed_roles(settings, arn_partition),
-                "PermissionsPolicy": {"Version": VERSION, "Statement": member_statements(True, arn_partition)},
+                "PermissionsPolicy": {"Version": VERSION,
+                                      "Statement": member_statements(True, arn_partition, settings)},
                 "AssumeRolePolicyDocument": trust_policy(settings, arn_partition)}
     if mode == "org-member":
         org = settings.organization or OrganizationSettings.model_validate({})
         return {"RoleName": org.role_name,
-                "PermissionsPolicy": {"Version": VERSION, "Statement": member_statements(True, arn_partition)},
+                "PermissionsPolicy": {"Version": VERSION,
+                                      "Statement": member_statements(True, arn_partition, settings)},
                 "AssumeRolePolicyDocument": trust_policy(settings, arn_partition)}
     return {"Version": VERSION, "Statement": statements(mode == "apply", settings, arn_partition)}
 
@@ -161,7 +183,7 @@ def text(mode: str, settings: AwsSettings | None = None) -> str:
 def session_policy(write: bool, settings: AwsSettings, arn_partition: str, *, member: bool) -> str:
     """The inline session policy of an AssumeRole: the member role's actions (`member`), or those of
     the identity the sweeper runs as (role_arn); writes only for an adapter opened to write."""
-    chosen = (member_statements(write, arn_partition) if member
+    chosen = (member_statements(write, arn_partition, settings) if member
               else statements(write, settings, arn_partition, conditions=False))
     for s in chosen:
         del s["Sid"]
@@ -174,8 +196,8 @@ def session_policy(write: bool, settings: AwsSettings, arn_partition: str, *, me
 _EXAMPLE: dict[str, Any] = {"organization": {}}  # shows the placeholders to replace: o-EXAMPLE, MANAGEMENT-ACCOUNT-ID
 
 _PLAN = """For the identity the plan job runs as, and `sweeper check` and `notify`: it only reads (the
-credential report, the users' authorization details, and for each candidate its keys, their last use
-and its login profile). `sweeper permissions -p aws --for plan`"""
+credential report, the users' and roles' authorization details, and for each candidate its keys, their
+last use and its login profile). `sweeper permissions -p aws --for plan`"""
 
 _APPLY = """For the identity of the apply job only: the plan policy plus `iam:UpdateAccessKey` (a key is set
 Inactive; `restore` sets it Active again) and `iam:DeleteLoginProfile` (a console password is deleted:
@@ -235,12 +257,28 @@ both. The plan job assumes the same role with a read-only session policy.
 `sweeper permissions -p aws --for org-member -c sweeper.toml`"""
 
 
+_ROLES = """Roles are listed and judged by default (`roles = true`) from the authorization-detail pages the plan
+policy already reads: with the default `role_action = "report"` a stale role is only reported, and no
+permission is added. With `role_action = "deny"` a stale role gets an inline policy named
+`identity-sweeper-disabled` that denies every action (`{"Effect": "Deny", "Action": "*", "Resource": "*"}`),
+and `restore` deletes exactly that policy, leaving the role's other policies as they were. Then the plan
+job also needs `SweeperReadRoles` (`iam:GetRole` and `iam:GetRolePolicy`: each candidate role is read
+again live before it is judged), and the apply job `SweeperDenyRoles` too (`iam:PutRolePolicy`,
+`iam:DeleteRolePolicy`); the session policies the sweeper passes to AssumeRole allow them only then, and
+the member role of `--for org-member` carries them only then. A restore of roles therefore runs with
+`role_action = "deny"` in its config. With `account_id` set, both are limited to that account's roles.
+`sweeper permissions -p aws --for apply -c sweeper.toml`"""
+
+_DENY_EXAMPLE: dict[str, Any] = {"role_action": "deny"}
+
+
 def pages() -> list[tuple[str, str, str, AwsSettings | None]]:
     """docs/aws.md: (heading, what the policy is for, mode, settings) per policy shown."""
     org = AwsSettings.model_validate(_EXAMPLE)
     listed = AwsSettings.model_validate(_LISTED_EXAMPLE)
     return [("Plan, check and notify (read only)", _PLAN, "plan", None),
             ("Apply", _APPLY, "apply", None),
+            ('Apply with role_action = "deny"', _ROLES, "apply", AwsSettings.model_validate(_DENY_EXAMPLE)),
             ("Plan with an organization", _ORG.format(mode="plan"), "plan", org),
             ("Apply with an organization", _ORG.format(mode="apply"), "apply", org),
             ("The role in each member account", _MEMBER, "org-member", org),

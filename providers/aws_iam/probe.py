@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from providers.aws_iam import pages
 from providers.aws_iam.accounts import Accounts
-from providers.aws_iam.policy import WRITE
+from providers.aws_iam.policy import ROLE_WRITE, WRITE
+from providers.aws_iam.roles import DENY_POLICY
 from providers.aws_iam.errors import BOTO_ERRORS, AUTH_CODES, DENIED_CODES, LIMIT, code_of
 from sweeper.errors import ProviderError
 from sweeper.kit.secrets import scrub
@@ -96,11 +98,33 @@ def _probe_iam(accounts: Accounts, scope: str) -> list[CheckResult]:
         results.append(_probe("iam:GetUser", lambda: iam.get_user(UserName=user), f"readable (user {user})")[0])
         results.append(_probe("iam:GetLoginProfile", lambda: iam.get_login_profile(UserName=user),
                               f"readable (user {user})")[0])
-    for name in WRITE:
+    denies = accounts.settings.denies_roles
+    if denies:  # role_action = "deny": the live re-read of a candidate role
+        results.extend(_probe_roles(accounts, iam, scope))
+    for name in (*WRITE, *(ROLE_WRITE if denies else ())):
         results.append(CheckResult(name, None, "not probed: it cannot be tried without changing "
                                                "something; grant it as `sweeper permissions -p aws --for apply` "
                                                "shows"))
     return results
+
+
+def _probe_roles(accounts: Accounts, iam: Any, scope: str) -> list[CheckResult]:
+    """iam:GetRole and iam:GetRolePolicy on a role of `scope`: the sweeper's own when it runs as one
+    there, else the first listed (the deny policy is only asked for: it need not exist)."""
+    caller = accounts.caller()
+    role = None
+    if caller["Account"] == scope and ":assumed-role/" in caller["Arn"]:
+        role = caller["Arn"].split(":assumed-role/", 1)[1].split("/", 1)[0]
+    if role is None:
+        _, page = _probe("iam:GetAccountAuthorizationDetails",
+                         lambda: iam.get_account_authorization_details(Filter=["Role"], MaxItems=1), "readable")
+        found = (page or {}).get(pages.ROLES) or (page or {}).get("RoleDetailList") or []
+        role = next((r["RoleName"] for r in found if r.get("RoleName")), None)
+    if role is None:
+        return [CheckResult(name, None, "no IAM role to probe with") for name in ("iam:GetRole", "iam:GetRolePolicy")]
+    return [_probe("iam:GetRole", lambda: iam.get_role(RoleName=role), f"readable (role {role})")[0],
+            _probe("iam:GetRolePolicy", lambda: iam.get_role_policy(RoleName=role, PolicyName=DENY_POLICY),
+                   f"readable (role {role})")[0]]
 
 
 def _bound(key: str, configured: str | None, actual: str, source: str) -> CheckResult:

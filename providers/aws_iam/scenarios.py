@@ -104,3 +104,41 @@ def bulk(users: int, now: datetime = DEFAULT_NOW, account: str = MANAGEMENT) -> 
         made.append(spec)
     made[0]["keys"] = [{"created": _ago(now, days=30), "last_used": _ago(now, minutes=1), "caller": True}]
     return {"accounts": {account: {"users": made}}}
+
+
+VENDOR = "999988887777"  # an account outside the organization that a forgotten role still trusts
+ALLOW_READS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+
+
+def with_roles(now: datetime = DEFAULT_NOW) -> dict[str, Any]:
+    """`basic` plus a role for each role rule (see the names); RoleLastUsed never older than IAM's 400 days."""
+    scenario = basic(now)
+    old = _ago(now, days=900)
+    scenario["accounts"][MANAGEMENT]["roles"] = [
+        {"name": "role-recent", "created": old, "last_used": _ago(now, days=3)},
+        {"name": "vendor-audit", "created": old, "last_used": _ago(now, days=200),  # stale, trusts a vendor
+         "trust": {"AWS": f"arn:aws:iam::{VENDOR}:root"}, "tags": {"owner": "secops@example.com", "team": "sec"}},
+        {"name": "role-never-old", "created": _ago(now, days=300), "last_used": None},
+        {"name": "role-never-new", "created": _ago(now, days=10), "last_used": None},
+        {"name": "role-exempt", "created": old, "last_used": _ago(now, days=300), "tags": {"sweeper:exempt": "true"}},
+        {"name": "role-denied", "created": old, "last_used": None, "denied": True},  # denied by an earlier run
+        {"name": "role-two-policies", "created": old, "last_used": _ago(now, days=250),
+         "policies": {"app-reads": ALLOW_READS}},
+        {"name": "role-foreign-policy", "created": old, "last_used": _ago(now, days=250),  # a policy of our name
+         "policies": {"identity-sweeper-disabled": ALLOW_READS}},
+        {"name": "AWSReservedSSO_Admin_0123456789abcdef", "path": "/aws-reserved/sso.amazonaws.com/",
+         "created": old, "last_used": _ago(now, days=300)},
+        {"name": "IdentitySweeper", "created": old, "last_used": _ago(now, days=200)},  # the member role's name
+        {"service": "autoscaling.amazonaws.com", "created": old, "last_used": None},
+        {"service": "elasticbeanstalk.amazonaws.com", "created": old, "last_used": _ago(now, days=380)},
+    ]
+    return scenario
+
+
+def bulk_roles(roles: int, now: datetime = DEFAULT_NOW, account: str = MANAGEMENT) -> dict[str, Any]:
+    """`bulk(10)` plus `roles` roles of varied last use (every 7th never used)."""
+    scenario = bulk(10, now, account)
+    scenario["accounts"][account]["roles"] = [
+        {"name": f"role-{i:06d}", "created": _ago(now, days=500),
+         "last_used": None if i % 7 == 0 else _ago(now, days=i % 380)} for i in range(roles)]
+    return scenario

@@ -17,6 +17,9 @@ MEMBER_ROLE = "IdentitySweeper"
 # no wildcards: a role name or ARN becomes a policy's Resource (sts:AssumeRole on exactly that role)
 ROLE_NAME = r"^[A-Za-z0-9_+=,.@/-]+$"
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+# IAM reports a role's last use (RoleLastUsed) for the trailing 400 days only: a longer role threshold
+# could not be measured (a role last used 450 days ago looks exactly like one never used)
+ROLE_TRACKING_DAYS = 400
 
 
 class OrganizationSettings(StrictModel):
@@ -64,6 +67,9 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     exclude_tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value
     owner_tags: list[str] = Field(default_factory=lambda: ["owner", "email"])  # notices go to the first address
     console_action: Literal["delete", "report"] = "delete"
+    roles: bool = True  # list and judge IAM roles (from the same authorization-detail pages: no extra calls)
+    role_action: Literal["report", "deny"] = "report"  # deny: attach the inline deny-all policy (reversible)
+    role_inactive_days: int | None = Field(None, gt=0)  # at most ROLE_TRACKING_DAYS (checked below)
     retry_mode: Literal["standard", "adaptive"] = "standard"
     retries: int = Field(7, ge=0, le=19)  # per call, after the first try (botocore makes retries + 1 attempts)
     timeout_seconds: float = Field(60, gt=0, le=600)  # whole answer of one call (connect at most 10 s)
@@ -74,6 +80,15 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
     organization: OrganizationSettings | None = None
     accounts: list[AccountSettings] | None = None  # instead of [organization]: these accounts, one role each
     max_parallel: int | None = Field(None, gt=0, le=64)  # accounts swept at once (default 8)
+
+    @model_validator(mode="after")
+    def _role_threshold(self) -> "AwsSettings":
+        days = self.role_inactive_days
+        if days is not None and days > ROLE_TRACKING_DAYS:
+            raise ValueError(f"role_inactive_days = {days} is longer than IAM's {ROLE_TRACKING_DAYS}-day tracking "
+                             "period for role use (RoleLastUsed): a role unused that long cannot be told from one "
+                             f"used {ROLE_TRACKING_DAYS + 1} days ago; use at most {ROLE_TRACKING_DAYS}")
+        return self
 
     @model_validator(mode="after")
     def _accounts_and_organization(self) -> "AwsSettings":
@@ -113,7 +128,14 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
             out["access_key"] = self.access_key_inactive_days
         if self.console_inactive_days:
             out["console_password"] = self.console_inactive_days
+        if self.role_inactive_days:
+            out["role"] = self.role_inactive_days
         return out
+
+    @property
+    def denies_roles(self) -> bool:
+        """Whether stale roles are acted on (the deny-all policy), not only reported."""
+        return self.roles and self.role_action == "deny"
 
     def warnings(self) -> list[str]:
         """A custom endpoint, and an account or organization the credentials are not bound to."""
@@ -121,6 +143,11 @@ class AwsSettings(ProviderSettings, Retrying, Reaching, Bounded):
         if self.account_id is None and self.accounts is None:  # listed accounts are each bound by their id
             out.append("account_id is not set: the sweep acts in whatever account the credentials reach; "
                        "set account_id (the 12 digits `sweeper check` shows) to bind it")
+        window = [f"{key} = {days}" for key in ("inactive_days", "never_used_days")
+                  if (days := getattr(self, key)) is not None and days > ROLE_TRACKING_DAYS]
+        if self.roles and self.role_inactive_days is None and window:
+            out.append(f"{' and '.join(window)} also judge roles, but IAM records role use for the trailing "
+                       f"{ROLE_TRACKING_DAYS} days only: set role_inactive_days (at most {ROLE_TRACKING_DAYS})")
         org = self.organization
         if org is not None and org.management_account_id is None:
             out.append("organization.management_account_id is not set: the sweep acts in whatever organization "

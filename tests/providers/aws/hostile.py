@@ -184,6 +184,26 @@ def listed_twice(name: str = "twice") -> Behaviour:
     return behave
 
 
+def details_page(inner: str) -> Behaviour:
+    """A last GetAccountAuthorizationDetails page holding `inner` (its lists, as XML)."""
+    def behave(handler: BaseHTTPRequestHandler, action: str) -> None:
+        body = (f'<GetAccountAuthorizationDetailsResponse xmlns="{_IAM}"><GetAccountAuthorizationDetailsResult>'
+                f"{inner}<IsTruncated>false</IsTruncated></GetAccountAuthorizationDetailsResult>"
+                "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+                "</GetAccountAuthorizationDetailsResponse>")
+        answer(handler, 200, body.encode())
+
+    return behave
+
+
+def role_member(name: str | None, created: str = "2020-01-01T00:00:00Z", last_used: str | None = None) -> str:
+    """One RoleDetail as IAM writes it."""
+    used = f"<RoleLastUsed><LastUsedDate>{last_used}</LastUsedDate></RoleLastUsed>" if last_used else "<RoleLastUsed/>"
+    named = f"<RoleName>{name}</RoleName>" if name is not None else ""
+    return (f"<member><Path>/</Path>{named}<RoleId>AROA{(name or 'x').upper():0<17}</RoleId>"
+            f"<Arn>arn:aws:iam::111111111111:role/{name}</Arn><CreateDate>{created}</CreateDate>{used}</member>")
+
+
 def same_next_token(accounts: list[str], token: str = "again") -> Behaviour:
     """Organizations ListAccounts pages that always say "more, from `token`"."""
     import json

@@ -1,7 +1,7 @@
 """#14.5 for AWS: the moto-based emulator answers, and the adapter asks and reads, only what botocore's
 service models define (IAM: GetAccountAuthorizationDetails, ListAccessKeys, GetAccessKeyLastUsed,
 GetLoginProfile, Generate/GetCredentialReport, ListUsers, ListUserTags, GetUser, UpdateAccessKey,
-DeleteLoginProfile; STS and Organizations for the accounts), through tests/providers/aws/definitions.py."""
+DeleteLoginProfile, and for roles GetRole, GetRolePolicy, PutRolePolicy, DeleteRolePolicy; STS and Organizations for the accounts), through tests/providers/aws/definitions.py."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ def sweep(emu: emulator.AwsEmulator, **settings: Any) -> None:
     assert live is not None
     real = CredentialRef(key.provider, key.scope, key.identity_id, key.login, key.kind, live.credential_id)
     assert all(o.ok for o in adapter.apply(Action.ENABLE, [real]))
+    vendor = found[(HOME, "vendor-audit")]  # a role denied and enabled again (#17)
+    role = CredentialRef.of(vendor, vendor.credentials[0])
+    assert adapter.apply(Action.DISABLE, [role])[0].ok and adapter.apply(Action.ENABLE, [role])[0].ok
     adapter.close()
 
 
@@ -71,9 +74,11 @@ def the_rest(emu: emulator.AwsEmulator) -> None:
 
 @pytest.fixture
 def recorded(start_emulator: Callable[[dict[str, Any]], emulator.AwsEmulator]) -> list[Exchange]:
-    emu = start_emulator(scenarios.organization(NOW))
+    scenario = scenarios.organization(NOW)
+    scenario["accounts"][HOME]["roles"] = scenarios.with_roles(NOW)["accounts"][HOME]["roles"]
+    emu = start_emulator(scenario)
     emu.exchanges = []
-    sweep(emu, organization={"max_parallel": 2})
+    sweep(emu, organization={"max_parallel": 2}, role_action="deny")
     the_rest(emu)
     return emu.exchanges
 
@@ -82,7 +87,7 @@ def test_every_request_is_in_the_models(recorded: list[Exchange]) -> None:
     assert [p for ex in recorded for p in d.request_problems(ex)] == []
     seen = {ex.action for ex in recorded}
     assert IAM_READS | {"UpdateAccessKey", "DeleteLoginProfile", "GetCallerIdentity", "AssumeRole",
-                        "ListAccounts"} <= seen, sorted(seen)
+                        "ListAccounts", "GetRole", "GetRolePolicy", "PutRolePolicy", "DeleteRolePolicy"} <= seen, sorted(seen)
 
 
 def test_every_answer_is_in_the_models(recorded: list[Exchange]) -> None:
@@ -104,11 +109,20 @@ def test_the_fast_page_parser_reads_what_botocore_reads(recorded: list[Exchange]
         assert [{k: u[k] for k in fields} for u in ours["Users"]] == \
             [{k: u.get(k, []) for k in fields} for u in theirs["UserDetailList"]]
         assert [u["CreateDate"] for u in ours["Users"]] == [u["CreateDate"] for u in theirs["UserDetailList"]]
+        fields = ("RoleName", "RoleId", "Arn", "Path", "CreateDate", "Tags")
+        assert [({k: r[k] for k in fields}, r["RoleLastUsed"].get("LastUsedDate")) for r in ours["Roles"]] == \
+            [({k: r.get(k, []) for k in fields}, r.get("RoleLastUsed", {}).get("LastUsedDate"))
+             for r in theirs.get("RoleDetailList", [])]
+        assert [[p["PolicyName"] for p in r["RolePolicyList"]] for r in ours["Roles"]] == \
+            [[p["PolicyName"] for p in r.get("RolePolicyList", [])] for r in theirs.get("RoleDetailList", [])]
+    assert any(page["Roles"] for page in map(pages.parse_page, bodies))
 
 
 # -- what the adapter's code reads -----------------------------------------------------------------------
 
 GENERIC = {"Error", "Code", "Message", "ResponseMetadata", "HTTPStatusCode"}  # botocore's, for every answer
+# the IAM policy grammar (a policy document's elements): roles.py reads the deny policy's document
+POLICY_GRAMMAR = {"Version", "Statement", "Sid", "Effect", "Action", "Resource"}
 
 
 def names_read() -> dict[str, set[str]]:
@@ -145,7 +159,7 @@ def member_names() -> set[str]:
 def test_every_name_the_adapter_reads_is_a_member_in_the_models() -> None:
     read = names_read()
     assert {"AccessKeyLastUsed", "LastUsedDate", "PasswordLastUsed", "UserDetailList", "Content"} <= set(read)
-    known = member_names() | GENERIC | {pages.USERS}
+    known = member_names() | GENERIC | POLICY_GRAMMAR | {pages.USERS, pages.ROLES}
     assert {name: sorted(files) for name, files in read.items() if name not in known} == {}
 
 
