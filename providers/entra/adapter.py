@@ -215,7 +215,8 @@ class EntraAdapter:
                 if not isinstance(user, dict):
                     user = {}
                 yield to_identity(user, scope, protect=protect, exclude=exclude,
-                                  skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                                  skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}",
+                                  provider=self.name)
 
     def refresh(self, ref: CredentialRef) -> Credential | None:
         """The account as Graph has it now; None when the user no longer exists. A ref of another

@@ -108,11 +108,13 @@ def sign_in(raw: Any, created: datetime | None = None) -> Seen:
 
 
 def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], exclude: dict[str, str],
-                skip_synced: bool, self_id: str | None = None, position: str = "") -> Identity:
+                skip_synced: bool, self_id: str | None = None, position: str = "",
+                provider: str = "entra") -> Identity:
     """One user dict → Identity with one `account` credential. Never raises on a malformed record.
 
     `protect` / `exclude` map user ids to reasons (role holders; group members). `self_id` is the
-    user the sweeper runs as, if it runs as a user: its account is protected.
+    user the sweeper runs as, if it runs as a user: its account is protected. `provider` is the
+    adapter's name (`entra:contoso` for a named instance).
     """
     uid = user.get("id") if isinstance(user.get("id"), str) and user.get("id") else None
     notes: list[str] = [] if uid else ["user without an id"]
@@ -138,7 +140,7 @@ def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], ex
                       seen.last_used, seen.note, protected_by=own)
     name = user.get("displayName")
     kind = IdentityKind.GUEST if user.get("userType") == "Guest" else IdentityKind.MEMBER
-    return Identity("entra", scope, uid, login or uid, kind, enabled is not False, (cred,), created,
+    return Identity(provider, scope, uid, login or uid, kind, enabled is not False, (cred,), created,
                     name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected,
                     owner=owner_address(user))
 

@@ -117,7 +117,7 @@ class GoogleWorkspaceAdapter:
                 raise DataError(PROVIDER, "list users", "a users.list page is not in the documented shape")
             for raw in records:
                 _same_customer(raw, scope, "list users")
-                yield mapping.identity(raw, scope, self.rules, position, report)
+                yield mapping.identity(raw, scope, self.rules, position, report, self.name)
                 position += 1
             request = users.list_next(request, page) if token else None
         if report is not None and report.newer:
