@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from sweeper import instances
@@ -268,9 +269,9 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
                         _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind, threshold))
     since, window = reference
     age = now - since
-    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days else window)
+    quiet = _days(max(window - t.warn_days, 0) if t.warn_days else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
-        return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
+        return _in_use(window, max(age.days, 0))
     controls = t.controls_for(credential.kind, window)
     broken = _unrecordable(identity, credential)
     if broken:  # before anything asks the journal about it
@@ -305,6 +306,17 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
     return Decision(kind, reason, window, days, risk, controls)
+
+
+@lru_cache(maxsize=1024)
+def _days(days: int) -> timedelta:
+    return timedelta(days=days)
+
+
+@lru_cache(maxsize=8192)
+def _in_use(window: int, days: int) -> Decision:
+    """The decision for a credential in use: a few hundred values, made once each (Decision is frozen)."""
+    return Decision(DecisionKind.ACTIVE, "in use", window, days)
 
 
 def not_measured(credentials: int, measured: int) -> bool:
