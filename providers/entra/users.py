@@ -144,6 +144,7 @@ def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], ex
     if not isinstance(enabled, bool):
         notes.append(f"accountEnabled is {enabled!r:.40}")
     success = None if notes else _plain_success(user)
+    last_used: datetime | None
     if success is not None:  # nearly every user: what credential_activity says, without its checks
         activity, last_used, note = Activity.SEEN, success, None
     else:
