@@ -96,6 +96,8 @@ class Thresholds:
 
     def threshold(self, identity: Identity, credential: Credential) -> tuple[int, str]:
         """The most specific threshold in days, and what it is called in a reason."""
+        if not self.kind_days:  # no per-kind override configured: the usual case
+            return self.inactive_days, _NOUNS[credential.kind]
         kind = credential.kind.value
         if kind in self.kind_days:
             return self.kind_days[kind], _NOUNS[credential.kind]
