@@ -22,6 +22,11 @@ class Adapter(Protocol):
     `settings` is the provider's validated settings model. `write` is False for `plan`/`check`:
     an adapter then asks for read-only scopes where the cloud has them.
 
+    `name` is the provider's name (`entra`). For a named instance the registry sets it on the
+    adapter, after building it, to the instance's name (`entra:contoso`); identities are made with
+    `provider=self.name`. An adapter that gives its kind instead still works: the engine relabels
+    each identity with the instance's name, at the cost of a copy of each.
+
     Contract, checked by the suite in `sweeper.testing.contract` against every adapter's emulator:
 
     - `scopes()` returns the scopes to sweep (AWS account ids, the Entra tenant id, the Google

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from sweeper import instances, rules
@@ -125,6 +126,8 @@ class Thresholds:
 
     def threshold(self, identity: Identity, credential: Credential) -> tuple[int, str]:
         """The most specific threshold in days, and what it is called in a reason."""
+        if not self.kind_days:  # no per-kind override configured: the usual case
+            return self.inactive_days, _NOUNS[credential.kind] + self.label
         kind = credential.kind.value
         if kind in self.kind_days:
             return self.kind_days[kind], _NOUNS[credential.kind] + self.label
@@ -371,9 +374,9 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
     age = now - since
     passive = _passive(identity, credential, t, rule) if (credential.report_only or t.managed is not None
                                                           or rule is not None) else None
-    quiet = timedelta(days=max(window - t.warn_days, 0) if t.warn_days and not passive else window)
+    quiet = _days(max(window - t.warn_days, 0) if t.warn_days and not passive else window)
     if age <= quiet:  # the common case: in use; no words are built for what is not reported
-        return Decision(DecisionKind.ACTIVE, "in use", window, max(age.days, 0))
+        return _in_use(window, max(age.days, 0))
     controls = t.controls_for(credential.kind, window)
     broken = _unrecordable(identity, credential)
     if broken:  # before anything asks the journal about it
@@ -425,6 +428,17 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
         if acted:
             reason = f"{reason}; {acted}"
     return Decision(kind, reason, window, days, risk, controls)
+
+
+@lru_cache(maxsize=1024)
+def _days(days: int) -> timedelta:
+    return timedelta(days=days)
+
+
+@lru_cache(maxsize=8192)
+def _in_use(window: int, days: int) -> Decision:
+    """The decision for a credential in use: a few hundred values, made once each (Decision is frozen)."""
+    return Decision(DecisionKind.ACTIVE, "in use", window, days)
 
 
 def not_measured(credentials: int, measured: int) -> bool:

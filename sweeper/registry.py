@@ -180,8 +180,16 @@ def adapter_class(name: str) -> type[Any]:
 
 def create(name: str, settings: Any, *, write: bool) -> Any:
     """Build the adapter for `name` (a kind, or an instance `kind:instance`). Opened for reading (plan, check, notify), it cannot act: the core
-    wraps it so that `apply` is refused whatever the adapter itself would do."""
+    wraps it so that `apply` is refused whatever the adapter itself would do.
+
+    An instance's adapter is given the instance's name (its `name` attribute), so that it lists its
+    identities under that name; one that keeps its kind's has them relabelled by the engine, a copy each."""
     adapter = adapter_class(name)(settings, write=write)
+    if getattr(adapter, "name", name) != name:
+        try:
+            adapter.name = name
+        except AttributeError:  # a read-only name (a property, slots): the engine relabels instead
+            pass
     return adapter if write else ReadOnly(adapter)
 
 

@@ -199,7 +199,7 @@ class Sweep:
             for identity in adapter.list_identities(res.scope):
                 if self.stop.is_set():
                     raise ProviderError(res.provider, f"list {res.scope}", "the run was interrupted")
-                if identity.provider != res.provider:  # a named instance: its identities carry its name
+                if identity.provider != res.provider:  # an adapter that ignores its instance's name (registry.create)
                     identity = replace(identity, provider=res.provider)
                 if identity.id in seen:  # never judged twice, never silently merged
                     raise DataError(res.provider, f"list {res.scope}", f"the listing gave identity id {identity.id!r} "

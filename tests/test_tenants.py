@@ -174,6 +174,28 @@ def test_one_plan_sweeps_five_tenants_each_with_its_own_settings(estate: Estate)
     assert all(emu.list_requests >= 1 for emu in estate.google.values())
 
 
+
+def test_instances_list_under_their_own_names_without_copies(estate: Estate,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry names each instance's adapter, so identities are made as `entra:contoso`'s: the
+    engine's relabelling copy (for adapters that ignore the name) is never needed for ours."""
+    from sweeper import sweep
+
+    copied: list[str] = []
+    real = sweep.replace
+
+    def replace(obj: Any, **changes: Any) -> Any:
+        if "provider" in changes:
+            copied.append(f"{obj.provider} -> {changes['provider']}")
+        return real(obj, **changes)
+
+    monkeypatch.setattr(sweep, "replace", replace)
+    doc = report(sweeper("plan", "-c", estate.path, "--as-of", AS_OF, "-f", "json"))
+    assert sum(p["identities"] for p in doc["providers"]) > 20
+    assert copied == []
+    assert {f["provider"] for f in doc["findings"]} == {"entra:contoso", "entra:fabrikam", "google_workspace:acme",
+                                                        "google_workspace:globex"}
+
 def test_selection_by_kind_and_by_instance(estate: Estate) -> None:
     one = report(sweeper("plan", "-c", estate.path, "--as-of", AS_OF, "-f", "json", "-p", "entra:fabrikam"))
     assert [p["name"] for p in one["providers"]] == ["entra:fabrikam"]

@@ -149,7 +149,7 @@ class AwsIamAdapter:
                         self._slots[(scope, user_id)] = row.slots
                     if creds[0].enabled and creds[0].created is not None:
                         self._password_set[(scope, user_id)] = creds[0].created
-        return Identity(PROVIDER, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
+        return Identity(self.name, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
                         tags=tags, groups=tuple(user.get("GroupList") or ()),
                         excluded_by=self._excluded_by(tags),
                         protected_by=SELF_USER if login == me else None, owner=self._owner(tags))
@@ -157,7 +157,7 @@ class AwsIamAdapter:
     def _role_identity(self, scope: str, role: Role, shield: Shield | None) -> Identity:
         """A role: an identity of kind SERVICE with its one `role` credential."""
         protected = (shield.reason(scope, role) if shield is not None else None) or self._managed(role)
-        return Identity(PROVIDER, scope, role.role_id, role.name, IdentityKind.SERVICE, True,
+        return Identity(self.name, scope, role.role_id, role.name, IdentityKind.SERVICE, True,
                         (roles.credential(role, self._role_report_only),), role.created, tags=dict(role.tags),
                         excluded_by=self._excluded_by(dict(role.tags)), protected_by=protected,
                         owner=self._owner(dict(role.tags)))
@@ -205,7 +205,7 @@ class AwsIamAdapter:
         row = report.row(fields, arn, irreversible=self._irreversible)
         with self._lock:
             self._root[scope] = row.credentials
-        return Identity(PROVIDER, scope, arn, ROOT_LOGIN, IdentityKind.ROOT, True, row.credentials,
+        return Identity(self.name, scope, arn, ROOT_LOGIN, IdentityKind.ROOT, True, row.credentials,
                         row.created, protected_by="the AWS account root user")
 
     def _owner(self, tags: dict[str, str]) -> str | None:

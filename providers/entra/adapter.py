@@ -241,12 +241,13 @@ class EntraAdapter:
                 if not isinstance(user, dict):
                     user = {}
                 identity = to_identity(user, scope, protect=protect, exclude=exclude,
-                                       skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}")
+                                       skip_synced=self.settings.skip_synced, self_id=self_id, position=f"#{n}",
+                                       provider=self.name)
                 if context.groups and identity.id in context.groups:
                     identity = replace(identity, groups=context.groups[identity.id])
                 yield identity
         if self.settings.service_principals or self.settings.app_credentials:  # machine identities (#17)
-            work = Workload(self.graph, self.settings, self._own_ids())
+            work = Workload(self.graph, self.settings, self._own_ids(), self.name)
             try:
                 for identity in work.identities(scope, protect, exclude):
                     if context.groups and identity.id in context.groups:  # service principals in rule groups

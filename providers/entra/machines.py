@@ -172,7 +172,8 @@ def sp_activity(use: Use | None) -> tuple[Activity, datetime | None, str]:
 
 
 def to_sp(sp: dict[str, Any], scope: str, use: Use | None, *, protect: dict[str, str], exclude: dict[str, str],
-          own: set[str], report_only: bool, fallback_owner: str | None = None, position: str = "") -> Identity:
+          own: set[str], report_only: bool, fallback_owner: str | None = None, position: str = "",
+          provider: str = "entra") -> Identity:
     """One service principal → an Identity of kind SERVICE with one `service_principal` credential."""
     notes = []
     sid = _text(sp, "id")
@@ -197,7 +198,7 @@ def to_sp(sp: dict[str, Any], scope: str, use: Use | None, *, protect: dict[str,
     protected = mine or protect.get(sid)
     cred = Credential(CredentialKind.SERVICE_PRINCIPAL, sid, enabled is not False, activity, created, last, note,
                       protected_by=mine, report_only=SP_REPORT_ONLY if report_only else None)
-    return Identity("entra", scope, sid, name or app_id or sid, IdentityKind.SERVICE, enabled is not False, (cred,),
+    return Identity(provider, scope, sid, name or app_id or sid, IdentityKind.SERVICE, enabled is not False, (cred,),
                     created, name, tags={"appId": app_id, "servicePrincipalType": str(sp.get("servicePrincipalType"))},
                     excluded_by=exclude.get(sid), protected_by=protected, owner=owner_of(sp) or fallback_owner,
                     privileged=protect.get(sid))
@@ -244,7 +245,7 @@ def _listed(app: dict[str, Any], key: str) -> list[Any]:
 
 def to_app(app: dict[str, Any], scope: str, uses: dict[str, Use] | None, *, exclude: dict[str, str],
            position: str = "", keep_unmeasured: bool = False,
-           now: datetime | None = None) -> tuple[Identity | None, int]:
+           now: datetime | None = None, provider: str = "entra") -> tuple[Identity | None, int]:
     """One application → (an Identity of kind SERVICE with one `app_credential` per secret and certificate,
     or None when it has none to judge; how many credentials were left out unmeasured).
 
@@ -264,7 +265,7 @@ def to_app(app: dict[str, Any], scope: str, uses: dict[str, Use] | None, *, excl
         left_out, creds = len(creds) - len(kept), kept
     if not creds:
         return None, left_out
-    ident = Identity("entra", scope, aid, name or app_id or aid, IdentityKind.SERVICE, True, tuple(creds), created,
+    ident = Identity(provider, scope, aid, name or app_id or aid, IdentityKind.SERVICE, True, tuple(creds), created,
                      name, tags={"appId": app_id, "object": "application"}, excluded_by=exclude.get(aid),
                      owner=owner_of(app))
     return ident, left_out

@@ -56,6 +56,7 @@ class Workload:
     graph: Graph
     settings: EntraSettings
     own: set[str]  # the sweeper's own object id and appId, lower case: its service principal is protected
+    provider: str = "entra"  # the adapter's name (`entra:contoso` for a named instance)
     notes: list[str] = field(default_factory=list)
 
     def _pages(self, url: str, operation: str, permission: str) -> Iterator[list[Any]]:
@@ -134,6 +135,7 @@ class Workload:
         for n, sp in enumerate(judged, 1):
             app = str(sp.get("appId") or "").lower()
             yield machines.to_sp(sp, scope, uses.get(app), protect=protect, exclude=exclude, own=self.own,
+                                 provider=self.provider,
                                  report_only=report_only, fallback_owner=app_owners.get(app), position=f"#{n}")
 
     def _apps(self, apps: list[Any], scope: str, uses: dict[str, machines.Use] | None,
@@ -142,6 +144,7 @@ class Workload:
         left_out = 0
         for n, app in enumerate(apps, 1):
             ident, dropped = machines.to_app(app if isinstance(app, dict) else {}, scope, uses, exclude=exclude,
+                                             provider=self.provider,
                                              position=f"#{n}", now=now)
             left_out += dropped
             if ident is not None:

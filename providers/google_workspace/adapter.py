@@ -126,7 +126,7 @@ class GoogleWorkspaceAdapter:
                 raise DataError(PROVIDER, "list users", "a users.list page is not in the documented shape")
             for raw in records:
                 _same_customer(raw, scope, "list users")
-                identity = mapping.identity(raw, scope, self.rules, position, report)
+                identity = mapping.identity(raw, scope, self.rules, position, report, self.name)
                 if membership is not None:
                     identity = replace(identity, groups=membership.of(identity))
                 yield identity

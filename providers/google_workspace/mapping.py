@@ -103,14 +103,16 @@ def credential(raw: dict[str, Any], rules: Rules) -> Credential:
     return identity(raw, "", rules).credentials[0]
 
 
-def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Usage | None = None) -> Identity:
+def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Usage | None = None,
+             provider: str = PROVIDER) -> Identity:
     """Map one raw user; `position` names records that have nothing else to name them by. With `usage`
-    (the usage reports read), the last use is the newest of lastLoginTime and the reports'."""
+    (the usage reports read), the last use is the newest of lastLoginTime and the reports'. `provider`
+    is the adapter's name (`google_workspace:acme` for a named instance)."""
     if not isinstance(raw, dict):
         rid = f"unreadable-record-{position}"
         cred = Credential(CredentialKind.ACCOUNT, rid, True, Activity.UNKNOWN,
                           activity_note=f"the API returned a {type(raw).__name__} instead of a user object")
-        return Identity(PROVIDER, scope, rid, rid, IdentityKind.MEMBER, True, (cred,))
+        return Identity(provider, scope, rid, rid, IdentityKind.MEMBER, True, (cred,))
     uid, email = raw.get("id"), raw.get("primaryEmail")
     login = email if isinstance(email, str) and email else (uid if isinstance(uid, str) and uid else None)
     problems = _problems(raw, rules)
@@ -133,7 +135,7 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Us
     display = name.get("fullName") if isinstance(name, dict) and isinstance(name.get("fullName"), str) else None
     cred = Credential(CredentialKind.ACCOUNT, uid, enabled, activity, created, last_used, note,
                       protected_by=protected)
-    return Identity(PROVIDER, scope, uid, login, IdentityKind.MEMBER, enabled, (cred,), created, display,
+    return Identity(provider, scope, uid, login, IdentityKind.MEMBER, enabled, (cred,), created, display,
                     org_unit=ou, excluded_by=rules.excluded_by(ou) if ou else None, protected_by=protected,
                     privileged=_privilege(raw),
                     exclusion_unknown=None if ou or not rules.exclude_org_units else

@@ -415,3 +415,21 @@ def test_owner_comes_from_the_first_owner_tag_holding_an_address(emu: emulator.A
     assert users["console-never-old"].owner is None and users["console-reset"].owner is None
     custom = _by_login(AwsIamAdapter(_settings(emu, owner_tags=["Contact"]), write=False))
     assert custom["console-never-old"].owner == "carol@example.com" and custom["console-stale"].owner is None
+
+
+def test_a_named_instance_lists_under_its_own_name(emu: emulator.AwsEmulator) -> None:
+    """registry.create gives an instance's adapter the instance's name; its identities carry it, so the
+    engine need not copy each one to relabel it."""
+    from sweeper import registry
+
+    adapter = registry.create("aws:org1", _settings(emu), write=False)
+    try:
+        listed = [i for scope in adapter.scopes() for i in adapter.list_identities(scope)]
+    finally:
+        adapter.close()
+    assert listed and {i.provider for i in listed} == {"aws:org1"}
+    plain = registry.create("aws", _settings(emu), write=False)
+    try:
+        assert {i.provider for i in plain.list_identities(HOME)} == {"aws"}
+    finally:
+        plain.close()
