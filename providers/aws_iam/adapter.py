@@ -35,6 +35,16 @@ SELF_USER = "the sweeper runs as this IAM user"
 SELF_KEY = "the sweeper runs with this access key"
 
 
+def _administrator(user: dict[str, Any]) -> str | None:
+    """Why an IAM user is privileged, for `[[rules]]` (#26): the AWS managed AdministratorAccess policy
+    attached to it directly (through a group it is not seen here: the group's policies are not read)."""
+    for attached in user.get("AttachedManagedPolicies") or ():
+        arn = attached.get("PolicyArn") if isinstance(attached, dict) else None
+        if isinstance(arn, str) and arn.endswith(":iam::aws:policy/AdministratorAccess"):
+            return "AdministratorAccess attached"
+    return None
+
+
 class AwsIamAdapter:
     """The `aws` provider. See `sweeper.adapter.Adapter` for the contract."""
 
@@ -150,7 +160,7 @@ class AwsIamAdapter:
                     if creds[0].enabled and creds[0].created is not None:
                         self._password_set[(scope, user_id)] = creds[0].created
         return Identity(self.name, scope, user_id, login, IdentityKind.MEMBER, True, creds, created,
-                        tags=tags, groups=tuple(user.get("GroupList") or ()),
+                        tags=tags, groups=tuple(user.get("GroupList") or ()), privileged=_administrator(user),
                         excluded_by=self._excluded_by(tags),
                         protected_by=SELF_USER if login == me else None, owner=self._owner(tags))
 

@@ -14,6 +14,7 @@ Scenario (JSON-able dict or a path to a JSON file):
     {"accounts": {"<12 digits>": {
         "root": {"created", "password_last_used" | null},                      # optional
         "users": [{"name", "created", "tags": {}, "password": {"created", "last_used"} | null,
+                   "managed_policies": ["<policy arn>"],
                    "keys": [{"created", "last_used" | null, "status": "Active" | "Inactive",
                              "caller": true}]}],                                # caller: the sweeper's key
         "roles": [{"name", "created", "last_used" | null, "path": "/", "tags": {},
@@ -401,6 +402,21 @@ def _reset_moto() -> None:
     getattr(organizations_backends, "master_accounts", {}).clear()
 
 
+def _aws_policy(backend: Any, arn: str) -> None:
+    """Make an AWS managed policy (arn:aws:iam::aws:policy/NAME) exist in `backend`, as it does in every
+    real account; moto loads its copies of them only when asked to (MOTO_IAM_LOAD_MANAGED_POLICIES)."""
+    from moto.iam.models import AWSManagedPolicy
+
+    prefix = "arn:aws:iam::aws:policy/"
+    if arn in backend.managed_policies or not arn.startswith(prefix):
+        return
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    policy = AWSManagedPolicy.from_data(arn[len(prefix):], backend.account_id, REGION, {
+        "DefaultVersionId": "v1", "Path": "/", "Document": document,
+        "CreateDate": "2015-02-06T18:39:46+00:00", "UpdateDate": "2015-02-06T18:39:46+00:00"})
+    backend.managed_policies[policy.arn] = policy
+
+
 def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
     from moto.iam.models import AccessKeyLastUsed, iam_backends
 
@@ -411,6 +427,9 @@ def _seed(emu: AwsEmulator, scenario: dict[str, Any]) -> None:
             tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
             user = backend.create_user(REGION, spec["name"], tags=tags)
             user.create_date = when(spec.get("created")) or user.create_date
+            for policy_arn in spec.get("managed_policies") or ():  # e.g. arn:aws:iam::aws:policy/AdministratorAccess
+                _aws_policy(backend, policy_arn)
+                backend.attach_user_policy(policy_arn, spec["name"])
             if spec.get("password"):
                 backend.create_login_profile(spec["name"], "Not-a-real-passw0rd!")
                 user.password_created = when(spec["password"].get("created")) or user.create_date

@@ -75,6 +75,9 @@ def parse_page(body: bytes) -> dict[str, Any]:
             "CreateDate": _iso(created) if created else None,
             "Tags": _tags(member),
             "GroupList": [g.text for g in member.iterfind(f"{_NS}GroupList/{_NS}member") if g.text],
+            "AttachedManagedPolicies": [
+                {"PolicyName": _text(p, "PolicyName"), "PolicyArn": _text(p, "PolicyArn")}
+                for p in member.iterfind(f"{_NS}AttachedManagedPolicies/{_NS}member")],
         })
     roles = [_role(member) for member in result.iterfind(f"{_NS}RoleDetailList/{_NS}member")]
     return {"Users": users, "Roles": roles, "IsTruncated": (_text(result, "IsTruncated") or "").strip() == "true",

@@ -90,3 +90,23 @@ def test_a_state_file_that_cannot_be_read_stops_the_run_naming_it(start_emulator
     (tmp_path / "state.json").write_text("{not json")
     r = runner.invoke(app, ["plan", "-c", str(cfg), "--as-of", NOW.isoformat()])
     assert r.exit_code == 2 and "state.json" in r.output and "Traceback" not in r.output
+
+
+def test_an_administrator_is_privileged_for_rules_and_judged_only_by_a_rule_for_them(start_emulator, tmp_path) -> None:
+    """#26: an IAM user with AdministratorAccess attached is privileged; AWS protects no admins by
+    default, so a general rule judges it as anyone, and a privileged rule picks it out."""
+    old = (NOW - timedelta(days=900)).isoformat()
+    key = {"created": (NOW - timedelta(days=800)).isoformat(), "last_used": (NOW - timedelta(days=50)).isoformat()}
+    emu = start_emulator({"accounts": {HOME: {"users": [
+        {"name": "sweeper-bot", "created": old, "keys": [
+            {"created": (NOW - timedelta(days=3)).isoformat(), "last_used": NOW.isoformat(), "caller": True}]},
+        {"name": "admin", "created": old, "managed_policies": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+         "keys": [dict(key)]},
+        {"name": "dev", "created": old, "keys": [dict(key)]}]}}})
+    cfg = tmp_path / "sweeper.toml"
+    cfg.write_text('[[rules]]\nname = "admins"\ninactive_days = 45\n[rules.match]\nprivileged = true\n'
+                   "[policy]\nmax_disable_percent = 100\n" + emu.config_toml() + "report_poll_seconds = 0.01\n")
+    found = {f["identity"]: f for f in _plan(cfg).values()}
+    assert found["admin"]["decision"] == "report" and found["admin"]["rule"] == "admins"
+    assert "privileged: AdministratorAccess attached" in found["admin"]["reason"]
+    assert "dev" not in found  # 50 days: in use under the defaults
