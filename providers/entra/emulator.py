@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
-from providers.entra.emulator_apps import MachineRoutes, MachineState, Refused
+from providers.entra.emulator_apps import MachineRoutes, MachineState, Refused, patch_changes
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 MAX_TOP = 999
@@ -516,13 +516,9 @@ class GraphApp:
         if "write" in self.state.denied:
             raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         try:
-            changes = json.loads(body or b"null")
-        except ValueError:
-            raise _Invalid(400, "BadRequest", "Unable to read JSON request payload.") from None
-        if not isinstance(changes, dict) or not changes:
-            raise _Invalid(400, "BadRequest", "Empty Payload. JSON content expected.")
-        if "accountEnabled" in changes and not isinstance(changes["accountEnabled"], bool):
-            raise _Invalid(400, "Request_BadRequest", "Invalid value specified for property 'accountEnabled'.")
+            changes = patch_changes(body)
+        except Refused as err:
+            raise _Invalid(err.status, err.code, err.message) from None
         i = self._user(key)
         self.state.update(i, changes)
         with self.state.lock:

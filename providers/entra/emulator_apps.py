@@ -59,6 +59,20 @@ class Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def patch_changes(body: bytes) -> dict[str, Any]:
+    """A PATCH body (a user's or a service principal's) as Graph reads it; Refused with Graph's answer
+    when it is not JSON, empty, or sets accountEnabled to something other than a boolean."""
+    try:
+        changes = json.loads(body or b"null")
+    except ValueError:
+        raise Refused(400, "BadRequest", "Unable to read JSON request payload.") from None
+    if not isinstance(changes, dict) or not changes:
+        raise Refused(400, "BadRequest", "Empty Payload. JSON content expected.")
+    if "accountEnabled" in changes and not isinstance(changes["accountEnabled"], bool):
+        raise Refused(400, "Request_BadRequest", "Invalid value specified for property 'accountEnabled'.")
+    return changes
+
+
 class MachineState:
     """Service principals, applications and the beta report rows of one emulated tenant."""
 
@@ -257,14 +271,7 @@ class MachineRoutes:
     def patch(self, key: str, body: bytes) -> None:
         if "sp_write" in self.state.denied:
             raise Refused(403, *DENIED)
-        try:
-            changes = json.loads(body or b"null")
-        except ValueError:
-            raise Refused(400, "BadRequest", "Unable to read JSON request payload.") from None
-        if not isinstance(changes, dict) or not changes:
-            raise Refused(400, "BadRequest", "Empty Payload. JSON content expected.")
-        if "accountEnabled" in changes and not isinstance(changes["accountEnabled"], bool):
-            raise Refused(400, "Request_BadRequest", "Invalid value specified for property 'accountEnabled'.")
+        changes = patch_changes(body)
         with self.state.lock:
             found = next((s for s in self.state.sps if s.get("id") == key), None)
             if found is None:

@@ -174,14 +174,7 @@ def listed_twice(name: str = "twice") -> Behaviour:
     member = (f"<member><UserName>{name}</UserName><UserId>AIDATWICE0000000001</UserId>"
               f"<Arn>arn:aws:iam::111111111111:user/{name}</Arn><CreateDate>2020-01-01T00:00:00Z</CreateDate></member>")
 
-    def behave(handler: BaseHTTPRequestHandler, action: str) -> None:
-        body = (f'<GetAccountAuthorizationDetailsResponse xmlns="{_IAM}"><GetAccountAuthorizationDetailsResult>'
-                f"<UserDetailList>{member}{member}</UserDetailList><IsTruncated>false</IsTruncated>"
-                "</GetAccountAuthorizationDetailsResult><ResponseMetadata><RequestId>1</RequestId>"
-                "</ResponseMetadata></GetAccountAuthorizationDetailsResponse>")
-        answer(handler, 200, body.encode())
-
-    return behave
+    return details_page(f"<UserDetailList>{member}{member}</UserDetailList>")
 
 
 def details_page(inner: str) -> Behaviour:
