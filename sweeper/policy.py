@@ -324,14 +324,30 @@ def evaluate(identity: Identity, credential: Credential, t: Thresholds, now: dat
     return _judge(identity, credential, t, now, None)
 
 
-def _passive(identity: Identity, credential: Credential, t: Thresholds, rule: "rules.Rule | None") -> str | None:
+def _code(identity: Identity, credential: Credential, t: Thresholds,
+          rule: "rules.Rule | None") -> tuple[str, bool] | None:
+    """What manages this credential as code, in words, and whether the config says to act on it anyway
+    (`managed_as_code = "act"`, the rule's over `[managed_as_code] action`); None when nothing does."""
+    if t.managed is None:
+        return None
+    managed = t.managed.lookup(instances.kind_of(t.provider), identity, credential)
+    if managed is None:
+        return None
+    if ((rule.managed_as_code if rule is not None else None) or t.managed_action) != "act":
+        return managed.reason(), False
+    where = f"at {managed.address}" if managed.address else f"({managed.source})"
+    return (f"managed by {managed.tool} {where}; acted on (managed_as_code = act): the next apply may enable it "
+            "again", True)
+
+
+def _passive(identity: Identity, credential: Credential, code: tuple[str, bool] | None,
+             rule: "rules.Rule | None") -> str | None:
     """Why a stale credential would only be reported (so it gets no warning either), or None when it
-    would be disabled: report-only by nature, managed as code, or its rule's action."""
+    would be disabled: report-only by nature, managed as code (`code`, from `_code`), or its rule's action."""
     if credential.report_only:
         return f"reported only: {credential.report_only}"
-    managed = _managed(identity, credential, t, rule, acting=False)
-    if managed:
-        return f"reported only: {managed}"
+    if code is not None and not code[1]:
+        return f"reported only: {code[0]}"
     if rule is not None:
         action = rule.action_for(identity)
         if action == "report":
@@ -339,23 +355,6 @@ def _passive(identity: Identity, credential: Credential, t: Thresholds, rule: "r
         if action == "notify":
             return f"rule {rule.name!r} notifies its owner and disables nothing (action = notify)"
     return None
-
-
-def _managed(identity: Identity, credential: Credential, t: Thresholds, rule: "rules.Rule | None", *,
-             acting: bool) -> str | None:
-    """What manages this credential as code, when the config says to leave it to its code (`acting`
-    False) or to act on it anyway (`acting` True: `managed_as_code = "act"`), else None."""
-    if t.managed is None:
-        return None
-    managed = t.managed.lookup(instances.kind_of(t.provider), identity, credential)
-    if managed is None:
-        return None
-    act = ((rule.managed_as_code if rule is not None else None) or t.managed_action) == "act"
-    if act is not acting:
-        return None
-    where = f"at {managed.address}" if managed.address else f"({managed.source})"
-    return managed.reason() if not act else (f"managed by {managed.tool} {where}; acted on (managed_as_code = "
-                                             "act): the next apply may enable it again")
 
 
 def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datetime,
@@ -372,10 +371,11 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
                         _risk(DecisionKind.UNKNOWN, identity, credential), t.controls_for(credential.kind, threshold))
     since, window = reference
     age = now - since
-    passive = _passive(identity, credential, t, rule) if (credential.report_only or t.managed is not None
-                                                          or rule is not None) else None
-    quiet = _days(max(window - t.warn_days, 0) if t.warn_days and not passive else window)
-    if age <= quiet:  # the common case: in use; no words are built for what is not reported
+    if age <= _days(max(window - t.warn_days, 0) if t.warn_days else window):
+        return _in_use(window, max(age.days, 0))  # the common case: in use; no words are built, nothing looked up
+    code = _code(identity, credential, t, rule)  # once, and only for what is in the warning window or past it
+    passive = _passive(identity, credential, code, rule)
+    if passive and age <= _days(window):  # only reported when stale, so never warned
         return _in_use(window, max(age.days, 0))
     controls = t.controls_for(credential.kind, window)
     broken = _unrecordable(identity, credential)
@@ -423,10 +423,8 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
         return Decision(DecisionKind.REPORT, f"{reason}; {passive}", window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
         reason = f"{reason}; disabling deletes it (irreversible)"
-    if t.managed is not None:
-        acted = _managed(identity, credential, t, rule, acting=True)
-        if acted:
-            reason = f"{reason}; {acted}"
+    if code is not None:  # managed as code, and acted on all the same: say what will follow
+        reason = f"{reason}; {code[0]}"
     return Decision(kind, reason, window, days, risk, controls)
 
 
