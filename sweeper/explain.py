@@ -8,12 +8,13 @@ It changes nothing and records nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from sweeper.model import Activity, Credential, Identity
 from sweeper.policy import Thresholds, evaluate, since_creation
-from sweeper.rules import compile_rules
+from sweeper.rules import compile_rules, first_match
 from sweeper.text import literal
 
 
@@ -91,13 +92,11 @@ def threshold_line(t: Thresholds, identity: Identity, credential: Credential) ->
 
 def explain_identity(t: Thresholds, all_rules: tuple[Any, ...], identity: Identity, now: datetime) -> list[str]:
     lines = describe_identity(identity)
-    from sweeper import rules as rules_module
-
     for credential in identity.credentials:
         lines.append("")
         lines += describe_credential(credential)
         lines += ["  " + line for line in rule_lines(t, all_rules, identity, credential)]
-        rule = rules_module.first_match(t.rules, t.provider, identity, credential) if t.rules else None
+        rule = first_match(t.rules, t.provider, identity, credential) if t.rules else None
         lines.append("  " + threshold_line(t.for_rule(rule) if rule is not None else t, identity, credential))
         d = evaluate(identity, credential, t, now)
         lines.append(f"  decision: {d.kind.value.upper()}: {d.reason}")
@@ -116,9 +115,5 @@ def find(adapter: Any, scopes: list[str], query: str) -> Iterator[tuple[str, Ide
 
 def provider_of(name: str, identity: Identity) -> Identity:
     """The identity named after the provider instance it was listed in (as the sweep names it)."""
-    if identity.provider == name:
-        return identity
-    from dataclasses import replace
-
-    return replace(identity, provider=name)
+    return identity if identity.provider == name else replace(identity, provider=name)
 
