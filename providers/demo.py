@@ -5,11 +5,14 @@ new credentials, a stale console password, a sprayed dormant Entra account, a pe
 user, a role holder, a Google super admin, a service-account org unit, a break-glass account excluded
 by config, an unreadable date, and IAM roles (a forgotten one trusting a vendor account, reported only by
 default; one in use; a service-linked one, never touched). Ordinary active users fill each tenant out to a few dozen.
-`organisation(now)` is what `sweeper demo` loops over.
+`organisation(now)` is what `sweeper demo` loops over. A provider packaged elsewhere (or added beside
+these) joins the demo by shipping a `demo` module beside its `emulator` one, with `organisation(now)`
+giving its (scenario, settings) in the same shapes: found through the registry, no edit here.
 """
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,11 +29,32 @@ FILLER = 24
 
 def organisation(now: datetime) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Per provider: its emulator's scenario, and the demo's settings for it beyond the emulator's own."""
-    return {
+    found = {
         "aws": (aws(now), {"console_inactive_days": 45, "exclude_tags": {"sweeper:exempt": "true"}}),
         "entra": (entra(now), {"guest_inactive_days": 30}),
         "google_workspace": (google_workspace(now), {"exclude_org_units": ["/Service Accounts"]}),
     }
+    found.update(plugged_in(now, skip=set(found)))
+    return found
+
+
+def plugged_in(now: datetime, skip: set[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The demo organisation of every other registered provider whose package has a `demo` module."""
+    from sweeper import registry
+
+    found = {}
+    for name in registry.names():
+        if name in skip or not registry.info(name).in_docs:  # in_docs False: the tests' run-time fakes
+            continue
+        package = registry.settings_class(name).__module__.rpartition(".")[0]
+        try:
+            module = importlib.import_module(f"{package}.demo")
+        except ModuleNotFoundError as err:
+            if err.name != f"{package}.demo":
+                raise
+            continue
+        found[name] = module.organisation(now)
+    return found
 
 
 def aws(now: datetime) -> dict[str, Any]:

@@ -65,6 +65,17 @@ class Adapter(Protocol):
     `want_groups(groups)`, called before listing with the groups the rules name, after which the
     identities that are members carry those names. With neither, the report says that such rules
     match no identity of that provider.
+
+    Optional, for a provider named in `[people] sources` (#25, leavers): `want_departures(since)`,
+    called before listing, after which every disabled, suspended or archived account that
+    `list_identities` yields carries `Identity.departure` (its state and, read from the provider's
+    audit records back to `since` where it has them, when it entered that state; an account already
+    in that state before the records reach is `Departure(state, since=<earliest record>, before=True)`;
+    a date that cannot be read is `since=None` with a `note` saying why, and the scope's notes say so
+    too). And `list_deleted(scope)`: the accounts deleted but still recoverable (Entra's deleted
+    items, Google's deleted users), each an `Identity` with `enabled=False`, no credentials, and
+    `departure=Departure("deleted", <deletion time>)`; asked only for sources, never judged. Both
+    read only. Identities carry their other addresses in `Identity.emails` for linking.
     """
 
     name: str

@@ -182,6 +182,29 @@ class Credential:
         return credential_label(self.kind, self.credential_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """How an account in a source of truth ended (#25, people across clouds): `state` is "disabled",
+    "suspended", "archived" or "deleted"; `since` is when, as the provider records it (None: not known).
+    With `before` True, `since` is only a bound: the provider's records (an audit log's retention) reach
+    back to `since` and the account was already in that state then. `note` says where the date comes from
+    or why it is missing."""
+
+    state: str
+    since: datetime | None = None
+    before: bool = False
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self.since)
+
+    @property
+    def since_text(self) -> str:
+        if self.since is None:
+            return "since a date not known"
+        return f"since {'before ' if self.before else ''}{self.since.date().isoformat()}"
+
+
 @_slot_init
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -214,6 +237,8 @@ class Identity:
     exclusion_unknown: str | None = None  # the data an exclusion needs is missing: never disabled
     owner: str | None = None  # where a notice to this identity's owner goes (an email address), if known
     privileged: str | None = None  # why it is privileged (a directory role, super admin), for rules (#26)
+    emails: tuple[str, ...] = ()  # other addresses it is known by, besides login and owner (#25)
+    departure: Departure | None = None  # how it ended, when a people source was asked (#25)
 
     def __post_init__(self) -> None:
         _check_aware(self.created)
