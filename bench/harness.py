@@ -31,10 +31,10 @@ class Emulator:
     """One provider's emulator process (bench/serve.py); `counts()` reads its request counters."""
 
     def __init__(self, provider: str, n: int, *, accounts: int = 1, stale_every: int = 100,
-                 latency_ms: float = 0, tenants: int = 0) -> None:
+                 latency_ms: float = 0, tenants: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.provider, self.n, self.accounts = provider, n, accounts
         cmd = [str(PY), str(ROOT / "bench" / "serve.py"), provider, str(n), "--accounts", str(accounts),
-               "--stale-every", str(stale_every), "--latency-ms", str(latency_ms), "--tenants", str(tenants)]
+               "--stale-every", str(stale_every), "--latency-ms", str(latency_ms), "--tenants", str(tenants), *extra]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:

@@ -108,12 +108,14 @@ def account_id(k: int) -> str:
     return f"{int(MANAGEMENT) + k:012d}"
 
 
-def _aws_users(n: int, stale_every: int, caller: bool) -> list[dict[str, Any]]:
+def _aws_users(n: int, stale_every: int, caller: bool, link_tags: bool = False) -> list[dict[str, Any]]:
     old = (NOW - timedelta(days=1000)).isoformat()
     key_made = (NOW - timedelta(days=800)).isoformat()
     users = []
     for i in range(n):
         spec: dict[str, Any] = {"name": f"user-{i:06d}", "created": old}
+        if link_tags:  # the person's address, as the Entra and Google users of the same i have it (#25)
+            spec["tags"] = {"email": f"user{i:06d}@bench.example"}
         if i % stale_every == 0:  # one stale access key: the only credential of the user
             spec["keys"] = [{"created": key_made, "last_used": (NOW - timedelta(days=STALE_DAYS)).isoformat()}]
         else:
@@ -128,7 +130,7 @@ def _aws_users(n: int, stale_every: int, caller: bool) -> list[dict[str, Any]]:
     return users
 
 
-def aws(users_per_account: int, accounts: int = 1, stale_every: int = 100) -> dict[str, Any]:
+def aws(users_per_account: int, accounts: int = 1, stale_every: int = 100, *, link_tags: bool = False) -> dict[str, Any]:
     """`accounts` accounts of `users_per_account` users each (+ the sweeper's user in the first).
 
     With accounts > 1 the first is an organization's management account and the others its members,
@@ -136,7 +138,7 @@ def aws(users_per_account: int, accounts: int = 1, stale_every: int = 100) -> di
     """
     scenario: dict[str, Any] = {"accounts": {}}
     for k in range(accounts):
-        scenario["accounts"][account_id(k)] = {"users": _aws_users(users_per_account, stale_every, k == 0)}
+        scenario["accounts"][account_id(k)] = {"users": _aws_users(users_per_account, stale_every, k == 0, link_tags)}
     if accounts > 1:
         scenario["organization"] = {"management": MANAGEMENT,
                                     "members": [account_id(k) for k in range(1, accounts)]}

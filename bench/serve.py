@@ -156,9 +156,9 @@ class Aws(Served):
     LIST = ("GenerateCredentialReport", "GetCredentialReport", "GetAccountAuthorizationDetails")
     WRITE = ("UpdateAccessKey", "DeleteLoginProfile")
 
-    def __init__(self, n: int, accounts: int, stale_every: int, latency_ms: float) -> None:
+    def __init__(self, n: int, accounts: int, stale_every: int, latency_ms: float, link_tags: bool = False) -> None:
         self.accounts = accounts
-        super().__init__(scenarios.aws(n, accounts, stale_every), latency_ms)
+        super().__init__(scenarios.aws(n, accounts, stale_every, link_tags=link_tags), latency_ms)
         # A report younger than 4 h exists, as after any earlier run: GenerateCredentialReport answers
         # COMPLETE at once. A real account's report takes seconds to generate; that wait is AWS's.
         for k in range(accounts):
@@ -189,6 +189,7 @@ def main(argv: list[str]) -> int:
     ap = workload_arguments(argparse.ArgumentParser())
     ap.add_argument("--stale-every", type=int, default=100)
     ap.add_argument("--tenants", type=int, default=0, help="graph: serve this many tenants of N users each")
+    ap.add_argument("--link-tags", action="store_true", help="aws: tag user-N with email userN@bench.example (#25)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.tenants:
@@ -200,7 +201,7 @@ def main(argv: list[str]) -> int:
     elif args.provider == "google":
         served = Google(args.n, args.stale_every, args.latency_ms)
     else:
-        served = Aws(args.n, args.accounts, args.stale_every, args.latency_ms)
+        served = Aws(args.n, args.accounts, args.stale_every, args.latency_ms, args.link_tags)
     print(json.dumps({"provider": args.provider, **served.hello(), "seed_s": time.perf_counter() - t0}), flush=True)
     for line in sys.stdin:
         cmd, _, arg = line.strip().partition(" ")

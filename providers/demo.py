@@ -29,7 +29,7 @@ FILLER = 24
 
 def organisation(now: datetime) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Per provider: its emulator's scenario, and the demo's settings for it beyond the emulator's own."""
-    found = {
+    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "aws": (aws(now), {"console_inactive_days": 45, "exclude_tags": {"sweeper:exempt": "true"}}),
         "entra": (entra(now), {"guest_inactive_days": 30}),
         "google_workspace": (google_workspace(now), {"exclude_org_units": ["/Service Accounts"]}),
@@ -42,7 +42,7 @@ def plugged_in(now: datetime, skip: set[str]) -> dict[str, tuple[dict[str, Any],
     """The demo organisation of every other registered provider whose package has a `demo` module."""
     from sweeper import registry
 
-    found = {}
+    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name in registry.names():
         if name in skip or not registry.info(name).in_docs:  # in_docs False: the tests' run-time fakes
             continue

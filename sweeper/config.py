@@ -107,7 +107,7 @@ class JournalSettings(StrictModel):
         return [w for w in (endpoints.vet(u, hosts, allow_custom=True) for u in urls) if w]
 
 
-SECTIONS = ("policy", "journal", "providers", "notify", "exceptions", "rules", "managed_as_code", "engine")
+SECTIONS = ("policy", "journal", "providers", "notify", "exceptions", "rules", "managed_as_code", "engine", "people")
 
 # The real storage API hosts per journal scheme; another https host needs allow_custom_endpoint.
 STORE_HOSTS: dict[str, tuple[str, ...]] = {
@@ -211,6 +211,7 @@ class Config:
     engine: EngineSettings = field(default_factory=lambda: EngineSettings.model_validate({}))
     rules: tuple[Any, ...] = ()  # `[[rules]]` (sweeper.rules.Rule), in order: the first that matches applies
     managed: Any = None  # `[managed_as_code]` (sweeper.managed.ManagedSettings), or None
+    people: Any = None  # `[people]` (sweeper.people.PeopleSettings), or None: no linking across providers
 
     @functools.cached_property
     def managed_index(self) -> Any:
@@ -335,6 +336,7 @@ def parse(text: str, path: str = "<config>") -> Config:
                        for n, entry in enumerate(raw_exceptions))
     rules = _rules(data.get("rules", []), path)
     managed = _managed(data.get("managed_as_code"), path)
+    people = _people(data.get("people"), path)
     raw_providers = data.get("providers", {})
     if not isinstance(raw_providers, dict):
         raise ConfigError("must be a table", path=path, key="providers")
@@ -351,6 +353,11 @@ def parse(text: str, path: str = "<config>") -> Config:
     if not providers:
         sections = ", ".join(f"[providers.{n}]" for n in registry.names() if registry.info(n).in_docs)
         raise ConfigError(f"no provider configured: add a section such as {sections}", path=path)
+    if people is not None:
+        for n, source in enumerate(people.sources):
+            if not any(registry.matches(name, [source]) for name in providers):
+                raise ConfigError(f"{source!r} is not a configured (enabled) provider: a source of truth for people "
+                                  "must be swept too", path=path, key=f"people.sources[{n}]")
     # what decides what is disabled: a plan made under other rules is not applied under these
     decides = {"policy": policy.model_dump(), "providers": {n: s.model_dump() for n, s in sorted(providers.items())}}
     if exceptions:
@@ -361,9 +368,20 @@ def parse(text: str, path: str = "<config>") -> Config:
         decides["rules"] = [r.model_dump() for r in rules]
     if managed is not None:
         decides["managed_as_code"] = managed.model_dump()
+    if people is not None:
+        decides["people"] = people.model_dump()
     canonical = json.dumps(decides, sort_keys=True, default=str)
     return Config(path, policy, journal, providers, hashlib.sha256(canonical.encode()).hexdigest(), notify,
-                  exceptions, engine, rules, managed)
+                  exceptions, engine, rules, managed, people)
+
+
+def _people(raw: Any, path: str) -> Any:
+    """`[people]` validated (sweeper.people.PeopleSettings), or None when absent."""
+    if raw is None:
+        return None
+    from sweeper.people import PeopleSettings
+
+    return _validate(PeopleSettings, raw, path, "people")
 
 
 def _managed(raw: Any, path: str) -> Any:

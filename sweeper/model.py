@@ -52,6 +52,8 @@ class DecisionKind(StrEnum):
     ALREADY_DISABLED = "already_disabled"  # not a finding; counted
     REMOVE = "remove"  # disabled by this sweeper, unused since, past remove_after_days: removed (opt-in)
     REPORT = "report"  # stale, but only reported: its credential is report-only (`Credential.report_only`)
+    LEAVER = "leaver"  # its person left (#25): reported (people.leavers = report, or in the grace); not acted on
+    ORPHAN = "orphan"  # with [people], an identity no key links to a person (#25): reported only
 
     @property
     def is_finding(self) -> bool:
@@ -282,6 +284,9 @@ class Decision:
     rule: str | None = None  # the name of the `[[rules]]` entry it was judged under (None: the defaults)
     notify_only: bool = False  # its rule's action is `notify`: its owner hears of it, nothing is disabled
     notice_days: int | None = None  # its rule's notice_days: required notice before a disable, in days
+    person: str | None = None  # the person it belongs to, with `[people]` (#25)
+    leaver: str | None = None  # its person left: how and since when ("disabled in entra since 2026-11-03")
+    used_after_leaving: bool = False  # used after its person left: the strongest compromise signal
 
 
 @dataclass(frozen=True, slots=True)

@@ -425,11 +425,20 @@ class Notifier:
                           key=lambda u: (u["due"], u["provider"], u["login"]))
         failures = [f"{s.provider} {s.scope}: {s.message}" for s in self.result.scopes
                     if s.status is ProviderStatus.FAILED] + self.failures
+        # people across clouds (#25): credentials used after their person left come first, then leavers
+        leaving = sorted(({"provider": f.identity.provider, "login": f.identity.login, "credential": f.credential.label,
+                           "person": f.decision.person or "", "left": f.decision.leaver or "",
+                           "used": f.credential.last_used.date().isoformat() if f.credential.last_used else "",
+                           "after": f.decision.used_after_leaving, "action": str(f.action)}
+                          for f in self.result.findings if f.decision.leaver),
+                         key=lambda u: (not u["after"], u["person"], u["provider"], u["login"]))
         report = self.settings.report_url
         if report:
             report = report.replace("{run_id}", self.result.run_id).replace("{date}", self.today.isoformat())
         return self.templates.render("digest.txt.j2", run_id=self.result.run_id, as_of=self.today.isoformat(),
                                      report_url=report, scopes=scopes, upcoming=upcoming, failures=failures,
+                                     used_after=[u for u in leaving if u["after"]],
+                                     leavers=[u for u in leaving if not u["after"]],
                                      ownerless=self.ownerless, sent=self.sent, failed=self.failed,
                                      skipped=self.skipped, limit=DIGEST_LIMIT)
 

@@ -383,11 +383,8 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
         return Decision(DecisionKind.UNKNOWN, broken, window, max(age.days, 0), "medium", controls)
     kind, days, reason = _staleness(credential, threshold, noun, since, window, t, now)
     risk = _risk(kind, identity, credential)
-    # a rule written for privileged identities judges them in place of the protection their privilege gives
-    judged_privileged = (rule is not None and rule.match.privileged is True and identity.privileged is not None
-                         and identity.protected_by in (None, identity.privileged))
-    shield = (t.root_protection if identity.kind is IdentityKind.ROOT
-              else credential.protected_by or (None if judged_privileged else identity.protected_by))
+    judged_privileged = _judges_privileged(rule, identity)
+    held, why, closed = _held(identity, credential, t, now, judged_privileged)
     reason += _script_note(identity.login)
     if judged_privileged:
         reason += f"; privileged: {identity.privileged}"
@@ -397,28 +394,10 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
             reason += f" (ASD Essential Eight ML2 asks that privileged access be disabled after {rules.E8_DAYS} days)"
     if rule is not None and rule.controls:
         controls = (*controls, *rule.controls)
-    if shield:
-        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: {shield}", window, days, risk, controls)
-    excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
-    if excluded:
-        return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: {excluded}", window, days, risk, controls)
-    if t.exceptions:
-        live, expired = exception_for(identity, t.exceptions, now)
-        if live is not None:
-            return Decision(DecisionKind.EXCLUDED, f"{reason}; excluded: exception until {live.expires.isoformat()} "
-                            f"({live.describe()})", window, days, risk, controls)
-        if expired is not None:
-            reason += f"; exception expired on {expired.expires.isoformat()} ({expired.describe()})"
-    near = looks_excluded(identity.login, t.exclude) or (
-        looks_like_exception(identity, t.exceptions, now) if t.exceptions else None)
-    if near:  # neither excluded nor disabled: fails closed both ways
-        return Decision(DecisionKind.UNKNOWN, f"{reason}; {near}", window, days, "medium", controls)
-    if identity.exclusion_unknown:  # cannot tell whether an exclusion applies: kept
-        return Decision(DecisionKind.UNKNOWN, f"{reason}; exclusion unknown: {identity.exclusion_unknown}; "
-                        "never disabled", window, days, "medium", controls)
-    if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
-        return Decision(DecisionKind.PROTECTED, f"{reason}; protected: listed in [policy] never_disable",
-                        window, days, risk, controls)
+    if held is not None:
+        return Decision(held, f"{reason}; {why}", window, days, "medium" if closed else risk, controls)
+    if why:
+        reason += f"; {why}"
     if passive:  # stale, but this sweeper only says so
         return Decision(DecisionKind.REPORT, f"{reason}; {passive}", window, days, risk, controls)
     if kind is DecisionKind.DISABLE and credential.irreversible:
@@ -431,6 +410,62 @@ def _judge(identity: Identity, credential: Credential, t: Thresholds, now: datet
 @lru_cache(maxsize=1024)
 def _days(days: int) -> timedelta:
     return timedelta(days=days)
+
+
+def _judges_privileged(rule: "rules.Rule | None", identity: Identity) -> bool:
+    """A rule written for privileged identities judges them in place of the protection their privilege gives."""
+    return (rule is not None and rule.match.privileged is True and identity.privileged is not None
+            and identity.protected_by in (None, identity.privileged))
+
+
+def _held(identity: Identity, credential: Credential, t: Thresholds, now: datetime,
+          judged_privileged: bool = False) -> tuple[DecisionKind | None, str, bool]:
+    """Why a credential is kept whatever its activity, in the order the policy asks: protected (root, the
+    adapter's protections), excluded (data, login globs, a live exception), a near miss or an exclusion
+    that cannot be told (both fail closed: the last item True), `never_disable`. (None, a note, False) when
+    nothing holds it; the note says an exception has expired."""
+    shield = (t.root_protection if identity.kind is IdentityKind.ROOT
+              else credential.protected_by or (None if judged_privileged else identity.protected_by))
+    if shield:
+        return DecisionKind.PROTECTED, f"protected: {shield}", False
+    excluded = identity.excluded_by or excluded_by_login(identity.login, t.exclude)
+    if excluded:
+        return DecisionKind.EXCLUDED, f"excluded: {excluded}", False
+    note = ""
+    if t.exceptions:
+        live, expired = exception_for(identity, t.exceptions, now)
+        if live is not None:
+            return (DecisionKind.EXCLUDED, f"excluded: exception until {live.expires.isoformat()} ({live.describe()})",
+                    False)
+        if expired is not None:
+            note = f"exception expired on {expired.expires.isoformat()} ({expired.describe()})"
+    then = f"{note}; " if note else ""
+    near = looks_excluded(identity.login, t.exclude) or (
+        looks_like_exception(identity, t.exceptions, now) if t.exceptions else None)
+    if near:  # neither excluded nor disabled: fails closed both ways
+        return DecisionKind.UNKNOWN, f"{then}{near}", True
+    if identity.exclusion_unknown:  # cannot tell whether an exclusion applies: kept
+        return DecisionKind.UNKNOWN, f"{then}exclusion unknown: {identity.exclusion_unknown}; never disabled", True
+    if t.never_disable and not t.never_disable.isdisjoint((identity.id, identity.login, credential.credential_id)):
+        return DecisionKind.PROTECTED, f"{then}protected: listed in [policy] never_disable", False
+    return None, note, False
+
+
+def kept_whatever_use(identity: Identity, credential: Credential, t: Thresholds,
+                      now: datetime) -> tuple[DecisionKind, str] | None:
+    """Why a credential is never acted on whatever its activity, and the decision that says so (for a
+    leaver's credentials, #25, judged apart from their use): everything `evaluate` checks before acting
+    (an unrecordable name, protections, exclusions, exceptions, near misses, `never_disable`, report-only,
+    managed as code, its rule's action), in its order. None: it may be acted on."""
+    broken = _unrecordable(identity, credential)
+    if broken:
+        return DecisionKind.UNKNOWN, broken
+    rule = rules.first_match(t.rules, t.provider, identity, credential) if t.rules else None
+    held, why, _ = _held(identity, credential, t, now, _judges_privileged(rule, identity))
+    if held is not None:
+        return held, why
+    passive = _passive(identity, credential, _code(identity, credential, t, rule), rule)
+    return (DecisionKind.REPORT, passive) if passive else None
 
 
 @lru_cache(maxsize=8192)

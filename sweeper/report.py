@@ -49,6 +49,9 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "action": f.action, "error": f.error, "risk": f.decision.risk, "controls": list(f.decision.controls),
         "irreversible": f.credential.irreversible,
         **({"rule": f.decision.rule} if f.decision.rule else {}),
+        **({"person": f.decision.person} if f.decision.person else {}),
+        **({"leaver": f.decision.leaver} if f.decision.leaver else {}),
+        **({"used_after_leaving": True} if f.decision.used_after_leaving else {}),
     }
 
 
@@ -66,14 +69,27 @@ def summary(result: RunResult) -> dict[str, Any]:
            if decisions[DecisionKind.REMOVE] else {}),
         **({"report": decisions[DecisionKind.REPORT]} if decisions[DecisionKind.REPORT] else {}),
         **({"machine_identities": machines} if (machines := sum(s.machines for s in result.scopes)) else {}),
+        **(_people_counts(result) if result.people and "counts" in result.people else {}),
     }
+
+
+def _people_counts(result: RunResult) -> dict[str, int]:
+    """With `[people]` (#25): leaver findings (reported and disabled), those used after leaving, orphans."""
+    found = result.findings
+    return {"leaver": sum(f.decision.leaver is not None and f.decision.kind in (DecisionKind.LEAVER,
+                                                                                DecisionKind.DISABLE) for f in found),
+            "used_after_leaving": sum(f.decision.used_after_leaving for f in found),
+            "orphan": sum(f.decision.kind is DecisionKind.ORPHAN for f in found)}
 
 
 def _extra_counts(s: dict[str, Any]) -> str:
     """The counts a run has only when it judged machine identities (#17): how many, and how many of
     their findings are only reported."""
     return ((f"; {s['machine_identities']} machine identities" if s.get("machine_identities") else "")
-            + (f"; {s['report']} reported only" if s.get("report") else ""))
+            + (f"; {s['report']} reported only" if s.get("report") else "")
+            + (f"; {s['leaver']} of leavers" if s.get("leaver") else "")
+            + (f" ({s['used_after_leaving']} used after leaving)" if s.get("used_after_leaving") else "")
+            + (f"; {s['orphan']} orphans" if s.get("orphan") else ""))
 
 
 def _instance(provider: str) -> str:
@@ -93,10 +109,12 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "findings": [finding_json(f) for f in _ordered(result)],
         "summary": summary(result),
         **({"notices": result.notices} if result.notices else {}),
+        **({"people": result.people} if result.people else {}),
     }
 
 
-_ORDER = {k: i for i, k in enumerate(("remove", "disable", "warn", "report", "unknown", "protected", "excluded"))}
+_ORDER = {k: i for i, k in enumerate(("remove", "disable", "leaver", "warn", "report", "unknown", "orphan", "protected",
+                                      "excluded"))}
 
 
 def _ordered(result: RunResult) -> list[Finding]:
@@ -152,6 +170,7 @@ def to_markdown(result: RunResult) -> str:
         lines.append(f"| {_md(display_name(sc.provider))} | {_md(sc.scope)} | {sc.status.value} | "
                      f"{sc.identities} | {c[DecisionKind.DISABLE]} | {c[DecisionKind.WARN]} | "
                      f"{c[DecisionKind.UNKNOWN]} | {_md(sc.message)} |")
+    lines += people_markdown(result)
     findings = _ordered(result)
     if findings:
         lines += ["", "| provider | identity | credential | decision | action | reason |", "|---|---|---|---|---|---|"]
@@ -159,6 +178,30 @@ def to_markdown(result: RunResult) -> str:
                   f"{f.decision.kind.value} | {f.action} | {_md(f.decision.reason)}"
                   f"{' — ' + _md(f.error) if f.error else ''} |" for f in findings]
     return "\n".join(lines) + "\n"
+
+
+def people_markdown(result: RunResult) -> list[str]:
+    """The people view (#25): who left and what of theirs still works; whoever was used after leaving first."""
+    view = result.people
+    if not view:
+        return []
+    if "not_linked" in view:
+        return ["", f"People: {_md(view['not_linked'])}"]
+    c = view["counts"]
+    lines = ["", f"### People ({c['people']} linked; {c['leavers']} left; {c['used_after_leaving']} credentials used "
+                 f"after leaving; {c['orphans']} orphans; leavers: {view['leavers_action']})"]
+    if view.get("incomplete"):
+        lines.append(f"Sources not listed completely, so no leaver is disabled: {_md('; '.join(view['incomplete']))}")
+    rows = [p for p in view["people"] if p["left"]]
+    if rows:
+        lines += ["", "| person | left | accounts still there |", "|---|---|---|"]
+        rows.sort(key=lambda p: (not any(a.get("used_after_leaving") for a in p["accounts"]), p["person"]))
+        for p in rows:
+            there = [f"{_md(a['provider'])} {_md(a['identity'])} ({a['decision']}"
+                     + (", **used after leaving**" if a.get("used_after_leaving") else "") + ")"
+                     for a in p["accounts"] if not a["source"]]
+            lines.append(f"| {_md(p['person'])} | {_md(p['left'])} | {'; '.join(there) or 'none'} |")
+    return lines
 
 
 def to_markdown_counts(result: RunResult) -> str:

@@ -36,7 +36,8 @@ from sweeper.text import html, printable, script_json
 COMPRESS_ABOVE = 100_000  # bytes of findings JSON above which they are embedded gzip-compressed
 DECISIONS = ("remove", "disable", "warn", "report", "unknown", "protected", "excluded")
 COLOURS = {"remove": "#b0399f", "disable": "#d64541", "warn": "#e0a000", "report": "#e07b39", "unknown": "#8a6fc2",
-           "protected": "#2a9d8f", "excluded": "#4a7fc1", "in use": "#8c9bab"}
+           "protected": "#2a9d8f", "excluded": "#4a7fc1", "in use": "#8c9bab", "leaver": "#a3302c",
+           "orphan": "#6b7b8c"}
 CHARTS_HINT = "install identity-sweeper[html] for charts"
 _INK = "#010203"  # what matplotlib draws text and axes with; the page's text colour (currentColor) instead
 _CHART_LABEL = 40  # characters of a provider's name shown in a chart
@@ -62,7 +63,21 @@ def render_html(result: RunResult, charts: bool = True) -> str:
     return env.get_template("report.html.j2").render(
         run=result, as_of=rfc3339(result.as_of), totals=_totals(result), scopes=[_card(sc) for sc in result.scopes],
         charts=drawn, charts_note=note, encoding=encoding, payload=payload, colours=COLOURS,
-        journal_error=result.journal_error)
+        journal_error=result.journal_error, people=_people(result))
+
+
+def _people(result: RunResult) -> dict[str, Any] | None:
+    """The people view (#25) as the page shows it: the counts, and each person who left with what of
+    theirs is still there, those used after leaving first."""
+    view = result.people
+    if not view:
+        return None
+    if "not_linked" in view:
+        return {"note": view["not_linked"], "counts": None, "left": [], "incomplete": []}
+    left = [p for p in view["people"] if p["left"]]
+    left.sort(key=lambda p: (not any(a.get("used_after_leaving") for a in p["accounts"]), p["person"]))
+    return {"note": None, "counts": view["counts"], "action": view["leavers_action"], "left": left,
+            "incomplete": view.get("incomplete", [])}
 
 
 def _shown(value: Any) -> Any:

@@ -25,7 +25,9 @@ PROFILES = ["cloud", "security_control"]
 PRODUCT = "identity-sweeper"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/identity-sweeper/ocsf")
 
-# a finding's risk as severity_id and risk_level_id (there is no risk above high: nothing maps to Critical)
+# a finding's risk as severity_id and risk_level_id; Critical only for a credential used after its person
+# left (#25), the strongest sign of a compromise a sweep can see
+CRITICAL = (5, "Critical")
 SEVERITY = {"high": (4, "High"), "medium": (3, "Medium"), "low": (2, "Low"), "none": (1, "Informational")}
 RISK_LEVEL = {"high": (3, "High"), "medium": (2, "Medium"), "low": (1, "Low"), "none": (0, "Info")}
 NEW, IN_PROGRESS, SUPPRESSED, RESOLVED = (1, "New"), (2, "In Progress"), (3, "Suppressed"), (4, "Resolved")
@@ -35,7 +37,8 @@ ALLOWED, DENIED = (1, "Allowed"), (2, "Denied")
 _DONE = {FindingAction.DISABLED: (24, "Access Revoked"), FindingAction.REMOVED: (5, "Deleted"),
          FindingAction.FAILED: (27, "Error"), FindingAction.PLANNED: (15, "Detected")}
 _UNDONE = {DecisionKind.WARN: (19, "Alert"), DecisionKind.EXCLUDED: (16, "No Action"),
-           DecisionKind.PROTECTED: (16, "No Action"), DecisionKind.REPORT: (17, "Logged")}
+           DecisionKind.PROTECTED: (16, "No Action"), DecisionKind.REPORT: (17, "Logged"),
+           DecisionKind.ORPHAN: (17, "Logged")}
 DETECTED = (15, "Detected")
 
 # cloud.provider and cloud.account.type_id per provider (the account is the scope: an AWS account, an
@@ -109,7 +112,7 @@ def finding_event(f: Finding, result: RunResult) -> dict[str, Any]:
     key = (ident.provider, ident.scope, ident.id, cred.kind.value, cred.credential_id)
     status = _status(f)
     activity = CLOSE if status == RESOLVED else CREATE
-    severity = SEVERITY.get(decision.risk, (0, "Unknown"))
+    severity = CRITICAL if decision.used_after_leaving else SEVERITY.get(decision.risk, (0, "Unknown"))
     risk = RISK_LEVEL.get(decision.risk, (99, decision.risk))
     action = DENIED if f.action in (FindingAction.DISABLED, FindingAction.REMOVED) else ALLOWED
     disposition = _DONE.get(f.action) or _UNDONE.get(decision.kind, DETECTED)

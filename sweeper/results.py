@@ -65,6 +65,7 @@ class ScopeResult:
     patterns: set[str] = field(default_factory=set)  # exclude patterns in force for this scope
     unmatched: set[str] = field(default_factory=set)  # ... and those no login of this scope matched
     disabled_pool: list[Any] = field(default_factory=list, repr=False)  # (identity, credential) found disabled
+    pending: list[Any] = field(default_factory=list, repr=False)  # a source's identities judged once people are known
     removal_capped: bool = False  # more removals than max_remove: none was made here (a safety stop)
     # for the HTML report's histogram: days since last use (since creation when never used) of every
     # credential judged, in use or found, by day; and the policy's threshold and warning window here
@@ -87,6 +88,7 @@ class RunResult:
     notices: list[dict[str, Any]] = field(default_factory=list)  # `notify`: what was sent, to whom, with what result
     channels_failed: bool = False  # `notify`: channels were configured and every one of them failed
     config_digest: str = ""  # SHA-256 of the config the run judged with (the journal records it too)
+    people: dict[str, Any] | None = None  # with `[people]` (#25): the people view (sweeper.people.Linker.view)
 
     def stale_patterns(self) -> list[str]:
         """Exclude patterns that matched no login in any scope listed completely (stale, or mistyped)."""

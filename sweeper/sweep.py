@@ -12,21 +12,20 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from sweeper.actions import OpenAdapter, apply_batch, before_state, close_quietly, describe_failure
 from sweeper.adapter import Adapter
 from sweeper.config import Config
 from sweeper.errors import BindingError, DataError, JournalError, NotMeasured, ProviderError
-from sweeper.model import Action, Activity, Decision, DecisionKind, IdentityKind, ProviderStatus
+from sweeper.model import Action, Activity, Decision, DecisionKind, Identity, IdentityKind, ProviderStatus
 from sweeper import notify, reenable, remove
 from sweeper.policy import Thresholds, cap_exceeded, evaluate, not_measured, since_creation
 from sweeper.records import Journal
 from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_run_id
 
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
-
 
 def want_groups(adapter: Adapter, t: Thresholds) -> str | None:
     """Tell the adapter which groups the rules match on (`want_groups`), so that its identities carry
@@ -48,6 +47,16 @@ class _Opened:
     adapter: Adapter | None
     scopes: list[str]
     error: BaseException | None
+
+
+@dataclass
+class _Listed:
+    """A source of truth for people, listed before anything else is judged (#25): its thresholds, and
+    each scope's result so far, finished once the people are known."""
+
+    thresholds: Thresholds
+    scopes: dict[str, ScopeResult]
+    unread: str | None
 
 
 class Progress:
@@ -85,6 +94,15 @@ class Sweep:
     stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
     # per provider, the only scopes to list (apply of a plan file: those it names); the binding is still checked
     only_scopes: dict[str, set[str]] | None = field(default=None, kw_only=True)
+    # `[people]` (#25): links identities to people across providers (sweeper.people.Linker), or None
+    linker: Any = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self.not_linked: str | None = None
+        if self.linker is None and getattr(self.config, "people", None) is not None:
+            from sweeper import people
+
+            self.linker, self.not_linked = people.for_run(self.config, self.providers, self.as_of)
 
     def _attribute(self, adapter: Adapter, name: str) -> None:
         """Record who this run acts as in the provider (its whoami), for the audit trail."""
@@ -109,10 +127,73 @@ class Sweep:
                 if o.adapter is not None:
                     close_quietly(o.adapter)
             raise mismatch
+        if self.linker is not None:
+            return self._run_linked(result, opened, workers)
+        if self.not_linked:
+            result.people = {"not_linked": self.not_linked}
         with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
             for scopes in pool.map(self._provider, opened):
                 result.scopes.extend(scopes)
         return result
+
+    def _run_linked(self, result: RunResult, opened: list[_Opened], workers: int) -> RunResult:
+        """With `[people]`: the sources of truth are listed first, the people made from their accounts,
+        then every scope (the sources' too) is judged knowing whose each identity is."""
+        linker = self.linker
+        sources = [o for o in opened if linker.source_order(o.name) is not None]
+        with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
+            listed = list(pool.map(self._list_source, sources))
+        linker.build()
+        work = [*zip(sources, listed), *((o, None) for o in opened if o not in sources)]
+        with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
+            for scopes in pool.map(lambda job: self._provider(*job), work):
+                result.scopes.extend(scopes)
+        result.scopes.sort(key=lambda s: opened.index(next(o for o in opened if o.name == s.provider)))
+        result.people = linker.view()
+        return result
+
+    def _list_source(self, opened: "_Opened") -> "_Listed | None":
+        """List one source of truth (each scope, and its deleted accounts) for the people; judged later."""
+        adapter, linker = opened.adapter, self.linker
+        if adapter is None or opened.error is not None:
+            linker.source_failed(opened.name, "", describe_failure(opened.error) if opened.error else "not opened")
+            return None
+        t = self._thresholds(opened.name)
+        unread = want_groups(adapter, t)
+        hook = getattr(adapter, "want_departures", None)
+        since = self.as_of - timedelta(days=max(linker.settings.audit_lookback_days,
+                                                linker.settings.leaver_grace_days + 1))
+        if callable(hook):
+            hook(since)
+
+        def scope(name: str) -> ScopeResult:
+            res = ScopeResult(opened.name, name, inactive_days=t.inactive_days, warn_days=t.warn_days)
+            if not callable(hook):
+                res.say("this provider does not say when its accounts were disabled: its leavers are only reported")
+            self._list(adapter, res, t)
+            if res.status is not ProviderStatus.OK:
+                linker.source_failed(opened.name, name, res.status.value)
+                return res
+            deleted = getattr(adapter, "list_deleted", None)
+            try:
+                for identity in deleted(name) if callable(deleted) else ():
+                    if identity.kind is IdentityKind.MEMBER:
+                        linker.add_anchor(identity, "deleted")
+            except Exception as err:  # noqa: BLE001 - without them, nobody becomes a leaver by deletion
+                res.say(f"deleted accounts could not be listed ({describe_failure(err)}): people whose accounts "
+                        "were deleted are not known as leavers")
+            return res
+
+        with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(opened.scopes) or 1)),
+                                thread_name_prefix=f"{opened.name}-scope") as pool:
+            results = list(pool.map(scope, opened.scopes))
+        return _Listed(t, {r.scope: r for r in results}, unread)
+
+    def _thresholds(self, name: str) -> Thresholds:
+        return Thresholds.resolve(self.config.policy, self.config.providers[name],
+                                  self.describe(name) if self.describe else None, self.config.exceptions, name,
+                                  self.config.rules, self.config.managed_index,
+                                  self.config.managed.action if self.config.managed else "report")
 
     def _open(self, name: str) -> "_Opened":
         """The provider's adapter and its scopes (binding checked), or why not."""
@@ -128,13 +209,13 @@ class Sweep:
             self._attribute(adapter, name)
         try:
             found = adapter.scopes()
-            if self.only_scopes is not None:
-                found = [s for s in found if s in self.only_scopes.get(name, set())]
+            if self.only_scopes is not None and (self.linker is None or self.linker.source_order(name) is None):
+                found = [s for s in found if s in self.only_scopes.get(name, set())]  # a source is always listed whole
             return _Opened(name, adapter, found, None)
         except Exception as err:  # noqa: BLE001
             return _Opened(name, adapter, [], err)
 
-    def _provider(self, opened: "_Opened") -> list[ScopeResult]:
+    def _provider(self, opened: "_Opened", listed: "_Listed | None" = None) -> list[ScopeResult]:
         name, adapter, scopes, err = opened.name, opened.adapter, opened.scopes, opened.error
         if adapter is None:
             assert err is not None
@@ -143,15 +224,17 @@ class Sweep:
             close_quietly(adapter)
             status = ProviderStatus.NOT_MEASURED if isinstance(err, NotMeasured) else ProviderStatus.FAILED
             return [ScopeResult(name, "", status, message=describe_failure(err))]
-        settings = self.config.providers[name]
-        thresholds = Thresholds.resolve(self.config.policy, settings, self.describe(name) if self.describe else None,
-                                        self.config.exceptions, name, self.config.rules, self.config.managed_index,
-                                        self.config.managed.action if self.config.managed else "report")
-        unread = want_groups(adapter, thresholds)
         try:
+            if listed is None:
+                thresholds = self._thresholds(name)
+                unread = want_groups(adapter, thresholds)
+            else:
+                thresholds, unread = listed.thresholds, listed.unread
             with ThreadPoolExecutor(max(1, min(adapter.max_parallel, len(scopes) or 1)),
                                     thread_name_prefix=f"{name}-scope") as pool:
-                results = list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds), scopes))
+                results = list(pool.map(lambda scope: self._scope(adapter, name, scope, thresholds,
+                                                                  listed.scopes.get(scope) if listed else None),
+                                        scopes))
             if unread:
                 for res in results:
                     res.say(unread)
@@ -159,10 +242,14 @@ class Sweep:
         finally:
             close_quietly(adapter)
 
-    def _scope(self, adapter: Adapter, name: str, scope: str, t: Thresholds) -> ScopeResult:
-        res = ScopeResult(name, scope, inactive_days=t.inactive_days, warn_days=t.warn_days)
+    def _scope(self, adapter: Adapter, name: str, scope: str, t: Thresholds,
+               listed: ScopeResult | None = None) -> ScopeResult:
+        res = listed or ScopeResult(name, scope, inactive_days=t.inactive_days, warn_days=t.warn_days)
         try:
-            self._list(adapter, res, t)
+            if listed is None:
+                self._list(adapter, res, t)
+            elif res.status is ProviderStatus.OK:
+                self._linked(res, t)
             if res.status is ProviderStatus.OK:
                 self._confirm(adapter, res, t)
                 self._unique(res)
@@ -214,19 +301,15 @@ class Sweep:
                     login = identity.login.casefold()
                     for glob in [g for g, folded in unmatched.items() if fnmatch.fnmatchcase(login, folded)]:
                         del unmatched[glob]
-                for credential in identity.credentials:
-                    credential = since_creation(credential)
-                    res.credentials += 1
-                    measured += credential.activity is not Activity.UNKNOWN
-                    decision = evaluate(identity, credential, t, self.as_of)
-                    if decision.days_inactive is not None:
-                        res.ages[decision.days_inactive] += 1
-                    if decision.kind is DecisionKind.ALREADY_DISABLED:
-                        res.already_disabled += 1
-                        if t.removable and t.removal_days(credential.kind) is not None:
-                            res.disabled_pool.append((identity, credential))
-                    elif decision.kind.is_finding:
-                        res.findings.append(Finding(identity, credential, decision))
+                linker = self.linker
+                if linker is not None and not linker.built and not linker.is_anchor(identity) \
+                        and identity.kind is not IdentityKind.SERVICE:
+                    # a source's guest, listed before the people are known: counted now, judged once they are
+                    res.pending.append(identity)
+                    res.credentials += len(identity.credentials)
+                    measured += sum(since_creation(c).activity is not Activity.UNKNOWN for c in identity.credentials)
+                    continue
+                measured += self._judge(identity, res, t)
             res.patterns, res.unmatched = set(t.exclude), set(unmatched)
             notes = getattr(adapter, "scope_notes", None)
             for note in notes(res.scope) if callable(notes) else ():
@@ -245,6 +328,55 @@ class Sweep:
             res.say("no identity has any activity data (is sign-in activity licensed and readable?); "
                     "nothing here is disabled")
 
+    def _judge(self, identity: Identity, res: ScopeResult, t: Thresholds, *, count: bool = True) -> int:
+        """Judge each credential of one identity into `res` (and, with `[people]`, knowing whose it is);
+        how many of its credentials have activity data."""
+        linker = self.linker
+        link = linker.link(identity) if linker is not None and linker.built else None
+        measured, decided = 0, []
+        for credential in identity.credentials:
+            credential = since_creation(credential)
+            if count:
+                res.credentials += 1
+                measured += credential.activity is not Activity.UNKNOWN
+            decision = evaluate(identity, credential, t, self.as_of)
+            if link is not None:
+                decision = linker.judge(link, identity, credential, decision, t)
+            if decision.days_inactive is not None:
+                res.ages[decision.days_inactive] += 1
+            if linker is not None:
+                decided.append((credential, decision))
+            if decision.kind is DecisionKind.ALREADY_DISABLED:
+                res.already_disabled += 1
+                if t.removable and t.removal_days(credential.kind) is not None:
+                    res.disabled_pool.append((identity, credential))
+            elif decision.kind.is_finding:
+                res.findings.append(Finding(identity, credential, decision))
+        if linker is not None and identity.kind is not IdentityKind.SERVICE:
+            if not linker.built:  # a source account, judged on its own: it makes the people
+                linker.add_anchor(identity, decided)
+            else:
+                linker.account(link, identity, decided)
+                orphan = linker.orphan(link, identity)
+                found = [c for c, d in decided if d.kind.is_finding]
+                if orphan is not None and not found:
+                    first = next((c for c in identity.credentials if c.enabled), None)
+                    if first is not None:
+                        res.findings.append(Finding(identity, first, orphan))
+        return measured
+
+    def _linked(self, res: ScopeResult, t: Thresholds) -> None:
+        """A source's scope once the people are known: its own accounts' findings name their person, and
+        the identities held back (guests) are judged."""
+        linker = self.linker
+        for f in res.findings:
+            link = linker.link(f.identity)
+            if link is not None and link.person is not None:
+                f.decision = replace(f.decision, person=link.person.id)
+        pending, res.pending = res.pending, []
+        for identity in pending:
+            self._judge(identity, res, t, count=False)
+
     def _confirm(self, adapter: Adapter, res: ScopeResult, t: Thresholds) -> None:
         """Re-read each candidate live and judge it again; the listing may be hours old."""
         candidates = [f for f in res.findings if f.decision.kind in CONFIRM]
@@ -262,7 +394,10 @@ class Sweep:
             if fresh is None:
                 return None
             fresh = since_creation(fresh)
-            return Finding(finding.identity, fresh, evaluate(finding.identity, fresh, t, self.as_of))
+            decision = evaluate(finding.identity, fresh, t, self.as_of)
+            if self.linker is not None:  # a leaver's credential stays a leaver's, whatever its own activity
+                decision = self.linker.judge(self.linker.link(finding.identity), finding.identity, fresh, decision, t)
+            return Finding(finding.identity, fresh, decision)
 
         with ThreadPoolExecutor(max(1, adapter.max_parallel), thread_name_prefix="confirm") as pool:
             fresh = dict(zip(map(id, candidates), pool.map(confirm, candidates)))

@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 
 from sweeper.config import ProviderSettings
 from sweeper.errors import AuthError, BindingError, NotMeasured, ProviderError
-from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Identity,
-                           IdentityKind, Outcome, Principal)
+from sweeper.model import (Action, Activity, CheckResult, Credential, CredentialKind, CredentialRef, Departure,
+                           Identity, IdentityKind, Outcome, Principal)
 
 
 class Crash(BaseException):
@@ -35,6 +35,9 @@ class FakeUser:
     note: str | None = None
     keys: int = 0  # access keys besides the account, each judged like the account, ids "<login>#kN"
     owner: str | None = None  # the owner's address; default: the login when it is an address ("" for none)
+    emails: tuple[str, ...] = ()  # other addresses (#25)
+    tags: dict[str, str] = field(default_factory=dict)
+    departure: Departure | None = None  # given only after want_departures (#25 people sources)
 
 
 @dataclass
@@ -55,6 +58,8 @@ class FakeCloud:
     yielded_twice: set[str] = field(default_factory=set)  # logins whose identity the listing yields twice
     listings: int = 0  # list_identities() calls
     deleted: dict[str, FakeUser] = field(default_factory=dict)  # removed users, recoverable until purged
+    departures_since: datetime | None = None  # want_departures was called with this (#25)
+    fail_deleted: bool = False  # list_deleted raises
     removed_keys: set[str] = field(default_factory=set)  # deleted access keys (gone for good)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -113,7 +118,19 @@ class FakeAdapter:
         return Identity("fake", self.cloud.scope, user.login, user.login, user.kind, user.enabled,
                         tuple(creds), user.created, protected_by=user.protected_by,
                         excluded_by=user.excluded_by,
-                        owner=(user.login if "@" in user.login else None) if user.owner is None else user.owner or None)
+                        owner=(user.login if "@" in user.login else None) if user.owner is None else user.owner or None,
+                        emails=user.emails, tags=user.tags,
+                        departure=user.departure if self.cloud.departures_since is not None else None)
+
+    def want_departures(self, since: datetime) -> None:
+        self.cloud.departures_since = since
+
+    def list_deleted(self, scope: str) -> Iterator[Identity]:
+        if self.cloud.fail_deleted:
+            raise ProviderError("fake", "list deleted users", "403 forbidden")
+        for user in self.cloud.deleted.values():
+            yield replace(self._identity(user), enabled=False, credentials=(),
+                          departure=user.departure or Departure("deleted", None))
 
     def list_identities(self, scope: str) -> Iterator[Identity]:
         if self.cloud.reject_auth:
