@@ -926,7 +926,13 @@ def check(config: Optional[str] = ConfigOpt, provider: Optional[List[str]] = Pro
         table.add_column(col, overflow="fold")
     for problem in problems(cfg.rules, cfg.policy.inactive_days, cfg.policy.never_used_days):
         table.add_row("config", "rules", terminal("REVIEW", "yellow"), terminal(problem))
+    from sweeper.people import review
+
     failed = False
+    for what, good, detail in review(cfg):
+        table.add_row("config", what, ok() if good else terminal("REVIEW", "yellow") if good is None else failure(),
+                      terminal(detail))
+        failed |= good is False
     mismatch = False
     for name in select(cfg, provider):
         try:

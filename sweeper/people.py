@@ -473,3 +473,32 @@ def linker(config: Any, as_of: datetime) -> Linker | None:
             path = Path(config.path).resolve().parent / path
         mapping = load_mapping(path, settings.mapping)
     return Linker(settings, as_of, mapping)
+
+
+def review(config: Any) -> list[tuple[str, bool | None, str]]:
+    """What `sweeper check` says about `[people]`: the mapping file read, and for each source whether it
+    can say since when its accounts are off and list its deleted ones (without, its leavers are only
+    reported, or not known when deleted). (check, ok, detail) each; ok None: to review."""
+    from sweeper import registry
+
+    settings = getattr(config, "people", None)
+    if settings is None:
+        return []
+    out: list[tuple[str, bool | None, str]] = []
+    try:
+        mapped = linker(config, datetime.now().astimezone())
+        rows = len(mapped.mapping) if mapped else 0
+        out.append(("people mapping", True, f"{rows} row(s) from {settings.mapping}" if settings.mapping else
+                    "no mapping file: linked by addresses and tags only"))
+    except ConfigError as err:
+        out.append(("people mapping", False, str(err)))
+    for source in settings.sources:
+        cls = registry.adapter_class(source)
+        dated = callable(getattr(cls, "want_departures", None))
+        deleted = callable(getattr(cls, "list_deleted", None))
+        detail = ("says since when accounts are off, and lists deleted ones" if dated and deleted else
+                  "; ".join(w for w, missing in (("cannot say since when its accounts are off: its leavers are only "
+                                                  "reported", not dated),
+                                                 ("lists no deleted accounts", not deleted)) if missing))
+        out.append((f"people source {source}", True if dated and deleted else None, detail))
+    return out

@@ -215,3 +215,14 @@ def test_reports_show_the_people(tmp_path, cloud, other) -> None:
         ocsf.stdout.lstrip().startswith("[") else json.loads(ocsf.stdout)
     critical = [e for e in events if e.get("severity") == "Critical"]
     assert len(critical) == 1 and "bob-ci" in json.dumps(critical[0])
+
+
+def test_check_reviews_the_sources_and_the_mapping(tmp_path, cloud, other) -> None:
+    seed(cloud, other)
+    (tmp_path / "people.csv").write_text("person,provider,identity\nbob@example.com,fake2,nobody\n")
+    r = run("check", "-c", cfg(tmp_path, 'mapping = "people.csv"'))
+    assert r.exit_code == 0, r.output
+    assert "1 row(s) from people.csv" in r.output and "lists deleted ones" in r.output
+    (tmp_path / "people.csv").write_text("bob@example.com,fake2\n")
+    r = run("check", "-c", cfg(tmp_path, 'mapping = "people.csv"'))
+    assert r.exit_code == 4 and "line 1" in r.output
