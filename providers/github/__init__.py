@@ -20,7 +20,7 @@ PROVIDER = ProviderInfo(
     root_protection="organisation owners are never touched",
     docs_intro=(
         "The sweeper reads each configured organisation (`orgs`, on GitHub.com or on GitHub Enterprise Server "
-        "through `base_url`) with the REST API: its members with their role (`GET /orgs/{org}/members?role=admin`, "
+        "through `endpoint`) with the REST API: its members with their role (`GET /orgs/{org}/members?role=admin`, "
         "then `role=member`) and its outside collaborators, 100 a page, following the `Link` header. Each "
         "organisation is a scope; each member or collaborator an identity with one credential, `account` (its "
         "numeric user id). Owners are protected, never removed, as are the members of the teams named in "

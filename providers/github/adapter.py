@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from providers.github import activity, record
 from providers.github.client import PROVIDER, AppAuth, Auth, GitHubClient, TokenAuth
@@ -50,7 +50,7 @@ def _auth(settings: Any) -> Auth:
 
 class GitHubAdapter:
     name = PROVIDER
-    batch_size = 10
+    batch_size = 50  # members per apply() call: writes are serial anyway (GitHub asks for a second between them)
     listing_is_live = True  # memberships and the audit log are read live: candidates need no refresh
 
     def __init__(self, settings: Any, *, write: bool) -> None:
@@ -58,7 +58,7 @@ class GitHubAdapter:
         self.write = write
         self.max_parallel = settings.max_parallel
         self.client = GitHubClient(settings, _auth(settings))
-        self.now = lambda: datetime.now(timezone.utc)
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._notes: dict[str, list[str]] = {}
         self._teams: dict[str, dict[str, dict[str, str]]] = {}  # org -> login -> {team slug: team role}
         self._records: dict[tuple[str, ...], str] = {}  # ref key -> the removal's journaled note

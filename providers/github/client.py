@@ -2,7 +2,7 @@
 
 Why httpx and not a typed client (githubkit, PyGithub): the sweeper needs eight endpoints, two of them
 (the audit log, credential authorizations) outside what typed clients model well, and it needs control
-that those clients keep to themselves: the token goes to no host but `base_url`'s (redirects refused,
+that those clients keep to themselves: the token goes to no host but `endpoint`'s (redirects refused,
 `Link` pages checked against it), each answer is read under a size limit and a deadline, and a
 rate-limit wait longer than `retry_max_wait` ends the call instead of sleeping for an hour. httpx is
 already installed (under msgraph-sdk), and PyJWT with `cryptography` (under msal) signs the App's JWT.
@@ -34,6 +34,7 @@ from sweeper.kit.status import error_for_status
 PROVIDER = "github"
 API_VERSION = "2022-11-28"
 SECONDARY_WAIT = 60.0  # GitHub: without retry-after or a reset, wait at least a minute
+WRITE_SPACING = 1.0  # GitHub asks for a second between mutating requests (its secondary limits)
 TOKEN_MARGIN = 300  # an installation token is minted again when it has less than this many seconds left
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -43,6 +44,7 @@ class Answer:
     status: int
     headers: Mapping[str, str]
     body: Any  # parsed JSON, or None for an empty answer
+    size: int = 0  # bytes as received
 
 
 def next_link(headers: Mapping[str, str]) -> str | None:
@@ -52,18 +54,17 @@ def next_link(headers: Mapping[str, str]) -> str | None:
 
 
 def message_of(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:300]
-    return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message[:300] if isinstance(message, str) else ""
 
 
 class GitHubClient:
-    """An httpx client for one `base_url`, authenticating per organisation (an App's installation
+    """An httpx client for one `endpoint`, authenticating per organisation (an App's installation
     tokens are per organisation) or with one token. `sleep` and `clock` are replaceable by tests."""
 
     def __init__(self, settings: Any, auth: "Auth") -> None:
         self.settings = settings
-        self.base = settings.base_url.rstrip("/")
+        self.base = settings.endpoint.rstrip("/")
         origin = urlsplit(self.base)
         self.origin = (origin.scheme, origin.netloc.lower())
         self.auth = auth
@@ -72,6 +73,8 @@ class GitHubClient:
         self.waits: list[tuple[str, float]] = []  # (why, seconds): every rate-limit or backoff wait
         self._paused_until = 0.0  # x-ratelimit-remaining reached 0: nothing is sent before this epoch
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # writes go one at a time, WRITE_SPACING apart
+        self._last_write = 0.0
         timeout = settings.timeout_seconds
         self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), follow_redirects=False,
                                  headers={"Accept": "application/vnd.github+json", "User-Agent": "identity-sweeper",
@@ -101,7 +104,10 @@ class GitHubClient:
                 deadline.remaining()
             headers = {"Authorization": f"Bearer {self.auth.jwt() if jwt else self.auth.token(self, org)}"}
             try:
-                answer = self._send(method, url, headers, params, body, operation)
+                if method == "GET" or jwt:
+                    answer = self._send(method, url, headers, params, body, operation)
+                else:
+                    answer = self._write(method, url, headers, params, body, operation)
             except httpx.TransportError as err:
                 if waits.again():
                     continue
@@ -127,6 +133,18 @@ class GitHubClient:
             raise error_for_status(PROVIDER, operation, answer.status, message_of(answer.body), needs=needs,
                                    hint="check the token (or the App's id, key and installation)")
 
+    def _write(self, method: str, url: str, headers: dict[str, str], params: Any, body: Any,
+               operation: str) -> Answer:
+        """A mutating request, at least WRITE_SPACING after the previous one (parallel batches included)."""
+        with self._write_lock:
+            left = self._last_write + WRITE_SPACING - self.clock()
+            if left > 0:
+                self.sleep(left)
+            try:
+                return self._send(method, url, headers, params, body, operation)
+            finally:
+                self._last_write = self.clock()
+
     def _wait(self, seconds: float) -> None:
         self.waits.append(("retry", seconds))
         self.sleep(seconds)
@@ -137,7 +155,7 @@ class GitHubClient:
         with self.http.stream(method, url, headers=headers, params=params, json=body) as response:
             if 300 <= response.status_code < 400:
                 raise ProviderError(PROVIDER, operation, f"the API answered HTTP {response.status_code}, a redirect; "
-                                    "redirects are never followed, so the token goes only to base_url")
+                                    "redirects are never followed, so the token goes only to endpoint")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_bytes:
                 raise DataError(PROVIDER, operation, f"an answer of {declared} bytes is larger than max_response_mb")
@@ -159,7 +177,7 @@ class GitHubClient:
                 raise DataError(PROVIDER, operation, f"HTTP {response.status_code} with a body that is not JSON: "
                                 f"{scrub(raw[:80].decode('utf-8', 'replace'))!r}") from None
             parsed = None
-        return Answer(response.status_code, headers_out, parsed)
+        return Answer(response.status_code, headers_out, parsed, len(raw))
 
     def _throttle_wait(self, answer: Answer, tries: int) -> float | None:
         """Seconds to wait when `answer` is a rate limit (primary or secondary), else None."""
@@ -171,9 +189,9 @@ class GitHubClient:
         if answer.headers.get("x-ratelimit-remaining") == "0":
             reset = _number(answer.headers.get("x-ratelimit-reset"))
             if reset is not None:
-                return max(1.0, reset - self.clock() + 1)
+                return max(1.0, float(reset - self.clock() + 1))
         if answer.status == 429 or "secondary rate limit" in message_of(answer.body).lower():
-            return SECONDARY_WAIT * 2 ** (tries - 1)
+            return SECONDARY_WAIT * 2.0 ** (tries - 1)
         return None
 
     def _note_remaining(self, headers: Mapping[str, str]) -> None:
@@ -200,7 +218,7 @@ class GitHubClient:
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc.lower()) != self.origin:
             raise DataError(PROVIDER, operation, f"a page link leads to {parts.scheme}://{parts.netloc}, not to "
-                            "base_url; the token is never sent there")
+                            "endpoint; the token is never sent there")
 
     # -- listings -----------------------------------------------------------------------------
 
@@ -210,7 +228,7 @@ class GitHubClient:
         array in an object answer (Copilot's `seats`). `first`: the first page, already fetched."""
         answer = first or self.call("GET", path, operation, org=org, params=params, needs=needs, deadline=listing)
         while True:
-            listing.size(len(json.dumps(answer.body)) if answer.body is not None else 0)
+            listing.size(answer.size)
             items = answer.body.get(key) if key and isinstance(answer.body, dict) else answer.body
             if not isinstance(items, list):
                 raise DataError(PROVIDER, operation, f"a page is not a list ({type(answer.body).__name__})")

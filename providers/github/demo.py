@@ -25,8 +25,8 @@ def organisation(now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
 
     people = ["sweeper-bot", "octo-owner", "platform-lead", "stale-dev", "silent-dev", "token-user", "copilot-user",
               "new-joiner", "garbled-dev", "vendor-contractor", *(f"dev-{i:02d}" for i in range(FILLER))]
-    users = [{"login": login, "id": 5000 + n} for n, login in enumerate(people)]
-    uid = {u["login"]: u["id"] for u in users}
+    uid = {login: 5000 + n for n, login in enumerate(people)}
+    users = [{"login": login, "id": n} for login, n in uid.items()]
     members = {login: "member" for login in people if login != "vendor-contractor"}
     members.update({"sweeper-bot": "admin", "octo-owner": "admin"})
     log = [event("sweeper-bot", uid["sweeper-bot"], "org.update_member", ago(hours=1)),

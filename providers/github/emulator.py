@@ -46,6 +46,17 @@ def _simple(login: str, uid: int) -> dict[str, Any]:
             "type": "User", "site_admin": False}
 
 
+def _role(req: Request) -> object:
+    """The `role` of a PUT body ("member" when absent); None when the body is not a JSON object."""
+    try:
+        body = req.json()
+    except ValueError:
+        return None
+    if body is None:
+        return "member"
+    return body.get("role", "member") if isinstance(body, dict) else None
+
+
 class GitHub:
     """The emulator's state (callers hold `lock`)."""
 
@@ -105,7 +116,7 @@ class GitHubEmulator(ServedEmulator):
         return self.state.token
 
     def config(self) -> dict[str, Any]:
-        return {"orgs": sorted(o["login"] for o in self.state.orgs.values()), "base_url": self.base_url,
+        return {"orgs": sorted(o["login"] for o in self.state.orgs.values()), "endpoint": self.base_url,
                 "auth": "token", "token_env": self.token_env}
 
     def env(self) -> dict[str, str]:
@@ -197,13 +208,14 @@ class GitHubEmulator(ServedEmulator):
         s = self.state
         if parts[:1] == ["app"]:
             return self._app(req, parts)
-        if parts[:2] == ["orgs"] + parts[1:2] and parts[2:] == ["installation"]:
+        if len(parts) == 3 and parts[0] == "orgs" and parts[2] == "installation":
             if not self._jwt_ok(req):
                 return error(401, "A JSON web token could not be decoded")
-            installation = (s.app or {}).get("installations", {}).get(parts[1].lower())
+            app = s.app or {}
+            installation = app.get("installations", {}).get(parts[1].lower())
             if installation is None:
                 return error(404, "Not Found")
-            return Response.json(200, {"id": installation, "account": {"login": parts[1]}, "app_id": s.app["id"]})
+            return Response.json(200, {"id": installation, "account": {"login": parts[1]}, "app_id": app["id"]})
         who = self._who(req)
         if who is None:
             return error(401, "Bad credentials")
@@ -300,10 +312,7 @@ class GitHubEmulator(ServedEmulator):
                 self.removed.append(f"{org['login']}/{login}")
             return Response(204, b"", {}) if found else error(404, "Not Found")
         if req.method == "PUT":
-            try:
-                role = (req.json() or {}).get("role", "member")
-            except (ValueError, AttributeError):
-                return error(400, "Problems parsing JSON")
+            role = _role(req)
             if role not in ("admin", "member"):
                 return error(422, "Validation Failed")
             if login in org["members"] or s.ghes:
@@ -345,15 +354,17 @@ class GitHubEmulator(ServedEmulator):
             login = rest[2].lower()
             if login not in s.users:
                 return error(404, "Not Found")
-            role = (req.json() or {}).get("role", "member")
+            team_role = _role(req)
+            if team_role not in ("member", "maintainer"):
+                return error(422, "Validation Failed")
             if login in org["members"]:
-                team["members"][login] = role
+                team["members"][login] = team_role
                 state = "active"
             else:
-                team.setdefault("pending", {})[login] = role
+                team.setdefault("pending", {})[login] = team_role
                 state = "pending"
             return Response.json(200, {"url": f"https://api.github.com/teams/{team.get('id', 0)}/memberships/{login}",
-                                       "role": role, "state": state})
+                                       "role": team_role, "state": state})
         return error(404, "Not Found")
 
     def _descendants(self, teams: list[dict[str, Any]], team: dict[str, Any]) -> list[dict[str, Any]]:

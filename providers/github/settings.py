@@ -18,12 +18,11 @@ SLUG = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 class GitHubSettings(ProviderSettings, Retrying, Reaching, Bounded):
-    ENDPOINT_KEY = "base_url"
     ENDPOINT_HOSTS = ("api.github.com",)
 
     orgs: list[str] = Field(min_length=1)
     # GitHub.com, or GitHub Enterprise Server's https://HOST/api/v3 (with allow_custom_endpoint = true)
-    base_url: str = "https://api.github.com"
+    endpoint: str = "https://api.github.com"
     auth: Literal["token", "app"] = "token"
     token_env: str = "SWEEPER_GITHUB_TOKEN"
     app_id: str | None = None  # auth = app: the App's id (or its client id)
@@ -65,14 +64,14 @@ class GitHubSettings(ProviderSettings, Retrying, Reaching, Bounded):
     def _key_variable(cls, name: str | None) -> str | None:
         return None if name is None else endpoints.token_env(name)
 
-    @field_validator("base_url")
+    @field_validator("endpoint")
     @classmethod
     def _base_url(cls, url: str) -> str:
         url = url.rstrip("/")
         parts = urlsplit(url)
         host = parts.hostname or ""
         if host and not endpoints.is_loopback(host) and host != "api.github.com" and parts.path != "/api/v3":
-            raise ValueError(f"{url!r}: a GitHub Enterprise Server base_url ends in /api/v3 "
+            raise ValueError(f"{url!r}: a GitHub Enterprise Server endpoint ends in /api/v3 "
                              "(https://HOST/api/v3)")
         return url
 

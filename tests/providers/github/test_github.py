@@ -1,4 +1,4 @@
-"""The GitHub adapter over HTTP against the GitHub emulator, configured as a user would (base_url and a
+"""The GitHub adapter over HTTP against the GitHub emulator, configured as a user would (endpoint and a
 token from a SWEEPER_* variable, or a GitHub App's key)."""
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def scenario(n: int = 6, **org_extra: object) -> dict:
     ago), garbled (unreadable time), then n busy users; an outside collaborator."""
     names = ["bot", "boss", "lead", "old", "quiet", "tokened", "pilot", "fresh", "garbled", "outsider",
              *(f"user{i:03d}" for i in range(n))]
-    users = [{"login": login, "id": 100 + k} for k, login in enumerate(names)]
-    uid = {u["login"]: u["id"] for u in users}
+    uid = {login: 100 + k for k, login in enumerate(names)}
+    users = [{"login": login, "id": n} for login, n in uid.items()]
     members = {login: "member" for login in names if login != "outsider"}
     members.update(bot="admin", boss="admin")
     log = [event("boss", uid["boss"], "repo.create", ago(days=170)),
@@ -236,10 +236,41 @@ def test_permissions_and_settings(make) -> None:
     with pytest.raises(ValueError):
         GitHubAdapter.permissions("org-member")
     with pytest.raises(ValueError, match="api/v3"):
-        GitHubSettings(orgs=["acme"], base_url="https://github.example.com", allow_custom_endpoint=True)
-    assert GitHubSettings(orgs=["acme"], base_url="https://github.example.com/api/v3",
+        GitHubSettings(orgs=["acme"], endpoint="https://github.example.com", allow_custom_endpoint=True)
+    assert GitHubSettings(orgs=["acme"], endpoint="https://github.example.com/api/v3",
                           allow_custom_endpoint=True).warnings()
     with pytest.raises(ValueError, match="SWEEPER_"):
         GitHubSettings(orgs=["acme"], token_env="GITHUB_TOKEN")
     with pytest.raises(ValueError, match="not a GitHub organisation"):
         GitHubSettings(orgs=["-bad-"])
+
+
+def test_the_audit_log_is_one_paged_scan_following_the_after_cursor(make) -> None:
+    em, adapter = make(scenario(250))
+    found = listing(adapter)
+    assert len(found) == 260
+    counts = em.request_counts()
+    assert counts["GET /orgs/acme/audit-log"] == 3  # 256 events, 100 a page, the `after` cursor followed
+    assert found["user249"].credentials[0].activity is Activity.SEEN
+    assert "pull_request.merge" in found["user249"].credentials[0].activity_note
+
+
+def test_missing_credentials_are_named_not_a_traceback(make, monkeypatch) -> None:
+    from sweeper.errors import AuthError
+
+    em, _ = make()
+    monkeypatch.delenv(ENV)
+    with pytest.raises(AuthError, match=f"the variable {ENV} is not set"):
+        GitHubAdapter(GitHubSettings(**{**em.config(), "token_env": ENV}), write=False)
+    monkeypatch.setenv("SWEEPER_TEST_APP_KEY", "not a key")
+    with pytest.raises(AuthError, match="holds no PEM private key"):
+        GitHubAdapter(GitHubSettings(**{**em.config(), "auth": "app", "app_id": "1",
+                                        "private_key_env": "SWEEPER_TEST_APP_KEY"}), write=False)
+
+
+def test_a_protected_team_that_does_not_exist_fails_the_organisation(make) -> None:
+    from sweeper.errors import ProviderError
+
+    _, adapter = make(protect_teams=["no-such-team"])
+    with pytest.raises(ProviderError, match="protect_teams names no-such-team"):
+        listing(adapter)
