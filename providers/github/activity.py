@@ -1,9 +1,12 @@
 """What an organisation's members last did: one paged scan of the audit log, the SAML credential
 authorizations and the Copilot seats, read once per organisation and looked up per member.
 
-The audit log reaches back `audit_log_days` (GitHub keeps web events about 180 days, Git events 7): a
-member with no event in the scan has been active at most at the window's start, as far as the audit log
-can tell, and is judged at that bound (SEEN at the bound, the reason saying so). A member whose joining
+The audit log reaches back `audit_log_days` (GitHub keeps web events about 180 days, Git events 7), but
+only as far as it holds events: an organisation that got its audit log (or was created) last month has
+none older. So the scan covers from the later of the window's start and its oldest event, and a member
+with no event in it has been active at most at that start, as far as the audit log can tell, and is
+judged at that bound (SEEN at the bound, the reason saying so); with no event at all in the window the
+audit log tells nothing, and such a member is UNKNOWN (kept). A member whose joining
 (`org.add_member`) is in the window joined then: the bound falls before it, so the core judges them as
 never active since joining, by that date (design rule 11). A time that cannot be read makes the member
 UNKNOWN, never old.
@@ -48,6 +51,12 @@ class Signals:
     unreadable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     events: int = 0
+    oldest: datetime | None = None  # the oldest readable event: the audit log covers from here on
+
+    @property
+    def covered_from(self) -> datetime | None:
+        """Where the scan's evidence starts: the window's start, or its oldest event if later."""
+        return None if self.oldest is None else max(self.window_start, self.oldest)
 
     def judge(self, login: str, user_id: str) -> tuple[Activity, datetime | None, datetime | None, str]:
         """(activity, last_used, created, note) for one member."""
@@ -59,8 +68,14 @@ class Signals:
                  if (s := table.get(k)) is not None]
         joined = next((self.joined[k] for k in keys if k in self.joined), None)
         if not any(k in self.newest for k in keys):
-            found.append(Signal(self.window_start, f"no audit-log event since {_day(self.window_start)}, the start of "
-                                                   "the scanned window: last active at most then"))
+            start = self.covered_from
+            if start is None and not found:
+                return (Activity.UNKNOWN, None, joined, f"the audit log holds no event since {_day(self.window_start)}: "
+                        "it cannot tell when this member was last active")
+            if start is not None:
+                why = "the start of the scanned window" if start == self.window_start else "its oldest event"
+                found.append(Signal(start, f"no audit-log event since {_day(start)} ({why}): last active at most "
+                                           "then"))
         best = max(found, key=lambda s: s.when)
         note = best.what if joined is None else f"{best.what}; joined the organisation {_day(joined)}"
         return Activity.SEEN, best.when, joined, note
@@ -134,6 +149,8 @@ def _event(event: Any, signals: Signals) -> None:
         for key in keys:
             signals.unreadable[key] = f"an audit-log event ({action}) has a time that cannot be read ({err})"
         return
+    if signals.oldest is None or when < signals.oldest:
+        signals.oldest = when
     if keys:
         _newer(signals.newest, keys, Signal(when, f"audit-log event {action} on {_day(when)}"))
     user = event.get("user")

@@ -122,17 +122,34 @@ def test_activity_from_the_audit_log_credentials_and_copilot(make) -> None:
 
 
 def test_a_member_with_no_signal_is_bounded_by_the_window_and_a_new_joiner_is_judged_by_joining(make) -> None:
-    _, adapter = make(audit_log_days=180)
+    scn = scenario()  # the log holds an event from just before the window's start: it covers the whole window
+    scn["orgs"][ORG]["audit_log"].append(event("user000", 110, "repo.create", ago(days=180, seconds=1)))
+    _, adapter = make(scn, audit_log_days=180)
     found = listing(adapter)
     quiet = found["quiet"].credentials[0]
     assert quiet.activity is Activity.SEEN  # at most at the window's start: an upper bound, said so
     assert abs((quiet.last_used - ago(days=180)).total_seconds()) < 600
-    assert "no audit-log event since" in quiet.activity_note and "at most" in quiet.activity_note
+    assert "no audit-log event since" in quiet.activity_note and "start of the scanned window" in quiet.activity_note
     fresh = found["fresh"].credentials[0]
     assert fresh.created is not None and abs((fresh.created - ago(days=5)).total_seconds()) < 5
     assert fresh.last_used < fresh.created  # the core's rule 11 turns this into NEVER since joining, by age
     from sweeper.policy import since_creation
     assert since_creation(fresh).activity is Activity.NEVER
+
+
+def test_the_bound_never_reaches_before_the_oldest_event_and_an_empty_log_tells_nothing(make) -> None:
+    young = scenario()
+    log = young["orgs"][ORG]["audit_log"]
+    young["orgs"][ORG]["audit_log"] = [e for e in log if e["actor"] != "boss" and e["action"] != "repo.create"]
+    _, adapter = make(young)  # the oldest event left: old's git.clone, 150 days ago
+    quiet = listing(adapter)["quiet"].credentials[0]
+    assert abs((quiet.last_used - ago(days=150)).total_seconds()) < 5 and "its oldest event" in quiet.activity_note
+    empty = scenario()
+    empty["orgs"][ORG]["audit_log"] = []
+    _, adapter = make(empty)
+    found = listing(adapter)
+    assert found["quiet"].credentials[0].activity is Activity.UNKNOWN
+    assert found["tokened"].credentials[0].activity is Activity.SEEN  # its own signal still counts
 
 
 def test_owners_protected_teams_and_the_sweepers_own_user_are_protected(make) -> None:
