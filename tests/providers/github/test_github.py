@@ -291,3 +291,43 @@ def test_a_protected_team_that_does_not_exist_fails_the_organisation(make) -> No
     _, adapter = make(protect_teams=["no-such-team"])
     with pytest.raises(ProviderError, match="protect_teams names no-such-team"):
         listing(adapter)
+
+
+def test_server_errors_and_dropped_connections_are_tried_again(make) -> None:
+    em, adapter = make(scenario(120))
+    em.faults = Faults(rate_503=0.2, rate_drop=0.1, seed=7)
+    assert len(listing(adapter)) == 130
+    assert em.server.injected["503"] + em.server.injected["drop"] > 0
+
+
+def test_the_emulator_answers_in_githubs_shapes(make) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    em, _ = make(scenario(150))
+
+    def get(path: str, token: str = TOKEN) -> tuple[int, dict, object]:
+        req = urllib.request.Request(em.base_url + path, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers), json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), json.loads(err.read())
+
+    status, headers, body = get("/orgs/acme/members?role=member&per_page=100")
+    assert status == 200 and len(body) == 100 and set(body[0]) >= {"login", "id", "node_id", "type", "site_admin"}
+    assert 'rel="next"' in headers["Link"] and "page=2" in headers["Link"] and 'rel="last"' in headers["Link"]
+    assert int(headers["x-ratelimit-remaining"]) < int(headers["x-ratelimit-limit"])
+    status, _, body = get("/orgs/acme/members", token="wrong")
+    assert status == 401 and body["message"] == "Bad credentials" and "documentation_url" in body
+    status, _, body = get("/orgs/acme/memberships/old")
+    assert body["state"] == "active" and body["role"] == "member" and body["user"]["login"] == "old"
+    status, _, body = get("/orgs/acme/copilot/billing/seats")
+    assert body["total_seats"] == 1 and body["seats"][0]["assignee"]["login"] == "pilot"
+    status, headers, body = get("/orgs/acme/audit-log?include=all&per_page=100&phrase=created:>=2000-01-01")
+    assert status == 200 and "after=" in headers["Link"] and isinstance(body[0]["@timestamp"], int)
+    stamps = [e["@timestamp"] for e in body if isinstance(e["@timestamp"], int)]
+    assert stamps == sorted(stamps, reverse=True)  # newest first
+    status, _, body = get("/orgs/acme/audit-log?include=web&per_page=100&phrase=created:>=2000-01-01")
+    assert all(not e["action"].startswith("git.") for e in body)
