@@ -70,8 +70,8 @@ class Signals:
         if not any(k in self.newest for k in keys):
             start = self.covered_from
             if start is None and not found:
-                return (Activity.UNKNOWN, None, joined, f"the audit log holds no event since {_day(self.window_start)}: "
-                        "it cannot tell when this member was last active")
+                return (Activity.UNKNOWN, None, joined, f"the audit log holds no event since "
+                        f"{_day(self.window_start)}: it cannot tell when this member was last active")
             if start is not None:
                 why = "the start of the scanned window" if start == self.window_start else "its oldest event"
                 found.append(Signal(start, f"no audit-log event since {_day(start)} ({why}): last active at most "
@@ -173,8 +173,8 @@ def _credentials(client: GitHubClient, settings: Any, org: str, signals: Signals
             try:
                 when = parse_utc(accessed, (None, ""))
             except Unreadable as err:
-                signals.unreadable[login] = f"a SAML credential authorization's credential_accessed_at cannot be read " \
-                                            f"({err})"
+                signals.unreadable[login] = (f"a SAML credential authorization's credential_accessed_at cannot be "
+                                             f"read ({err})")
                 continue
             if when is not None:
                 _newer(signals.credentials, (login,), Signal(when, f"SAML-authorized {kind} used on {_day(when)} "

@@ -36,8 +36,8 @@ def _auth(settings: Any) -> Auth:
             try:
                 key = Path(settings.private_key_file).read_text(encoding="utf-8")
             except OSError as err:
-                raise AuthError(PROVIDER, "read the App's private key", f"private_key_file {settings.private_key_file}: "
-                                f"{err.strerror or err}") from None
+                raise AuthError(PROVIDER, "read the App's private key",
+                                f"private_key_file {settings.private_key_file}: {err.strerror or err}") from None
             where = f"private_key_file {settings.private_key_file}"
         if "PRIVATE KEY" not in key:
             raise AuthError(PROVIDER, "read the App's private key", f"{where} holds no PEM private key")

@@ -40,8 +40,10 @@ def organisation(now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     log[-2]["@timestamp"] = "yesterday"
     log += [event(f"dev-{i:02d}", uid[f"dev-{i:02d}"], "pull_request.merge", ago(hours=3 + 20 * i))
             for i in range(FILLER)]
-    teams = [{"id": 1, "slug": "platform-admins", "name": "Platform admins", "members": {"platform-lead": "maintainer"}},
-             {"id": 2, "slug": "backend", "name": "Backend", "members": {"stale-dev": "maintainer", "dev-00": "member"}},
+    teams = [{"id": 1, "slug": "platform-admins", "name": "Platform admins",
+              "members": {"platform-lead": "maintainer"}},
+             {"id": 2, "slug": "backend", "name": "Backend",
+              "members": {"stale-dev": "maintainer", "dev-00": "member"}},
              {"id": 3, "slug": "payments", "name": "Payments", "parent": "backend",
               "members": {"silent-dev": "member"}}]
     scenario = {"token": TOKEN, "user": {"login": "sweeper-bot", "id": uid["sweeper-bot"]}, "users": users,

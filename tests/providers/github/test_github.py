@@ -214,8 +214,8 @@ def test_apply_then_restore_through_the_cli(make, tmp_path, monkeypatch) -> None
     em, _ = make(scenario(ghes=True))
     em.state.ghes = True  # GitHub Enterprise Server: re-adding is immediate
     cfg = tmp_path / "sweeper.toml"
-    cfg.write_text(f"[journal]\npath = \"{tmp_path / 'j.db'}\"\n\n" + em.config_toml(token_env=ENV,
-                                                                                       protect_teams=["admins"], max_disable_percent=50))
+    section = em.config_toml(token_env=ENV, protect_teams=["admins"], max_disable_percent=50)
+    cfg.write_text(f"[journal]\npath = \"{tmp_path / 'j.db'}\"\n\n" + section)
     runner = CliRunner()
     r = runner.invoke(app, ["apply", "-c", str(cfg), "--yes", "--new-journal", "-f", "json"])
     assert r.exit_code == 0, r.output
