@@ -60,6 +60,11 @@ class Adapter(Protocol):
     loaded, so the listing went on without it); each note goes into the scope's message. Raising
     there fails the scope like a failed listing.
 
+    Optional, for an undo that needs more than the ref: `journaled(records)`, called by `restore` before
+    `apply(Action.ENABLE, ...)` with each disable's journaled detail (its `Outcome.note`) by ref key
+    (`CredentialRef.key`; None when the journal holds none, e.g. an interrupted disable). GitHub records
+    a removed member's role and teams in that note and re-invites with them.
+
     Optional, for `[[rules]]` that match on groups (#26): `groups_listed = True` when every identity
     already carries its groups (`Identity.groups`, as the provider names them), or
     `want_groups(groups)`, called before listing with the groups the rules name, after which the

@@ -97,6 +97,9 @@ def _enable(adapter: Adapter, journal: Journal, restore_id: str, rows: list[Acti
     rows = [r for r in rows if r.action is not Action.REMOVE]
     rows, unchanged = _unchanged(adapter, journal, rows)
     items += unchanged
+    journaled = getattr(adapter, "journaled", None)
+    if callable(journaled) and rows:  # what each disable recorded, for an adapter that needs it to undo one
+        journaled({r.ref.key: r.error for r in rows})
     return items + _undo(adapter, journal, restore_id, Action.ENABLE, rows, {"enabled": False},
                          lambda row: f"enabled again, as before run {row.run_id}")
 
