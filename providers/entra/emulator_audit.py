@@ -1,0 +1,56 @@
+"""The emulator's directory audit log (#25): `GET /auditLogs/directoryAudits` in Graph's shape.
+
+Seeded from the scenario's "directory_audits": raw directoryAudit records as Graph returns them
+(`providers.entra.scenario.disable_event` builds one). They are served newest first, as Graph lists
+them, in pages of `$top` (100 unless asked, at most 999) with `@odata.nextLink`. `$filter` takes what
+the audit log supports and the adapter sends: `eq` on activityDisplayName, category, result,
+loggedByService, operationType; `ge`, `gt`, `le`, `lt` on activityDateTime (an unquoted UTC time);
+clauses joined by `and`. Anything else answers 400 as Graph does. An app without AuditLog.Read.All
+("auditLogs" in the scenario's "denied") gets 403 Authorization_RequestDenied.
+"""
+
+from __future__ import annotations
+
+import operator
+from datetime import datetime
+from typing import Any, Callable
+
+EQ_FIELDS = ("activityDisplayName", "category", "result", "loggedByService", "operationType")
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {"ge": operator.ge, "gt": operator.gt, "le": operator.le,
+                                                  "lt": operator.lt}
+
+
+class BadFilter(ValueError):
+    """A $filter clause the audit log does not support; its text is Graph's message."""
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else None
+
+
+def compile_filter(text: str) -> Callable[[dict[str, Any]], bool]:
+    """`activityDisplayName eq 'Disable account' and activityDateTime ge 2026-11-01T00:00:00Z` as a test."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for part in [p.strip() for p in text.split(" and ")] if text.strip() else []:
+        field, op, value = (part.split(" ", 2) + ["", ""])[:3]
+        if op == "eq" and field in EQ_FIELDS and len(value) >= 2 and value[0] == value[-1] == "'":
+            want = value[1:-1].replace("''", "'")
+            tests.append(lambda e, f=field, w=want: e.get(f) == w)
+        elif op in COMPARE and field == "activityDateTime" and _when(value) is not None:
+            bound, compare = _when(value), COMPARE[op]
+            tests.append(lambda e, b=bound, c=compare: (t := _when(e.get("activityDateTime"))) is not None
+                         and c(t, b))
+        else:
+            raise BadFilter(f"Invalid filter clause: {part}")
+    return lambda event: all(t(event) for t in tests)
+
+
+def rows(events: list[dict[str, Any]], filter_text: str) -> list[dict[str, Any]]:
+    """The events `filter_text` selects, newest first. Raises BadFilter."""
+    test = compile_filter(filter_text)
+    found = [dict(e) for e in events if test(e)]
+    return sorted(found, key=lambda e: str(e.get("activityDateTime", "")), reverse=True)
