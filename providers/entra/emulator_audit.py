@@ -15,6 +15,8 @@ import operator
 from datetime import datetime
 from typing import Any, Callable
 
+from sweeper.kit.times import BadTime, parse_utc
+
 EQ_FIELDS = ("activityDisplayName", "category", "result", "loggedByService", "operationType")
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {"ge": operator.ge, "gt": operator.gt, "le": operator.le,
                                                   "lt": operator.lt}
@@ -25,11 +27,11 @@ class BadFilter(ValueError):
 
 
 def _when(text: Any) -> datetime | None:
+    """An aware time, or None for anything else (junk in a record is never selected)."""
     try:
-        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+        return parse_utc(text)
+    except BadTime:
         return None
-    return when if when.tzinfo else None
 
 
 def compile_filter(text: str) -> Callable[[dict[str, Any]], bool]:
@@ -37,16 +39,25 @@ def compile_filter(text: str) -> Callable[[dict[str, Any]], bool]:
     tests: list[Callable[[dict[str, Any]], bool]] = []
     for part in [p.strip() for p in text.split(" and ")] if text.strip() else []:
         field, op, value = (part.split(" ", 2) + ["", ""])[:3]
+        bound = _when(value)
         if op == "eq" and field in EQ_FIELDS and len(value) >= 2 and value[0] == value[-1] == "'":
-            want = value[1:-1].replace("''", "'")
-            tests.append(lambda e, f=field, w=want: e.get(f) == w)
-        elif op in COMPARE and field == "activityDateTime" and _when(value) is not None:
-            bound, compare = _when(value), COMPARE[op]
-            tests.append(lambda e, b=bound, c=compare: (t := _when(e.get("activityDateTime"))) is not None
-                         and c(t, b))
+            tests.append(_equals(field, value[1:-1].replace("''", "'")))
+        elif op in COMPARE and field == "activityDateTime" and bound is not None:
+            tests.append(_compares(COMPARE[op], bound))
         else:
             raise BadFilter(f"Invalid filter clause: {part}")
     return lambda event: all(t(event) for t in tests)
+
+
+def _equals(field: str, want: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event.get(field) == want
+
+
+def _compares(compare: Callable[[Any, Any], bool], bound: datetime) -> Callable[[dict[str, Any]], bool]:
+    def test(event: dict[str, Any]) -> bool:
+        when = _when(event.get("activityDateTime"))
+        return when is not None and compare(when, bound)
+    return test
 
 
 def rows(events: list[dict[str, Any]], filter_text: str) -> list[dict[str, Any]]:
