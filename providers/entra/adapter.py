@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -71,6 +71,7 @@ class EntraAdapter:
         self._machine_notes: dict[str, list[str]] = {}  # scope -> what the last machine listing left unjudged
         self._departures_since: datetime | None = None  # want_departures (#25): audit log read back to this
         self._disabled: dict[str, departures.Disabled] = {}  # scope -> when its disabled users were disabled
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # what the audit log still holds
 
     # -- who and where -------------------------------------------------------------------------
 
@@ -195,7 +196,8 @@ class EntraAdapter:
             found = self._disabled.get(scope)
         if found is not None:
             return found
-        found = departures.Disabled.read(self.graph, since, self.settings.listing("entra", departures.AUDIT_OPERATION))
+        found = departures.Disabled.read(self.graph, since, self.settings.listing("entra", departures.AUDIT_OPERATION),
+                                         self.clock())
         with self._lock:
             self._disabled[scope] = found
         return found

@@ -5,8 +5,9 @@ When: the directory audit log's "Disable account" events (`GET /auditLogs/direct
 activityDisplayName and activityDateTime, followed by @odata.nextLink), read in one paged scan per tenant
 and only when a listing meets its first disabled user. An event's `targetResources[].id` is the user's
 object id; a user disabled, enabled and disabled again counts from the newest successful event. A
-disabled user with no event since `since` was disabled before it: Entra keeps audit records 30 days
-(7 without an Entra ID P1 or P2 licence), so the core asks back no further than that. A log that cannot
+disabled user with no event since `since` was disabled before it; Entra keeps audit records 30 days
+with Entra ID P1 or P2 (which the users listing needs), so the bound is never put earlier than 30 days
+ago, whatever `since` the core asks for. A log that cannot
 be read (403: the app lacks AuditLog.Read.All) leaves each date unknown, with a note saying why.
 
 Deleted items: `GET /directory/deletedItems/microsoft.graph.user`, paged. Graph renames a deleted user's
@@ -16,7 +17,7 @@ userPrincipalName to its object id without dashes followed by the original name
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ DISABLE = "Disable account"  # the audit activity (category UserManagement, serv
 DELETED_SELECT = ("id,userPrincipalName,mail,proxyAddresses,displayName,userType,createdDateTime,"
                   "deletedDateTime")
 AUDIT_OPERATION = "read the directory audit log (Disable account)"
+RETENTION_DAYS = 30  # how long Entra keeps audit records with Entra ID P1/P2 (a listing needs P1: signInActivity)
 DELETED_OPERATION = "list deleted users (deleted items)"
 
 
@@ -51,19 +53,22 @@ class Disabled:
     """When each user was disabled, by object id, from one scan of the audit log; or why it is not known."""
 
     def __init__(self, since: datetime, times: dict[str, datetime] | None, why: str | None = None) -> None:
-        self.since = since
+        self.since = since  # how far back the log's answer reaches: a user with no event was disabled before
         self.times = times or {}
         self.why = why  # the log could not be read: every date is unknown
 
     @classmethod
-    def read(cls, graph: Graph, since: datetime, listing: Listing) -> Disabled:
-        """Every successful "Disable account" event since `since`, newest per user. A refusal or a
-        broken log leaves every date unknown (never a partial answer), with the reason."""
+    def read(cls, graph: Graph, since: datetime, listing: Listing, now: datetime) -> Disabled:
+        """Every successful "Disable account" event since `since`, newest per user. The log keeps
+        RETENTION_DAYS before `now` (the real clock: what the log holds), so a window that starts
+        earlier is asked and answered only back to then: "disabled before" is never claimed beyond what
+        the log holds. A refusal or a broken log leaves every date unknown (never a partial answer), with the reason."""
+        reach = max(since, now - timedelta(days=RETENTION_DAYS))
         try:
-            return cls(since, _newest(graph.pages(audit_url(graph.endpoint, since), AUDIT_OPERATION, READ_AUDIT,
+            return cls(reach, _newest(graph.pages(audit_url(graph.endpoint, reach), AUDIT_OPERATION, READ_AUDIT,
                                                   listing=listing)))
         except ProviderError as err:
-            return cls(since, None, f"the directory audit log could not be read ({err.detail[:200]}); "
+            return cls(reach, None, f"the directory audit log could not be read ({err.detail[:200]}); "
                        f"reading it needs {READ_AUDIT}")
 
     def departure(self, uid: str) -> Departure:
@@ -73,8 +78,8 @@ class Disabled:
         if when is not None:
             return Departure("disabled", when, note=f"'{DISABLE}' in the directory audit log")
         return Departure("disabled", self.since, before=True,
-                         note=f"no '{DISABLE}' in the directory audit log since {self.since.date().isoformat()}, "
-                              "which reaches back that far: disabled before")
+                         note=f"no '{DISABLE}' in the directory audit log since {self.since.date().isoformat()} "
+                              f"(it keeps {RETENTION_DAYS} days): disabled before")
 
     def note(self) -> str | None:
         """What the scope's message says: why disabled users' dates are not known."""

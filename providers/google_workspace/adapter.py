@@ -185,7 +185,8 @@ class GoogleWorkspaceAdapter:
             scan = self._scans.get(scope)
             if scan is None:
                 assert self._departures_since is not None
-                scan = self._scans[scope] = departures.Scan(self.client, self.settings, scope, self._departures_since)
+                scan = self._scans[scope] = departures.Scan(self.client, self.settings, scope, self._departures_since,
+                                                            self.clock())
         return replace(identity, departure=scan.departure(state, identity.login))
 
     def list_deleted(self, scope: str) -> Iterator[Identity]:

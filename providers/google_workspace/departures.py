@@ -6,7 +6,8 @@ applicationName=admin, `eventName` SUSPEND_USER or ARCHIVE_USER, `startTime` the
 page, paged by nextPageToken), one paged scan per customer and event, made only when a listing meets
 its first suspended (or archived) user. Each event names its user by primary address in the parameter
 USER_EMAIL, matched case-insensitively; a user suspended twice counts from the newest. A suspended user
-with no event since `since` was suspended before it (the admin log keeps 180 days). The scan has a
+with no event since `since` was suspended before it; the Reports API answers 180 days back, so the
+bound is never put earlier than that, and the scan asks for no more. The scan has a
 token of its own, for SCOPE_AUDIT alone, minted only here: a delegation without that scope (HTTP 403,
 or a refused token) leaves the dates unknown, with a note naming the scope, and nothing else fails.
 
@@ -16,7 +17,7 @@ Deleted: `users.list(showDeleted=true)`, the same listing restore reads (`lifecy
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from providers.google_workspace.client import PROVIDER, SCOPE_AUDIT
@@ -32,6 +33,7 @@ EVENTS = {"suspended": "SUSPEND_USER", "archived": "ARCHIVE_USER"}  # admin-user
 PAGE = 1000  # activities.list's maximum
 FIELDS = "nextPageToken,items(id/time,events(name,parameters(name,value)))"
 PARAMETER = "USER_EMAIL"
+RETENTION_DAYS = 180  # how far back the Reports API answers admin activities
 
 
 def rfc3339(when: datetime) -> str:
@@ -51,11 +53,13 @@ def needs(settings: GoogleSettings) -> str:
 class Scan:
     """When this customer's suspended and archived users entered that state, read on first need."""
 
-    def __init__(self, client: DirectoryClient, settings: GoogleSettings, scope: str, since: datetime) -> None:
+    def __init__(self, client: DirectoryClient, settings: GoogleSettings, scope: str, since: datetime,
+                 now: datetime) -> None:
         self.client = client
         self.settings = settings
         self.scope = scope
-        self.since = since
+        self.since = since  # the window asked for
+        self.reach = max(since, now - timedelta(days=RETENTION_DAYS))  # and how far back the log answers it
         self.times: dict[str, dict[str, datetime]] = {}  # event name -> casefolded email -> newest time
         self.why: dict[str, str] = {}  # event name -> why its events could not be read
 
@@ -68,9 +72,9 @@ class Scan:
         when = self.times[event].get(email.casefold())
         if when is not None:
             return Departure(state, when, note=f"{event} in the Admin console's audit log")
-        return Departure(state, self.since, before=True,
-                         note=f"no {event} in the Admin console's audit log since {self.since.date().isoformat()}: "
-                              f"{state} before")
+        return Departure(state, self.reach, before=True,
+                         note=f"no {event} in the Admin console's audit log since {self.reach.date().isoformat()} "
+                              f"(it keeps {RETENTION_DAYS} days): {state} before")
 
     def notes(self) -> list[str]:
         return [f"leavers: when {state} users were {state} is not known: {self.why[event]}"
@@ -91,7 +95,7 @@ class Scan:
         activities = self.client.audit().activities()
         customer = {"customerId": self.scope} if re.fullmatch(r"C.+", self.scope) else {}
         request = activities.list(userKey="all", applicationName="admin", eventName=event,
-                                  startTime=rfc3339(self.since), maxResults=PAGE, fields=FIELDS, **customer)
+                                  startTime=rfc3339(self.reach), maxResults=PAGE, fields=FIELDS, **customer)
         found: dict[str, datetime] = {}
         token: str | None = None
         while request is not None:

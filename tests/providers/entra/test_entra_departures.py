@@ -49,6 +49,7 @@ def people() -> dict[str, Any]:
 
 
 def departed(adapter: EntraAdapter, since: datetime = SINCE) -> dict[str, Any]:
+    adapter.clock = lambda: NOW  # what the audit log still holds is measured from here
     adapter.want_departures(since)
     return listing(adapter)
 
@@ -82,6 +83,18 @@ def test_a_user_disabled_before_the_window_is_bounded_by_it(monkeypatch) -> None
     assert carol is not None and carol.state == "disabled" and carol.before is True and carol.since == SINCE
     assert carol.since_text == f"since before {SINCE.date().isoformat()}"
     assert "no 'Disable account'" in (carol.note or "")
+
+
+def test_a_window_longer_than_the_logs_retention_is_bounded_by_what_the_log_holds(monkeypatch) -> None:
+    """The core asks back 90 days; Entra keeps 30: carol was disabled before 30 days ago, not before 90."""
+    with running(people(), monkeypatch) as (emu, adapter):
+        found = departed(adapter, since=ago(90))
+    carol, bob = found[f"carol@{D}"].departure, found[f"bob@{D}"].departure
+    assert carol is not None and carol.before and carol.since == ago(30) and "keeps 30 days" in (carol.note or "")
+    assert bob is not None and bob.since == ago(10).replace(microsecond=0) and not bob.before
+    asked = [dict(q)["$filter"] for m, p, q in emu.app.asked if p == "/v1.0/auditLogs/directoryAudits"]
+    assert asked == [f"activityDisplayName eq 'Disable account' and activityDateTime ge "
+                     f"{ago(30).strftime('%Y-%m-%dT%H:%M:%SZ')}"]  # no more than the log holds
 
 
 def test_the_audit_scan_asks_graph_for_the_window_and_the_activity(monkeypatch) -> None:

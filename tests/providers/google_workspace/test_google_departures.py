@@ -58,7 +58,9 @@ def emu(clean_env: pytest.MonkeyPatch) -> Iterator[emulator.DirectoryEmulator]:
 
 
 def adapter(em: emulator.DirectoryEmulator, **settings: Any) -> GoogleWorkspaceAdapter:
-    return GoogleWorkspaceAdapter(GoogleSettings(**{**em.config(), "activity_sources": [], **settings}), write=False)
+    made = GoogleWorkspaceAdapter(GoogleSettings(**{**em.config(), "activity_sources": [], **settings}), write=False)
+    made.clock = lambda: NOW  # how far back the audit log answers is measured from here
+    return made
 
 
 def leavers(n: int, when: Callable[[int], datetime]) -> dict[str, Any]:
@@ -101,6 +103,14 @@ def test_a_user_suspended_before_the_window_is_bounded_by_it(emu) -> None:
     cid = departed(adapter(emu))[f"cid@{DOMAIN}"].departure
     assert cid is not None and cid.state == "suspended" and cid.before and cid.since == SINCE
     assert cid.since_text == f"since before {SINCE.date().isoformat()}"
+
+
+def test_a_window_longer_than_the_logs_180_days_is_bounded_by_them(emu) -> None:
+    emu.exchanges = []
+    cid = departed(adapter(emu), since=ago(400))[f"cid@{DOMAIN}"].departure
+    assert cid is not None and cid.before and cid.since == ago(180) and "keeps 180 days" in (cid.note or "")
+    asked = {req.arg("startTime") for req, _ in emu.exchanges if req.path.startswith("/admin/reports/v1/activity/")}
+    assert asked == {departures.rfc3339(ago(180))}  # no more than the API answers
 
 
 def test_one_scan_per_customer_and_event_asked_as_the_api_documents(emu) -> None:
