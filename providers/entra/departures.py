@@ -1,8 +1,9 @@
 """Leavers in Entra, read only (#25, people across clouds): when each disabled user was disabled, and the
 users in deleted items.
 
-When: the directory audit log's "Disable account" events (`GET /auditLogs/directoryAudits`, filtered on
-activityDisplayName and activityDateTime, followed by @odata.nextLink), read in one paged scan per tenant
+When: the directory audit log's "Disable account" events, and "Update user" events that set AccountEnabled
+to false (`GET /auditLogs/directoryAudits`, filtered on activityDisplayName and activityDateTime, followed
+by @odata.nextLink), read in one paged scan per tenant
 and only when a listing meets its first disabled user. An event's `targetResources[].id` is the user's
 object id; a user disabled, enabled and disabled again counts from the newest successful event. A
 disabled user with no event since `since` was disabled before it; Entra keeps audit records 30 days
@@ -32,6 +33,9 @@ from sweeper.model import Departure, Identity, IdentityKind
 AUDIT_PATH = "/auditLogs/directoryAudits"
 DELETED_PATH = "/directory/deletedItems/microsoft.graph.user"
 DISABLE = "Disable account"  # the audit activity (category UserManagement, service Core Directory)
+# A disable through Graph or a sync can be logged as "Update user" with AccountEnabled [true] -> [false]
+# instead: counted too, or such a user would look disabled long ago (a leaver's grace over too soon).
+UPDATE = "Update user"
 DELETED_SELECT = ("id,userPrincipalName,mail,proxyAddresses,displayName,userType,createdDateTime,"
                   "deletedDateTime")
 AUDIT_OPERATION = "read the directory audit log (Disable account)"
@@ -45,16 +49,17 @@ def stamp(when: datetime) -> str:
 
 
 def audit_url(endpoint: str, since: datetime) -> str:
-    clause = f"activityDisplayName eq '{DISABLE}' and activityDateTime ge {stamp(since)}"
+    clause = (f"(activityDisplayName eq '{DISABLE}' or activityDisplayName eq '{UPDATE}') and "
+              f"activityDateTime ge {stamp(since)}")
     return f"{endpoint}{AUDIT_PATH}?$filter={quote(clause, safe='')}"
 
 
 class Disabled:
     """When each user was disabled, by object id, from one scan of the audit log; or why it is not known."""
 
-    def __init__(self, since: datetime, times: dict[str, datetime] | None, why: str | None = None) -> None:
+    def __init__(self, since: datetime, times: dict[str, tuple[datetime, str]] | None, why: str | None = None) -> None:
         self.since = since  # how far back the log's answer reaches: a user with no event was disabled before
-        self.times = times or {}
+        self.times = times or {}  # user id -> (when, the activity that says so)
         self.why = why  # the log could not be read: every date is unknown
 
     @classmethod
@@ -74,12 +79,14 @@ class Disabled:
     def departure(self, uid: str) -> Departure:
         if self.why is not None:
             return Departure("disabled", None, note=f"when is not known: {self.why}")
-        when = self.times.get(uid)
-        if when is not None:
-            return Departure("disabled", when, note=f"'{DISABLE}' in the directory audit log")
+        found = self.times.get(uid)
+        if found is not None:
+            return Departure("disabled", found[0], note=f"'{found[1]}' in the directory audit log"
+                             + (" (AccountEnabled set to false)" if found[1] == UPDATE else ""))
         return Departure("disabled", self.since, before=True,
-                         note=f"no '{DISABLE}' in the directory audit log since {self.since.date().isoformat()} "
-                              f"(it keeps {RETENTION_DAYS} days): disabled before")
+                         note=f"no '{DISABLE}' (nor '{UPDATE}' to AccountEnabled false) in the directory audit "
+                              f"log since {self.since.date().isoformat()} (it keeps {RETENTION_DAYS} days): "
+                              "disabled before")
 
     def note(self) -> str | None:
         """What the scope's message says: why disabled users' dates are not known."""
@@ -88,11 +95,11 @@ class Disabled:
         return f"leavers: when disabled users were disabled is not known: {self.why}"
 
 
-def _newest(pages: Iterator[list[Any]]) -> dict[str, datetime]:
-    found: dict[str, datetime] = {}
+def _newest(pages: Iterator[list[Any]]) -> dict[str, tuple[datetime, str]]:
+    found: dict[str, tuple[datetime, str]] = {}
     for page in pages:
         for event in page:
-            if not isinstance(event, dict) or event.get("activityDisplayName") != DISABLE \
+            if not isinstance(event, dict) or event.get("activityDisplayName") not in (DISABLE, UPDATE) \
                     or str(event.get("result", "success")).lower() != "success":
                 continue
             try:
@@ -105,9 +112,19 @@ def _newest(pages: Iterator[list[Any]]) -> dict[str, datetime]:
             for target in targets:
                 uid = target.get("id") if isinstance(target, dict) else None
                 kind = str(target.get("type") or "User").lower() if isinstance(target, dict) else ""
-                if isinstance(uid, str) and uid and kind == "user" and (uid not in found or when > found[uid]):
-                    found[uid] = when
+                if event["activityDisplayName"] == UPDATE and not _disables(target):
+                    continue
+                if isinstance(uid, str) and uid and kind == "user" and (uid not in found or when > found[uid][0]):
+                    found[uid] = (when, event["activityDisplayName"])
     return found
+
+
+def _disables(target: Any) -> bool:
+    """Whether an "Update user" target's modifiedProperties turn AccountEnabled to false ("[false]")."""
+    changes = target.get("modifiedProperties") if isinstance(target, dict) else None
+    return isinstance(changes, list) and any(
+        isinstance(c, dict) and str(c.get("displayName", "")).lower() == "accountenabled"
+        and "false" in str(c.get("newValue", "")).lower() for c in changes)
 
 
 def original_login(uid: str, upn: str) -> str:

@@ -187,7 +187,7 @@ class GoogleWorkspaceAdapter:
                 assert self._departures_since is not None
                 scan = self._scans[scope] = departures.Scan(self.client, self.settings, scope, self._departures_since,
                                                             self.clock())
-        return replace(identity, departure=scan.departure(state, identity.login))
+        return replace(identity, departure=scan.departure(state, identity.login, identity.emails))
 
     def list_deleted(self, scope: str) -> Iterator[Identity]:
         """The users Google keeps as deleted (20 days, restorable), read only with users.list(showDeleted=true):

@@ -63,13 +63,16 @@ class Scan:
         self.times: dict[str, dict[str, datetime]] = {}  # event name -> casefolded email -> newest time
         self.why: dict[str, str] = {}  # event name -> why its events could not be read
 
-    def departure(self, state: str, email: str) -> Departure:
+    def departure(self, state: str, email: str, aliases: tuple[str, ...] = ()) -> Departure:
+        """`state` dated by the newest event naming the user's primary address or one of its aliases
+        (a user renamed since keeps its old address as an alias; the event names the old one)."""
         event = EVENTS[state]
         if event not in self.times and event not in self.why:
             self._read(event)
         if event in self.why:
             return Departure(state, None, note=f"when is not known: {self.why[event]}")
-        when = self.times[event].get(email.casefold())
+        times = [t for a in (email, *aliases) if (t := self.times[event].get(a.casefold())) is not None]
+        when = max(times) if times else None
         if when is not None:
             return Departure(state, when, note=f"{event} in the Admin console's audit log")
         return Departure(state, self.reach, before=True,

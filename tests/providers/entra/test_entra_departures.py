@@ -77,6 +77,23 @@ def test_a_user_disabled_ten_days_ago_departed_then_by_the_newest_successful_eve
     assert notes == []
 
 
+def test_a_disable_logged_as_update_user_counts_and_other_updates_do_not(monkeypatch) -> None:
+    """Graph and sync log a disable as "Update user" with AccountEnabled [true] -> [false]; a rename is
+    logged alike without it, and says nothing of when the user was disabled."""
+    kim = user(f"kim@{D}", created=ago(900), success=ago(50), enabled=False)
+    lee = user(f"lee@{D}", created=ago(900), success=ago(50), enabled=False)
+    update = disable_event(kim["id"], f"kim@{D}", ago(6), activity="Update user")
+    rename = disable_event(lee["id"], f"lee@{D}", ago(4), activity="Update user")
+    rename["targetResources"][0]["modifiedProperties"] = [{"displayName": "DisplayName", "oldValue": '["Lee"]',
+                                                           "newValue": '["Lee Old"]'}]
+    with running(tenant([kim, lee], directory_audits=[update, rename]), monkeypatch) as (_, adapter):
+        found = departed(adapter)
+    assert found[f"kim@{D}"].departure == Departure("disabled", ago(6).replace(microsecond=0), note="'Update user' "
+                                                    "in the directory audit log (AccountEnabled set to false)")
+    lee_gone = found[f"lee@{D}"].departure
+    assert lee_gone is not None and lee_gone.before and lee_gone.since == SINCE
+
+
 def test_a_user_disabled_before_the_window_is_bounded_by_it(monkeypatch) -> None:
     with running(people(), monkeypatch) as (_, adapter):
         carol = departed(adapter)[f"carol@{D}"].departure
@@ -93,16 +110,16 @@ def test_a_window_longer_than_the_logs_retention_is_bounded_by_what_the_log_hold
     assert carol is not None and carol.before and carol.since == ago(30) and "keeps 30 days" in (carol.note or "")
     assert bob is not None and bob.since == ago(10).replace(microsecond=0) and not bob.before
     asked = [dict(q)["$filter"] for m, p, q in emu.app.asked if p == "/v1.0/auditLogs/directoryAudits"]
-    assert asked == [f"activityDisplayName eq 'Disable account' and activityDateTime ge "
-                     f"{ago(30).strftime('%Y-%m-%dT%H:%M:%SZ')}"]  # no more than the log holds
+    assert asked == ["(activityDisplayName eq 'Disable account' or activityDisplayName eq 'Update user') and "
+                     f"activityDateTime ge {ago(30).strftime('%Y-%m-%dT%H:%M:%SZ')}"]  # no more than the log holds
 
 
 def test_the_audit_scan_asks_graph_for_the_window_and_the_activity(monkeypatch) -> None:
     with running(people(), monkeypatch) as (emu, adapter):
         departed(adapter)
         asked = [dict(q) for m, p, q in emu.app.asked if p == "/v1.0/auditLogs/directoryAudits"]
-    assert asked == [{"$filter": f"activityDisplayName eq 'Disable account' and activityDateTime ge "
-                                 f"{SINCE.strftime('%Y-%m-%dT%H:%M:%SZ')}"}]
+    assert asked == [{"$filter": "(activityDisplayName eq 'Disable account' or activityDisplayName eq 'Update user') "
+                                 f"and activityDateTime ge {SINCE.strftime('%Y-%m-%dT%H:%M:%SZ')}"}]
 
 
 def test_an_audit_log_refused_leaves_the_dates_unknown_and_says_which_permission(monkeypatch) -> None:
@@ -230,8 +247,7 @@ def test_the_emulator_answers_audits_and_deleted_users_in_graphs_definitions(mon
     scn = people() | {"deleted_users": [deleted_user(f"hal@{D}", now - timedelta(days=2), created=ago(90),
                                                      proxy_addresses=[f"SMTP:hal@{D}"])]}
     with running(scn, monkeypatch) as (emu, _):
-        flt = urllib.parse.quote(f"activityDisplayName eq 'Disable account' and activityDateTime ge "
-                                 f"{SINCE.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        flt = urllib.parse.quote(departures.audit_url("", SINCE).split("$filter=")[1], safe="%")
         status, body = _get(emu, f"/auditLogs/directoryAudits?$filter={flt}&$top=2")
         assert status == 200 and len(body["value"]) == 2 and "@odata.nextLink" in body
         times = [e["activityDateTime"] for e in body["value"]]

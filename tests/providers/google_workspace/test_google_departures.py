@@ -99,6 +99,18 @@ def test_an_archived_user_is_dated_by_its_archive_event(emu) -> None:
     assert dee == Departure("archived", ago(20), note="ARCHIVE_USER in the Admin console's audit log")
 
 
+def test_a_user_renamed_since_is_found_by_its_old_address_now_an_alias(clean_env) -> None:
+    renamed = user("806", f"fay.new@{DOMAIN}", created=ago(900), suspended=True, aliases=[f"fay@{DOMAIN}"])
+    em = emulator.start({"customer_id": CUSTOMER, "token": TOKEN, "users": [renamed],
+                         "audit": {"activities": [admin_event(f"fay@{DOMAIN}", ago(8))]}})
+    clean_env.setenv(ENV, TOKEN)
+    try:
+        fay = departed(adapter(em))[f"fay.new@{DOMAIN}"].departure
+    finally:
+        em.stop()
+    assert fay is not None and fay.since == ago(8) and not fay.before
+
+
 def test_a_user_suspended_before_the_window_is_bounded_by_it(emu) -> None:
     cid = departed(adapter(emu))[f"cid@{DOMAIN}"].departure
     assert cid is not None and cid.state == "suspended" and cid.before and cid.since == SINCE
