@@ -107,7 +107,8 @@ def _people_reads() -> list[str]:
     """What a sweep with entra in `[people] sources` (#25, leavers) reads besides: no permission beyond
     the two above, so it is said whatever the settings (they do not know the [people] section)."""
     return _entry("  (same two)", "with entra in [people] sources (leavers): the directory audit log's "
-                  f"'Disable account' events, for when each disabled user was disabled ({READ_AUDIT}; without it "
+                  "'Disable account' events (and 'Update user' ones setting AccountEnabled false), for when each "
+                  f"disabled user was disabled ({READ_AUDIT}; without it "
                   "the dates are unknown and the report says so), and the users in deleted items "
                   f"(directory/deletedItems, {READ_DELETED}). Both read only")
 
