@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from providers.entra import credentials, eligibility, permissions
+from providers.entra import credentials, departures, eligibility, permissions
 from providers.entra import lifecycle
 from providers.entra.batch import Batcher
 from providers.entra.binding import Binding, bind
@@ -68,6 +69,9 @@ class EntraAdapter:
         self._claims: dict[str, Any] | None = None
         self._binding: Binding | None = None
         self._machine_notes: dict[str, list[str]] = {}  # scope -> what the last machine listing left unjudged
+        self._departures_since: datetime | None = None  # want_departures (#25): audit log read back to this
+        self._disabled: dict[str, departures.Disabled] = {}  # scope -> when its disabled users were disabled
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # what the audit log still holds
 
     # -- who and where -------------------------------------------------------------------------
 
@@ -178,12 +182,43 @@ class EntraAdapter:
         in `Identity.groups`. Called before listing; read once with the role holders."""
         self._rule_groups = list(dict.fromkeys(groups))
 
+    def want_departures(self, since: datetime) -> None:
+        """Entra is a people source (#25): disabled users listed from now on carry `Identity.departure`,
+        dated from the directory audit log read back to `since` (one paged scan per tenant, made when a
+        listing meets its first disabled user). Read only; without this call nothing more is read."""
+        with self._lock:
+            self._departures_since = since
+            self._disabled.clear()
+
+    def _disabled_at(self, scope: str, since: datetime) -> departures.Disabled:
+        """The audit log's answer for `scope`, read on first use (a listing's first disabled user)."""
+        with self._lock:
+            found = self._disabled.get(scope)
+        if found is not None:
+            return found
+        found = departures.Disabled.read(self.graph, since, self.settings.listing("entra", departures.AUDIT_OPERATION),
+                                         self.clock())
+        with self._lock:
+            self._disabled[scope] = found
+        return found
+
+    def list_deleted(self, scope: str) -> Iterator[Identity]:
+        """The users in the tenant's deleted items (deleted, restorable for 30 days), read only: each
+        disabled, without credentials, departed "deleted" at its deletedDateTime, with the login it had."""
+        if scope not in self.scopes():
+            raise ProviderError("entra", departures.DELETED_OPERATION, f"scope {scope!r} is not this adapter's tenant")
+        listing = self.settings.listing("entra", departures.DELETED_OPERATION)
+        yield from departures.deleted_users(self.graph, scope, self.name, listing)
+
     def scope_notes(self, scope: str) -> list[str]:
-        """What the report must say about the tenant's listing: PIM eligibility that could not be read, and
-        the machine identities not measured, not listed or never touched (`providers.entra.workload`)."""
+        """What the report must say about the tenant's listing: PIM eligibility that could not be read, the
+        machine identities not measured, not listed or never touched (`providers.entra.workload`), and
+        leavers' dates that could not be read (#25)."""
         with self._lock:
             notes = list(self._context.notes) if self._context is not None else []
-            return notes + list(self._machine_notes.get(scope, ()))
+            disabled = self._disabled.get(scope)
+            said = disabled.note() if disabled is not None else None
+            return notes + list(self._machine_notes.get(scope, ())) + ([said] if said else [])
 
     def _own_ids(self) -> set[str]:
         """The sweeper's own object id and appId (lower case), from the token and client_id: its service
@@ -245,6 +280,9 @@ class EntraAdapter:
                                        provider=self.name)
                 if context.groups and identity.id in context.groups:
                     identity = replace(identity, groups=context.groups[identity.id])
+                since = self._departures_since
+                if since is not None and user.get("accountEnabled") is False:  # a leaver, if a person (#25)
+                    identity = replace(identity, departure=self._disabled_at(scope, since).departure(identity.id))
                 yield identity
         if self.settings.service_principals or self.settings.app_credentials:  # machine identities (#17)
             work = Workload(self.graph, self.settings, self._own_ids(), self.name)

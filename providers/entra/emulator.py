@@ -22,7 +22,10 @@ Deleted items (#13): `DELETE /users/{id}` moves a user to the tenant's deleted i
 /directory/deletedItems/{id}/restore` brings it back as it was (200 with the user), or answers 400 when
 its userPrincipalName is taken meanwhile. Past the window ("deleted_items_days", 30) or once purged
 (`GraphEmulator.purge`, so that tests need not wait) an item is gone: 404 Request_ResourceNotFound, as
-Graph answers. Scenario "deleted_users" seeds users already deleted (each with its "deletedDateTime").
+Graph answers. Scenario "deleted_users" seeds users already deleted (each with its "deletedDateTime", and the
+userPrincipalName Graph shows for a deleted user, prefixed by its object id without dashes:
+`providers.entra.scenario.deleted_user`). The directory audit log ("directory_audits", #25) is served by
+`GET /auditLogs/directoryAudits` (`providers.entra.emulator_audit`).
 Without the permission ("delete" in "denied": User.DeleteRestore.All) both writes answer 403.
 
 The oddities of the real service are played too: a licensed tenant whose signInActivity is refused
@@ -51,6 +54,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
+from providers.entra import emulator_audit
 from providers.entra.emulator_apps import MachineRoutes, MachineState, Refused, patch_changes
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -65,7 +69,7 @@ DEFAULT_TOP = 100
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_PROPERTIES = frozenset(USER_DEFAULT + ("accountEnabled", "userType", "createdDateTime", "onPremisesSyncEnabled",
-                                            "externalUserState", "signInActivity",
+                                            "externalUserState", "signInActivity", "proxyAddresses",
                                             "deletedDateTime"))  # directoryObject's, read on deleted items
 # built-in directory role templates (a scenario's "role_definitions" adds or renames)
 ROLE_NAMES = {"62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
@@ -216,6 +220,8 @@ class GraphState:
         self.deleted: dict[str, dict[str, Any]] = {str(u["id"]): dict(u) for u in scenario.get("deleted_users", ())}
         self.deleted_days = float(scenario.get("deleted_items_days", 30))
         self.deletes: Counter[str] = Counter()  # user id -> DELETE /users that took effect
+        # the directory audit log (#25): raw directoryAudit records (`providers.entra.emulator_audit`)
+        self.audits: list[dict[str, Any]] = [dict(a) for a in scenario.get("directory_audits", ())]
         self.restores: Counter[str] = Counter()  # user id -> restores that took effect
         self.events: list[tuple[str, str]] = []  # ("disable" | "enable" | "revoke", user id), in the order done
         self.lock = threading.Lock()
@@ -430,6 +436,8 @@ class GraphApp:
             return self.get_user(parts[1], arg) if method == "GET" else self.patch_user(parts[1], body, headers)
         if len(parts) == 2 and parts[0] == "users" and method == "DELETE":
             return self.delete_user(parts[1])
+        if method == "GET" and parts == ["auditLogs", "directoryAudits"]:
+            return self.directory_audits(arg)
         if parts[:2] == ["directory", "deletedItems"] and len(parts) in (3, 4):
             return self.deleted_items(method, parts[2:], arg)
         if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] == "revokeSignInSessions":
@@ -565,6 +573,18 @@ class GraphApp:
             return self.json(200, {"@odata.context": f"{self.base}/v1.0/$metadata#directoryObjects/$entity",
                                    "@odata.type": "#microsoft.graph.user", **user, "deletedDateTime": None})
         return error(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+
+    def directory_audits(self, arg: dict[str, str]) -> Response:
+        """GET /auditLogs/directoryAudits: the scenario's audit records, filtered, newest first, paged
+        (`providers.entra.emulator_audit`); 403 without AuditLog.Read.All ("auditLogs" denied)."""
+        if "auditLogs" in self.state.denied:
+            raise _Invalid(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        try:
+            with self.state.lock:
+                rows = emulator_audit.rows(self.state.audits, arg.get("$filter", ""))
+        except emulator_audit.BadFilter as err:
+            raise _Invalid(400, "BadRequest", str(err)) from None
+        return self._value_page("auditLogs/directoryAudits", arg, rows, "auditLogs/directoryAudits")
 
     def revoke(self, key: str) -> Response:
         i = self._user(key)

@@ -19,6 +19,8 @@ READ_REPORTS = "AuditLog.Read.All"  # the beta reports servicePrincipalSignInAct
 # PATCH servicePrincipal accountEnabled: Graph lists Application.ReadWrite.OwnedBy as least privileged, but it
 # reaches only the service principals the sweeper's own app owns, not the ones it sweeps
 WRITE_SP = "Application.ReadWrite.All"
+READ_AUDIT = "AuditLog.Read.All"  # the directory audit log: when leavers were disabled (#25, [people] sources)
+READ_DELETED = "User.Read.All"  # deleted items: the users deleted but restorable (#25, [people] sources)
 DELETE_RESTORE = "User.DeleteRestore.All"  # opt-in removal (#13): delete users, restore them from deleted items
 ROLE_NOTE = ("Disabling a user who holds a directory role also needs the Privileged Authentication "
              "Administrator role for the app; by default (skip_role_holders = true) role holders are "
@@ -63,6 +65,7 @@ def _reads(settings: Any) -> list[str]:
     lines = ["    User.Read.All                  list users",
              "    AuditLog.Read.All              signInActivity (needs an Entra ID P1 or P2 licence)"]
     lines += _machine_reads(settings)
+    lines += _people_reads()
     if roles:
         lines += _entry(READ_ROLES, "directory role holders: active assignments, and eligibility through PIM"
                         + (" (skip_role_holders = true)" if settings is None else "") + "; it covers what "
@@ -98,6 +101,16 @@ def _machine_reads(settings: Any) -> list[str]:
                     "from Graph's beta version (subject to change): the only source of their last use. Where Graph "
                     "refuses one (403, 404), a note says so and those are not judged; users are judged as before")
     return lines
+
+
+def _people_reads() -> list[str]:
+    """What a sweep with entra in `[people] sources` (#25, leavers) reads besides: no permission beyond
+    the two above, so it is said whatever the settings (they do not know the [people] section)."""
+    return _entry("  (same two)", "with entra in [people] sources (leavers): the directory audit log's "
+                  "'Disable account' events (and 'Update user' ones setting AccountEnabled false), for when each "
+                  f"disabled user was disabled ({READ_AUDIT}; without it "
+                  "the dates are unknown and the report says so), and the users in deleted items "
+                  f"(directory/deletedItems, {READ_DELETED}). Both read only")
 
 
 def _machine_writes(settings: Any) -> list[str]:

@@ -35,9 +35,10 @@ def _mail(upn: str) -> str:
 def user(upn: str, *, id: str | None = None, created: datetime | str | None = None, enabled: bool = True,
          user_type: str = "Member", success: Any = _ABSENT, interactive: Any = _ABSENT,
          non_interactive: Any = _ABSENT, synced: bool | None = None, external_state: str | None = None,
-         sign_in: bool = True, mail: Any = _ABSENT) -> dict[str, Any]:
+         sign_in: bool = True, mail: Any = _ABSENT, proxy_addresses: Any = _ABSENT) -> dict[str, Any]:
     """One Graph user. `sign_in=False` leaves signInActivity out, as Graph does for users who never signed in.
     `mail` defaults to the UPN, or for a guest (alice_contoso.com#EXT#@tenant) its home address.
+    `proxy_addresses` (e.g. ["SMTP:alice@contoso.test", "smtp:a.smith@contoso.test"]) is left out unless given.
 
     Each sign-in field left at its default is absent from signInActivity; None is sent as JSON null.
     """
@@ -52,6 +53,8 @@ def user(upn: str, *, id: str | None = None, created: datetime | str | None = No
         "onPremisesSyncEnabled": synced,
         "externalUserState": external_state,
     }
+    if proxy_addresses is not _ABSENT:
+        out["proxyAddresses"] = proxy_addresses
     if sign_in:
         activity: dict[str, Any] = {}
         for key, value in (("lastSignInDateTime", interactive), ("lastNonInteractiveSignInDateTime", non_interactive),
@@ -126,6 +129,49 @@ def demo(as_of: datetime | None = None, *, token: str = "demo-token") -> dict[st
             "role_eligibilities": [{"principalId": "u-pim", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
                                     "startDateTime": stamp(ago(700))}],
             "groups": {"g-contractors": ["g-vendors"], "g-vendors": ["u-contractor"]}}
+
+
+# -- leavers (#25): disabled users with their audit events, deleted users, guests ----------------------------
+
+def disable_event(user_id: str, upn: str | None, when: datetime | str, *, result: str = "success",
+                  activity: str = "Disable account", by: str = "admin@contoso.test") -> dict[str, Any]:
+    """A directoryAudit record as `GET /auditLogs/directoryAudits` returns it: `activity` (default
+    "Disable account", category UserManagement) done to the user `user_id` at `when`."""
+    return {"id": f"Directory_{uuid.uuid5(uuid.NAMESPACE_URL, f'{user_id}|{stamp(when)}|{activity}')}",
+            "category": "UserManagement", "correlationId": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user_id}{when}")),
+            "result": result, "resultReason": "", "activityDisplayName": activity, "activityDateTime": stamp(when),
+            "loggedByService": "Core Directory", "operationType": "Update",
+            "initiatedBy": {"app": None, "user": {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, by)), "displayName": None,
+                                                  "userPrincipalName": by, "ipAddress": ""}},
+            "targetResources": [{"id": user_id, "displayName": None, "type": "User", "userPrincipalName": upn,
+                                 "groupType": None, "modifiedProperties": [
+                                     {"displayName": "AccountEnabled", "oldValue": "[true]", "newValue": "[false]"}]}],
+            "additionalDetails": []}
+
+
+def disabled_user(upn: str, disabled: datetime, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A user disabled at `disabled` and its "Disable account" audit event: put the user in "users" and
+    the event in "directory_audits". Other keywords as `user` (created, success, mail, ...)."""
+    raw = user(upn, enabled=False, **kw)
+    return raw, disable_event(raw["id"], upn, disabled)
+
+
+def deleted_user(upn: str, deleted: datetime | str, **kw: Any) -> dict[str, Any]:
+    """A user in deleted items as Graph shows it: its userPrincipalName prefixed by its object id without
+    dashes, with its deletedDateTime and mail kept; for the scenario's "deleted_users". Keywords as `user`."""
+    raw = user(upn, **kw)
+    raw["userPrincipalName"] = raw["id"].replace("-", "") + upn
+    raw["deletedDateTime"] = stamp(deleted)
+    return raw
+
+
+def guest(address: str, tenant_domain: str, **kw: Any) -> dict[str, Any]:
+    """A guest account for the external `address` (alice@fabrikam.test): UPN alice_fabrikam.test#EXT#@<tenant>,
+    mail the external address, userType Guest, invitation accepted. Keywords as `user`."""
+    upn = f"{address.replace('@', '_')}#EXT#@{tenant_domain}"
+    kw.setdefault("external_state", "Accepted")
+    kw.setdefault("mail", address)
+    return user(upn, user_type="Guest", **kw)
 
 
 # -- machine identities (#17) ------------------------------------------------------------------------

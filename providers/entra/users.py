@@ -30,7 +30,7 @@ from typing import Any
 from sweeper.kit.times import BadTime, parse_utc
 from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
 
-SELECT = ("id,userPrincipalName,mail,displayName,accountEnabled,userType,createdDateTime,"
+SELECT = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,createdDateTime,"
           "onPremisesSyncEnabled,externalUserState,signInActivity")
 SUCCESS_SINCE = datetime(2023, 12, 1, tzinfo=timezone.utc)
 SUCCESS = "lastSuccessfulSignInDateTime"
@@ -162,7 +162,7 @@ def to_identity(user: dict[str, Any], scope: str, *, protect: dict[str, str], ex
     kind = IdentityKind.GUEST if user.get("userType") == "Guest" else IdentityKind.MEMBER
     return Identity(provider, scope, uid, login or uid, kind, enabled is not False, (cred,), created,
                     name if isinstance(name, str) else None, excluded_by=exclude.get(uid), protected_by=protected,
-                    owner=owner_address(user), privileged=protect.get(uid))
+                    owner=owner_address(user), privileged=protect.get(uid), emails=addresses(user, login))
 
 
 def _plain_success(user: dict[str, Any]) -> datetime | None:
@@ -173,6 +173,25 @@ def _plain_success(user: dict[str, Any]) -> datetime | None:
     if type(raw) is not dict or user.get("userType") == "Guest" and user.get("externalUserState") == "PendingAcceptance":
         return None
     return _utc(raw.get(SUCCESS))
+
+
+def addresses(user: dict[str, Any], login: str | None) -> tuple[str, ...]:
+    """Every address the user is known by besides its login (#25, linking people): `mail`, then the SMTP
+    addresses of `proxyAddresses` ("SMTP:" the primary, "smtp:" the secondary ones; other kinds, such as
+    "SIP:" or "X500:", are not mail), each once whatever its case, as Graph gives them."""
+    found: dict[str, str] = {}
+    if login:
+        found[login.casefold()] = ""
+    mail = user.get("mail")
+    candidates = [mail] if isinstance(mail, str) else []
+    proxies = user.get("proxyAddresses")
+    if isinstance(proxies, list):
+        candidates += [p[5:] for p in proxies if isinstance(p, str) and p[:5].lower() == "smtp:"]
+    for value in candidates:
+        value = value.strip()
+        if "@" in value:
+            found.setdefault(value.casefold(), value)
+    return tuple(v for v in found.values() if v)
 
 
 def owner_address(user: dict[str, Any]) -> str | None:

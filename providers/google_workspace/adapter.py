@@ -13,9 +13,9 @@ from typing import Any, Callable, Iterator, Sequence
 import httplib2
 from googleapiclient.errors import BatchError, HttpError
 
-from providers.google_workspace import groups, lifecycle, mapping, usage
-from providers.google_workspace.client import (PROVIDER, SCOPE_GROUPS, SCOPE_READ, SCOPE_REPORTS, SCOPE_WRITE,
-                                               DirectoryClient, UnmatchedBatch, error_info, retryable)
+from providers.google_workspace import departures, groups, lifecycle, mapping, usage
+from providers.google_workspace.client import (PROVIDER, SCOPE_AUDIT, SCOPE_GROUPS, SCOPE_READ, SCOPE_REPORTS,
+                                               SCOPE_WRITE, DirectoryClient, UnmatchedBatch, error_info, retryable)
 from providers.google_workspace.settings import CUSTOMER_ID, GoogleSettings
 from sweeper.errors import AuthError, BindingError, DataError, PermissionDenied, ProviderError
 from sweeper.kit.bounds import Listing
@@ -54,6 +54,8 @@ class GoogleWorkspaceAdapter:
         self._membership: groups.Membership | None = None  # read once, by the first listing that needs it
         self.org_units: dict[str, str] = {}  # by user id, as refresh() last read them (a removal names it)
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the report's newest likely date
+        self._departures_since: datetime | None = None  # want_departures (#25): the admin audit log back to this
+        self._scans: dict[str, departures.Scan] = {}  # scope -> when its suspended users were suspended
 
     # --- describe ------------------------------------------------------------------------------------
 
@@ -129,6 +131,8 @@ class GoogleWorkspaceAdapter:
                 identity = mapping.identity(raw, scope, self.rules, position, report, self.name)
                 if membership is not None:
                     identity = replace(identity, groups=membership.of(identity))
+                if self._departures_since is not None and isinstance(raw, dict):
+                    identity = self._departed(scope, raw, identity)
                 yield identity
                 position += 1
             request = users.list_next(request, page) if token else None
@@ -156,9 +160,42 @@ class GoogleWorkspaceAdapter:
         return found
 
     def scope_notes(self, scope: str) -> list[str]:
-        """What the last listing of `scope` says about its activity data (the report used, or why none)."""
+        """What the last listing of `scope` says about its activity data (the report used, or why none),
+        and why leavers' dates are not known (#25)."""
         with self._notes_lock:
-            return list(self._notes.get(scope, ()))
+            scan = self._scans.get(scope)
+            return list(self._notes.get(scope, ())) + (scan.notes() if scan is not None else [])
+
+    # --- people source (#25) -----------------------------------------------------------------------
+
+    def want_departures(self, since: datetime) -> None:
+        """Google Workspace is a people source (#25): suspended and archived users listed from now on
+        carry `Identity.departure`, dated from the Admin console's audit log read back to `since` (one
+        paged scan per customer and event, with a token of SCOPE_AUDIT alone, minted only then). Read
+        only; without this call nothing more is read or minted."""
+        with self._notes_lock:
+            self._departures_since = since
+            self._scans.clear()
+
+    def _departed(self, scope: str, raw: dict[str, Any], identity: Identity) -> Identity:
+        state = "archived" if raw.get("archived") is True else "suspended" if raw.get("suspended") is True else None
+        if state is None:
+            return identity
+        with self._notes_lock:
+            scan = self._scans.get(scope)
+            if scan is None:
+                assert self._departures_since is not None
+                scan = self._scans[scope] = departures.Scan(self.client, self.settings, scope, self._departures_since,
+                                                            self.clock())
+        return replace(identity, departure=scan.departure(state, identity.login, identity.emails))
+
+    def list_deleted(self, scope: str) -> Iterator[Identity]:
+        """The users Google keeps as deleted (20 days, restorable), read only with users.list(showDeleted=true):
+        each disabled, without credentials, departed "deleted" at its deletionTime, with its aliases."""
+        if scope not in self.scopes():
+            raise ProviderError(PROVIDER, "list deleted users", f"scope {scope!r} is not this adapter's customer")
+        for raw in lifecycle.deleted_users(self, {scope}).values():
+            yield departures.deleted_identity(raw, scope, self.name)
 
     def _note(self, scope: str, text: str) -> None:
         with self._notes_lock:
@@ -460,10 +497,10 @@ class GoogleWorkspaceAdapter:
         reports = sources is None or bool(sources)
         if mode == "plan":
             text = PLAN.format(scope=SCOPE_READ, token_env=token_env, subject=subject, groups=SCOPE_GROUPS,
-                               scopes=f"{SCOPE_READ},{SCOPE_REPORTS}" if reports else SCOPE_READ)
+                               audit=SCOPE_AUDIT, scopes=f"{SCOPE_READ},{SCOPE_REPORTS}" if reports else SCOPE_READ)
         elif mode == "apply":
             text = APPLY.format(scope=SCOPE_WRITE, read=SCOPE_READ, token_env=token_env, subject=subject,
-                                groups=SCOPE_GROUPS,
+                                groups=SCOPE_GROUPS, audit=SCOPE_AUDIT,
                                 scopes=f"{SCOPE_WRITE},{SCOPE_REPORTS}" if reports else SCOPE_WRITE)
         else:
             raise ValueError(f"Google Workspace has no {mode!r} permissions (modes: plan, apply)")
@@ -529,6 +566,12 @@ OAuth scopes: the only ones the plan job mints
     once per run. Minted as a token of its own, and only then: a delegation of the scopes above
     alone keeps serving configs without such rules. With them, add this scope to the delegation;
     without it (HTTP 403, or a refused token) the customer's sweep fails and names it.
+  {audit}
+    only when [people] sources name google_workspace (leavers): the Admin console's audit log
+    (activities.list, applicationName=admin, events SUSPEND_USER and ARCHIVE_USER, 1,000 a page),
+    once per customer, for when each suspended or archived user was; the deleted users come from
+    users.list(showDeleted=true) under the user scope. Minted as a token of its own, and only
+    then; without it (HTTP 403, or a refused token) those dates are unknown and the report says so.
 
 Reader service account with domain-wide delegation (auth = "service_account" or "default")
   1. Enable the Admin SDK API in the service account's Google Cloud project.
@@ -539,12 +582,14 @@ Reader service account with domain-wide delegation (auth = "service_account" or 
      (a custom role, not super admin); the service account acts as that admin.
 @     The role also needs Admin console privileges > Reports, for the usage report.
      With rules that match on groups, the role also needs Admin API privileges > Groups > Read.
+     With [people] sources naming google_workspace, it also needs the Admin console privilege that
+     reads the admin audit log (in the role's reports privileges).
 
 Keyless, from GitHub Actions (auth = "access_token")
   google-github-actions/auth with workload_identity_provider, service_account: <reader>,
   token_format: access_token, access_token_subject: {subject},
   access_token_scopes: {scopes}
-  (with rules that match on groups: ,{groups} added)
+  (with rules that match on groups: ,{groups} added; with [people] sources: ,{audit} added)
   then export the token, masked, as ${token_env} (token_env). The pool's principal for the
   repository needs Service Account Token Creator on the reader service account only.
 """
@@ -559,6 +604,8 @@ OAuth scopes: the only ones the apply job mints (they cover the fresh read befor
 @  https://www.googleapis.com/auth/admin.reports.usage.readonly (read only: the usage report)
   {groups}
     (read only; only when [[rules]] match on groups: the groups' members, as in the plan job)
+  {audit}
+    (read only; only when [people] sources name google_workspace: as in the plan job)
   The plan job keeps the read-only scope {read}
 
 Writer service account, separate from the plan job's reader
@@ -576,6 +623,8 @@ Writer service account, separate from the plan job's reader
      (HTTP 403, named in restore's output), restore that run as a super admin within the 20 days.
 @     The role also needs Admin console privileges > Reports, for the usage report.
      With rules that match on groups, the role also needs Admin API privileges > Groups > Read.
+     With [people] sources naming google_workspace, it also needs the Admin console privilege that
+     reads the admin audit log (in the role's reports privileges).
 
 Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   Run the job in a protected environment (required reviewers, default branch only), and give
@@ -585,6 +634,6 @@ Keyless, from GitHub Actions (auth = "access_token"), in the apply job only
   google-github-actions/auth with workload_identity_provider, service_account: <writer>,
   token_format: access_token, access_token_subject: {subject},
   access_token_scopes: {scopes}
-  (with rules that match on groups: ,{groups} added)
+  (with rules that match on groups: ,{groups} added; with [people] sources: ,{audit} added)
   then export the token, masked, as ${token_env} (token_env).
 """

@@ -14,7 +14,9 @@ The usage reports have credentials of their own, minted for the reports scope al
 does not grant it fails only the report (which then falls back), not the listing. Group membership
 for `[[rules]]` that match on groups (#26) has its own too, for SCOPE_GROUPS alone and only when the
 rules name groups: a delegation of the user scopes alone keeps serving every other config, and one
-that lacks the group scope fails only the token for it, with an error that names it.
+that lacks the group scope fails only the token for it, with an error that names it. The admin audit
+activities (#25: when leavers were suspended) have their own too, for SCOPE_AUDIT alone and only when
+the adapter is a people source (`want_departures`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ SCOPE_READ = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 SCOPE_WRITE = "https://www.googleapis.com/auth/admin.directory.user"
 SCOPE_REPORTS = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 SCOPE_GROUPS = "https://www.googleapis.com/auth/admin.directory.group.member.readonly"
+SCOPE_AUDIT = "https://www.googleapis.com/auth/admin.reports.audit.readonly"  # admin activities (#25, leavers)
 RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 MAX_BACKOFF = 32.0  # seconds, one wait
 
@@ -97,6 +100,8 @@ class DirectoryClient:
         self._reports: Any = None
         self._groups_credentials: Any = None
         self._groups: Any = None
+        self._audit_credentials: Any = None
+        self._audit: Any = None
 
     # --- credentials and service --------------------------------------------------------------
 
@@ -136,21 +141,26 @@ class DirectoryClient:
 
     def reports(self) -> Any:
         """The Reports API service, with credentials for SCOPE_REPORTS alone."""
-        self.service()  # the Directory credentials first: whoami and errors name them
-        with self._lock:
-            if self._reports is None:
-                self._reports_credentials = self._make_credentials(SCOPE_REPORTS)
-                self._reports = self._build("reports_v1", self._reports_credentials)
-            return self._reports
+        return self._minted("reports", SCOPE_REPORTS, "reports_v1")
 
     def groups(self) -> Any:
         """The Directory service with credentials for SCOPE_GROUPS alone (members.list for rules)."""
+        return self._minted("groups", SCOPE_GROUPS, "directory_v1")
+
+    def audit(self) -> Any:
+        """The Reports API service with credentials for SCOPE_AUDIT alone (admin activities, #25)."""
+        return self._minted("audit", SCOPE_AUDIT, "reports_v1")
+
+    def _minted(self, name: str, scope: str, version: str) -> Any:
+        """The service `name` with credentials of its own for `scope` alone, made on first use; the
+        Directory credentials first, so that whoami and errors name them."""
         self.service()
         with self._lock:
-            if self._groups is None:
-                self._groups_credentials = self._make_credentials(SCOPE_GROUPS)
-                self._groups = self._build("directory_v1", self._groups_credentials)
-            return self._groups
+            if getattr(self, f"_{name}") is None:
+                credentials = self._make_credentials(scope)
+                setattr(self, f"_{name}_credentials", credentials)
+                setattr(self, f"_{name}", self._build(version, credentials))
+            return getattr(self, f"_{name}")
 
     def _build(self, version: str, credentials: Any) -> Any:
         return discovery.build("admin", version, credentials=credentials, static_discovery=True,
@@ -159,7 +169,8 @@ class DirectoryClient:
     def users(self) -> Any:
         return self.service().users()
 
-    def http(self, *, reports: bool = False, groups: bool = False) -> google_auth_httplib2.AuthorizedHttp:
+    def http(self, *, reports: bool = False, groups: bool = False,
+             audit: bool = False) -> google_auth_httplib2.AuthorizedHttp:
         """This thread's own authorized http (httplib2 connections must not be shared); `reports`,
         `groups`: with the reports or the groups credentials, over the same bounded transport."""
         raw = getattr(self._local, "raw", None)
@@ -170,11 +181,11 @@ class DirectoryClient:
             self._local.raw = raw
             with self._lock:
                 self._https.append(raw)
-        key = "reports_http" if reports else "groups_http" if groups else "http"
+        key = "reports_http" if reports else "groups_http" if groups else "audit_http" if audit else "http"
         authed = getattr(self._local, key, None)
         if authed is None:
             credentials = (self._reports_credentials if reports else self._groups_credentials if groups
-                           else self._credentials)
+                           else self._audit_credentials if audit else self._credentials)
             authed = google_auth_httplib2.AuthorizedHttp(credentials, http=raw)
             setattr(self._local, key, authed)
         return authed
@@ -198,7 +209,7 @@ class DirectoryClient:
         return Budget(self.settings.retries, total=self.settings.retry_budget_seconds, cap=MAX_BACKOFF, jitter=True)
 
     def execute(self, request: HttpRequest, operation: str, *, missing_ok: bool = False,
-                until: float | None = None, reports: bool = False, groups: bool = False,
+                until: float | None = None, reports: bool = False, groups: bool = False, audit: bool = False,
                 untranslated: tuple[int, ...] = (), needs: str | None = None) -> Any:
         """Run one request with the library's retries, plus our own for 403 quotaExceeded
         (which the library does not retry). Returns the JSON dict, or None on 404 if `missing_ok`.
@@ -209,7 +220,7 @@ class DirectoryClient:
         `permission_hint()` (the user scope)."""
         request._sleep = lambda s: self.sleep(min(s, MAX_BACKOFF))  # the library's own backoff hook
         waits = self.budget().start(self.sleep)
-        http = self.http(reports=reports, groups=groups)
+        http = self.http(reports=reports, groups=groups, audit=audit)
         self._local.raw.until = until
         try:
             while True:

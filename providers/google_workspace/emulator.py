@@ -3,10 +3,11 @@
 Serves `users.list/get/update/patch/delete/undelete`, `members.list` and multipart `/batch` in the
 real API's shapes, seeded from a scenario: {"customer_id", "domain", "token", "delegated_admin",
 "readonly_tokens", "users": [raw Directory user objects], "deleted_users", "org_units", "reports": {...},
-"groups": [...], "group_tokens"}, groups and their (nested) members as `group_members` serves them
+"groups": [...], "group_tokens", "audit": {...}}, groups and their (nested) members as `group_members` serves them
 (paging, derived membership, 404 for unknown groups, 403 for tokens without the group scope), deleted users
 as `recycle` keeps them (`showDeleted=true`, undelete, `purge`), and the Reports API's user usage
-report from its "reports" section (`usage_reports`: lag, warnings, paging, a 403 mode).
+report from its "reports" section (`usage_reports`: lag, warnings, paging, a 403 mode), and the admin
+audit log's activities from its "audit" section (`audit_reports`, #25: when users were suspended).
 `delegated_admin` true makes suspending or deleting a super admin answer 403, as it does for a
 delegated admin in a real tenant. Users are
 served as given, malformed ones included; a user without `customerId` is served with the
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from providers.emulator import Emulator, ServedEmulator, EmulatorServer, Faults, Request, Response, Scenario, bearer_token
 from providers.emulator import load_scenario  # noqa: F401  (still importable from here)
-from providers.google_workspace import group_members, recycle, usage_reports, wire
+from providers.google_workspace import audit_reports, group_members, recycle, usage_reports, wire
 
 USERS = "/admin/directory/v1/users"
 BATCH_PATHS = ("/batch", "/batch/admin/directory_v1")
@@ -113,6 +114,7 @@ class Directory:
         self.reports = usage_reports.UsageReports(scenario.get("reports"), self.users, self.customer_id)
         self.recycle = recycle.Recycle(self, scenario)  # deleted users, until undeleted or purged
         self.groups = group_members.Groups(scenario, self.find, self.customer_id)
+        self.audit = audit_reports.AuditLog(scenario.get("audit"), self.customer_id)  # admin activities (#25)
 
     def find(self, key: str) -> dict[str, Any] | None:
         return self.by_key.get(key.lower())
@@ -198,6 +200,7 @@ class DirectoryEmulator(ServedEmulator):
         self.exchanges: list[tuple[Request, Response]] | None = None
         self.report_faults = ListingFaults()  # the same faults, for usage report pages
         self.member_faults = ListingFaults()  # the same faults, for members.list pages
+        self.audit_faults = ListingFaults()  # the same faults, for activities.list pages (#25)
         self.list_pages: Counter[str] = Counter()  # listing pages served, by the `customer` they asked for
         self._fault_lock = threading.Lock()
         self._item_rng = random.Random(0)
@@ -265,6 +268,12 @@ class DirectoryEmulator(ServedEmulator):
             return sum(n for k, n in self.server.counts.items() if k.startswith(f"GET {group_members.GROUPS}/"))
 
     @property
+    def audit_requests(self) -> int:
+        """activities.list requests (the admin audit log, #25), whatever they were answered."""
+        with self.server._lock:
+            return sum(n for k, n in self.server.counts.items() if k.startswith(f"GET {audit_reports.PREFIX}"))
+
+    @property
     def report_requests(self) -> int:
         """Usage report requests of any date, whatever they were answered."""
         with self.server._lock:
@@ -320,6 +329,9 @@ class DirectoryEmulator(ServedEmulator):
                 return self._get(key, req)
             if req.method in ("PUT", "PATCH"):
                 return self._update(key, req)
+        if req.path.startswith(audit_reports.PREFIX):
+            payload = d.audit.serve(req, token)
+            return payload if isinstance(payload, Response) else self._page(req, payload, self.audit_faults)
         if req.path.startswith(usage_reports.PREFIX):
             if not d.reports.may_read(token):
                 return wire.error(403, "insufficientPermissions")

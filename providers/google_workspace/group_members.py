@@ -63,13 +63,9 @@ class Groups:
         group = self.find(unquote(key))
         if group is None:
             return wire.error(404, "notFound", "Resource Not Found: groupKey")
-        try:
-            size = int(req.arg("maxResults", str(MAX_PAGE)) or "")
-        except ValueError:
-            size = 0
-        if not 1 <= size <= MAX_PAGE:
-            return wire.error(400, "invalid", f"Invalid value '{req.arg('maxResults')}'. "
-                              f"Values must be within the range: [1, {MAX_PAGE}]")
+        size = wire.page_size(req, MAX_PAGE)
+        if isinstance(size, Response):
+            return size
         derived = (req.arg("includeDerivedMembership") or "").lower() == "true"
         roles = {r.strip().upper() for r in (req.arg("roles") or "").split(",") if r.strip()}
         members = [m for m in self.members(group, derived)

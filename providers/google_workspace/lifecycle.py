@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 PAGE = 500
 WINDOW_DAYS = 20  # how long Google keeps a deleted user (Admin console: "Recently deleted users")
-DELETED_FIELDS = "nextPageToken,users(id,primaryEmail,orgUnitPath,deletionTime,customerId)"
+# aliases, names and creationTime for [people] sources (#25: a deleted user is a leaver, linked by its addresses)
+DELETED_FIELDS = ("nextPageToken,users(id,primaryEmail,orgUnitPath,deletionTime,customerId,aliases,nonEditableAliases,"
+                  "name/fullName,creationTime)")
 PAST_WINDOW = (f"past the {WINDOW_DAYS}-day undelete window (or purged): Google no longer lists it among "
                "deleted users")
 PRIVILEGE = (f"needs the scope {SCOPE_WRITE} and an admin role that may delete users (Admin API privileges > "

@@ -21,7 +21,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NEVER_SIGNED_IN = frozenset((None, "", EPOCH))  # the forms lastLoginTime takes for a user who never signed in
 SELF = "the sweeper's own identity"
 USER_FIELDS = ("id,primaryEmail,name/fullName,isAdmin,isDelegatedAdmin,lastLoginTime,creationTime,"
-               "suspended,archived,orgUnitPath,customerId")
+               "suspended,archived,orgUnitPath,customerId,aliases,nonEditableAliases")
 LIST_FIELDS = f"nextPageToken,users({USER_FIELDS})"
 
 
@@ -140,4 +140,18 @@ def identity(raw: object, scope: str, rules: Rules, position: int = 0, usage: Us
                     privileged=_privilege(raw),
                     exclusion_unknown=None if ou or not rules.exclude_org_units else
                     "the user record has no orgUnitPath, so exclude_org_units cannot be checked",
-                    owner=login if "@" in login else None)  # primaryEmail: where the user's notices go
+                    owner=login if "@" in login else None,  # primaryEmail: where the user's notices go
+                    emails=addresses(raw, login))
+
+
+def addresses(raw: dict[str, Any], login: str) -> tuple[str, ...]:
+    """The user's other addresses (#25, linking people): `aliases`, then `nonEditableAliases` (the
+    domain aliases Google adds, e.g. alice@acme.test-alias.com), each once whatever its case, never
+    the primary address again."""
+    found: dict[str, str] = {login.casefold(): ""}
+    for key in ("aliases", "nonEditableAliases"):
+        values = raw.get(key)
+        for value in values if isinstance(values, list) else ():
+            if isinstance(value, str) and "@" in value:
+                found.setdefault(value.strip().casefold(), value.strip())
+    return tuple(v for v in found.values() if v)

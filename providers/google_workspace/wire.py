@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from providers.emulator import Response
+from providers.emulator import Request, Response
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
@@ -52,6 +52,18 @@ Selection = dict[str, "Selection | None"]  # None: the whole value
 
 class FieldsError(ValueError):
     pass
+
+
+def page_size(req: Request, maximum: int) -> int | Response:
+    """A request's `maxResults` (default `maximum`), or the API's 400 when it is outside [1, maximum]."""
+    try:
+        size = int(req.arg("maxResults", str(maximum)) or "")
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum:
+        return error(400, "invalid", f"Invalid value '{req.arg('maxResults')}'. "
+                     f"Values must be within the range: [1, {maximum}]")
+    return size
 
 
 def parse_fields(text: str) -> Selection:
