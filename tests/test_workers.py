@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from providers.emulator import Faults
 from sweeper import registry, workers
 from sweeper.config import Config, load, parse
 from sweeper.errors import BindingError, ConfigError
@@ -220,3 +224,32 @@ def test_engine_processes_accepts_auto_and_numbers(estate: Estate) -> None:
     estate.path.write_text(bad)
     r = sweeper("plan", "-c", estate.path, "--as-of", AS_OF)
     assert r.exit_code == 2 and "engine: processes must be a whole number" in r.stderr
+
+
+def test_ctrl_c_stops_the_workers(estate: Estate) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) while the workers list slow tenants: the run
+    ends at once with 130, and no worker is left behind."""
+    for emu in estate.entra.values():
+        emu.faults = Faults(latency_ms=20000, only=("GET /v1.0/users",))
+    text = estate.path.read_text().replace("max_parallel = 3\n", "max_parallel = 3\nprocesses = 2\n")
+    estate.path.write_text(text)
+    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "plan", "-c", str(estate.path), "--as-of", AS_OF],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while len(children) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            children = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        assert len(children) == 2, proc.communicate(timeout=5)
+        time.sleep(1.0)  # the workers at work (a users page takes 20 s here)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                   for pid in children)
