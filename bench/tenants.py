@@ -180,7 +180,8 @@ def table(r: dict[str, Any]) -> str:
     one = r["one"]
     lines = [f"{r['tenants']} tenants × {r['n']:,} users, {r['latency_ms']:g} ms per request "
              f"({r['machine']['cpus']} cores)", "",
-             "| run | wall | × one tenant | sweeper CPU | peak RSS (all processes) | requests |", "|---|---|---|---|---|---|",
+             "| run | wall | × one tenant | sweeper CPU | peak RSS (all processes) | requests |",
+             "|---|---|---|---|---|---|",
              f"| one tenant alone | {one['wall_s']:.2f} s | 1.00 | {one['cpu_s']:.2f} s | {mem(one)} | "
              f"{one['requests']:g} |"]
     for p, m in r["all"].items():

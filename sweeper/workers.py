@@ -27,6 +27,7 @@ and merges the results in config order: the `RunResult` is the one the in-proces
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -313,6 +314,15 @@ class _Pool:
     def _start(self) -> None:
         ctx = get_context("fork")
         threads = max(1, -(-self.sweep.config.engine.max_parallel // self.count))  # max_parallel in all
+        # what the parent holds (modules, config) is left out of the workers' collections: they neither
+        # spend time on it nor copy its pages by touching it (gc.freeze, made for fork without exec)
+        gc.freeze()
+        try:
+            self._fork(ctx, threads)
+        finally:
+            gc.unfreeze()
+
+    def _fork(self, ctx: Any, threads: int) -> None:
         for index in range(self.count):
             mine, theirs = ctx.Pipe()
             inherited = [c.conn for c in self.children] + [mine]
