@@ -48,9 +48,8 @@ from sweeper.records import Journal
 from sweeper.results import RunResult, ScopeResult
 from sweeper.sweep import Progress, Sweep
 
-AUTO_MIN_INSTANCES = 4  # `processes = "auto"`: a run of fewer instances stays in one process
-AUTO_PER_PROCESS = 4  # ... and one worker per this many instances, at most one per usable CPU
-AUTO_MAX = 8
+AUTO_PER_PROCESS = 4  # `processes = "auto"`: one worker per this many instances, at most one per usable CPU
+AUTO_MAX = 8  # ... and at most this many; fewer than two means one process (on 2 CPUs: 8 instances or more)
 FLUSH_EVERY = 500  # listing progress is sent to the parent every this many identities
 STOP_WAIT_SECONDS = 2.0  # how long a worker asked to stop gets before it is killed
 
@@ -73,14 +72,14 @@ def processes_for(config: Config, providers: list[str], mode: str = "plan") -> i
     """How many worker processes a sweep of `providers` uses; 1 is the ordinary in-process sweep.
 
     `[engine] processes = N` asks for N (never more than there are instances); "auto" gives one per
-    AUTO_PER_PROCESS instances, at most one per usable CPU (and AUTO_MAX), and 1 below
-    AUTO_MIN_INSTANCES instances or on one CPU."""
+    AUTO_PER_PROCESS instances, at most one per usable CPU (and AUTO_MAX): one process on one CPU or
+    for fewer than 2 × AUTO_PER_PROCESS instances. A worker costs its own warm-up (about 0.2 s of CPU:
+    what the adapters import when they are built, the first connections), so a few small instances
+    are not worth one."""
     if mode != "plan" or len(providers) < 2 or getattr(config, "people", None) or not can_fork():
         return 1
     setting = config.engine.processes
     if setting == "auto":
-        if len(providers) < AUTO_MIN_INSTANCES:
-            return 1
         wanted = min(usable_cpus(), len(providers) // AUTO_PER_PROCESS, AUTO_MAX)
     else:
         wanted = int(setting)

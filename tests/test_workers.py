@@ -195,9 +195,10 @@ def test_when_workers_are_used(estate: Estate) -> None:
     engine = config.engine
     assert engine.processes == "auto"
     auto = replace(config, engine=engine.model_copy(update={"processes": "auto"}))
-    assert workers.processes_for(auto, ALL[:3]) == 1  # below AUTO_MIN_INSTANCES
+    assert workers.processes_for(auto, ALL) == 1  # 5 instances: fewer than 2 × AUTO_PER_PROCESS
     many = [f"entra:t{i}" for i in range(16)]
-    assert workers.processes_for(auto, many) == min(workers.usable_cpus(), 4)
+    assert workers.processes_for(auto, many) == min(workers.usable_cpus(), 4)  # one per 4, one per CPU
+    assert workers.processes_for(auto, many * 5) == min(workers.usable_cpus(), workers.AUTO_MAX)
     three = replace(config, engine=engine.model_copy(update={"processes": 3}))
     assert workers.processes_for(three, ALL) == 3
     assert workers.processes_for(three, ALL[:2]) == 2  # never more workers than instances
