@@ -409,6 +409,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
     from sweeper.errors import BindingError, JournalError
     from sweeper.model import RunStatus
     from sweeper.store import StoreDenied
+    from sweeper import workers
     from sweeper.sweep import Sweep
 
     config.managed_index  # noqa: B018 - read the Terraform states now: a bad one stops the run before anything
@@ -425,7 +426,7 @@ def _sweep(config: Config, providers: list[str], as_of: datetime, mode: str, jou
                 say(f"warning: this plan is not recorded in the journal ({err})")
                 journal = sweep.journal = None
         try:
-            found = _run_stoppable(sweep) if mode == "apply" else sweep.run()
+            found = _run_stoppable(sweep) if mode == "apply" else workers.run(sweep)  # plan: maybe in processes
         except BindingError:
             if journal:
                 with contextlib.suppress(JournalError):

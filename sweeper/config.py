@@ -52,6 +52,17 @@ class EngineSettings(StrictModel):
     # providers and instances (tenants, customers, organisations) opened and swept at the same time;
     # each still lists its own scopes with its own `max_parallel`
     max_parallel: int = Field(8, ge=1, le=64)
+    # plan: worker processes sweeping the instances (sweeper/workers.py); "auto" uses several on a machine
+    # with several CPUs for a run of several instances; 1 keeps the sweep in one process
+    processes: int | str = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _processes(cls, data: Any) -> Any:
+        value = data.get("processes", "auto") if isinstance(data, dict) else "auto"
+        if value != "auto" and not (type(value) is int and 1 <= value <= 64):
+            raise ValueError(f'processes must be a whole number from 1 to 64 or "auto", got {value!r}')
+        return data
 
 
 class JournalSettings(StrictModel):
