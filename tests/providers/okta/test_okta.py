@@ -11,7 +11,7 @@ import pytest
 from providers.emulator import Faults
 from providers.okta.adapter import OktaAdapter
 from providers.okta.scenario import user
-from sweeper.errors import AuthError, DataError, ThrottledError
+from sweeper.errors import AuthError, DataError, ProviderError, ThrottledError
 from sweeper.model import Action, Activity, CredentialKind, CredentialRef
 from sweeper.testing.contract import AdapterContract, ContractSetup
 from tests.providers.okta.support import DOMAIN, ago, listing, login, scenario
@@ -193,4 +193,29 @@ def test_malformed_records_are_unknown_and_a_malformed_page_fails(make) -> None:
         assert cred.activity is Activity.UNKNOWN and cred.activity_note
     emu.faults = Faults(only=(LIST,), rate_malformed=1.0)
     with pytest.raises(DataError):
+        listing(adapter)
+
+
+def test_passing_503s_and_dropped_connections_are_tried_again(make) -> None:
+    emu, adapter = make(scenario(450), page_size=200, retries=6)
+    adapter.scopes()
+    emu.faults = Faults(only=(LIST,), rate_503=0.25, rate_drop=0.15, seed=7)
+    assert len(listing(adapter)) == 450
+    assert emu.server.injected["503"] + emu.server.injected["drop"] > 0
+
+
+def test_a_redirect_is_refused_and_not_followed(make) -> None:
+    from providers.emulator import Response
+
+    emu, adapter = make()
+    real = emu.server.app
+    emu.server.app = lambda req: (Response(302, b"", {"Location": "https://evil.example/steal"})
+                                  if req.path == "/api/v1/users" else real(req))
+    with pytest.raises(ProviderError, match="redirect to https://evil.example"):
+        listing(adapter)
+
+
+def test_an_answer_larger_than_the_limit_is_refused(make) -> None:
+    _, adapter = make(scenario(400), max_response_mb=0.05)
+    with pytest.raises(DataError, match="max_response_mb"):
         listing(adapter)
