@@ -120,7 +120,7 @@ class OktaAdapter:
     def _value_pages(self, path: str, operation: str, params: dict[str, Any]) -> Iterator[list[Any]]:
         """Pages of the `{"value": [...], "_links": {"next": {"href": ...}}}` shape (the IAM APIs)."""
         listing = self.settings.listing(PROVIDER, operation)
-        answer = self.client.get(path, operation, params=params, listing=listing)
+        answer = self.client.get(path, operation, params=params, listing=listing, needs=SCOPE_ROLES_READ)
         while True:
             body: dict[str, Any] = answer.body if isinstance(answer.body, dict) else {}
             values = body.get("value")
@@ -136,7 +136,7 @@ class OktaAdapter:
                 raise DataError(PROVIDER, operation, "a next-page link that is not a URL")
             self.client.same_org(url, operation)
             listing.page(url)
-            answer = self.client.get(url, operation, listing=listing)
+            answer = self.client.get(url, operation, listing=listing, needs=SCOPE_ROLES_READ)
 
     def _check_scope(self, scope: str) -> None:
         if scope not in self.scopes():
@@ -244,10 +244,10 @@ class OktaAdapter:
             results.append(CheckResult("authenticate", True, who.display))
         except ProviderError as err:
             return [*results, CheckResult("authenticate", False, err.detail)]
-        for name, path, params in (("read users", "/api/v1/users", {"limit": 1}),
-                                   ("read admin roles", "/api/v1/iam/assignees/users", {"limit": 1})):
+        for name, path, needs in (("read users", "/api/v1/users", SCOPE_USERS_READ),
+                                  ("read admin roles", "/api/v1/iam/assignees/users", SCOPE_ROLES_READ)):
             try:
-                self.client.get(path, f"check {name}", params=params)
+                self.client.get(path, f"check {name}", params={"limit": 1}, needs=needs)
                 results.append(CheckResult(name, True, f"GET {path} answered"))
             except ProviderError as err:
                 results.append(CheckResult(name, False, err.detail))

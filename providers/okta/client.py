@@ -213,20 +213,22 @@ class OktaClient:
     # --- requests -------------------------------------------------------------------------------------
 
     def get(self, path: str, operation: str, *, params: Mapping[str, Any] | None = None, listing: Listing | None = None,
-            untranslated: tuple[int, ...] = ()) -> Answer:
+            untranslated: tuple[int, ...] = (), needs: str = SCOPE_USERS_READ) -> Answer:
         return self._send("GET", self._url(path), operation, params=params, listing=listing,
-                          untranslated=untranslated)
+                          untranslated=untranslated, needs=needs)
 
     def post(self, path: str, operation: str, *, params: Mapping[str, Any] | None = None,
              untranslated: tuple[int, ...] = ()) -> Answer:
-        return self._send("POST", self._url(path), operation, params=params, untranslated=untranslated)
+        return self._send("POST", self._url(path), operation, params=params, untranslated=untranslated,
+                          needs=SCOPE_USERS_MANAGE)
 
-    def pages(self, path: str, operation: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
+    def pages(self, path: str, operation: str, params: Mapping[str, Any],
+              needs: str = SCOPE_USERS_READ) -> Iterator[list[Any]]:
         """Every page of a listing whose answer is a JSON array, following `Link: <...>; rel="next"`;
         bounded (`sweeper.kit.bounds`). Raises when any page fails: never a partial listing."""
         listing = self.settings.listing(PROVIDER, operation)
         url: str | None = self._url(path)
-        answer = self._send("GET", str(url), operation, params=params, listing=listing)
+        answer = self._send("GET", str(url), operation, params=params, listing=listing, needs=needs)
         while True:
             if not isinstance(answer.body, list):
                 raise DataError(PROVIDER, operation, "a page is not a JSON array, as Okta's listings are")
@@ -235,7 +237,7 @@ class OktaClient:
             if url is None:
                 return
             listing.page(url)
-            answer = self._send("GET", url, operation, listing=listing)
+            answer = self._send("GET", url, operation, listing=listing, needs=needs)
 
     def _next(self, answer: Answer, operation: str) -> str | None:
         url = answer.next_link()
@@ -253,7 +255,7 @@ class OktaClient:
 
     def _send(self, method: str, url: str, operation: str, *, params: Mapping[str, Any] | None = None,
               data: Mapping[str, str] | None = None, listing: Listing | None = None, auth: bool = True,
-              untranslated: tuple[int, ...] = ()) -> Answer:
+              untranslated: tuple[int, ...] = (), needs: str = SCOPE_USERS_READ) -> Answer:
         """One request, tried again on 429, 5xx and dropped connections under the retry budget."""
         waits = self.budget().start(self._wait)
         refreshed = False
@@ -280,7 +282,7 @@ class OktaClient:
             if answer.status < 400 or answer.status in untranslated:
                 return answer
             raise error_for_status(PROVIDER, operation, answer.status, okta_error(answer.body),
-                                   needs=" or ".join(self.scopes) + " (an admin role that grants it)",
+                                   needs=f"the scope {needs} and an admin role that grants it",
                                    hint=self._auth_hint())
 
     def _auth_hint(self) -> str:

@@ -99,3 +99,11 @@ def test_a_key_file_that_cannot_be_read_is_named(keyed, tmp_path) -> None:
     _, adapter = keyed(None, private_key_env=None, private_key_file=str(bad))
     with pytest.raises(AuthError, match="RSA private key in PEM"):
         adapter.whoami()
+
+
+def test_a_token_that_cannot_read_roles_fails_the_listing_naming_the_scope(keyed) -> None:
+    emu, adapter = keyed(app_scenario(scopes=("okta.users.read",)), write=False)
+    adapter.client.scopes = ("okta.users.read",)  # as if the app asked for less than the plan job needs
+    with pytest.raises(PermissionDenied, match="okta.roles.read"):
+        listing(adapter)  # admins cannot be told apart: nothing is listed rather than admins unprotected
+    assert "GET /api/v1/users" not in emu.request_counts()
