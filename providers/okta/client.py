@@ -188,8 +188,11 @@ class OktaClient:
 
     def _mint(self) -> tuple[str, float]:
         operation = "get an access token"
-        form = {"grant_type": "client_credentials", "scope": " ".join(self.scopes),
-                "client_assertion_type": ASSERTION_TYPE, "client_assertion": self.assertion()}
+
+        def form() -> dict[str, str]:  # a fresh assertion for every try: Okta accepts each jti once
+            return {"grant_type": "client_credentials", "scope": " ".join(self.scopes),
+                    "client_assertion_type": ASSERTION_TYPE, "client_assertion": self.assertion()}
+
         answer = self._send("POST", f"{self.endpoint}/oauth2/v1/token", operation, data=form, auth=False,
                             untranslated=(400, 401, 403))
         body = answer.body if isinstance(answer.body, dict) else {}
@@ -254,7 +257,7 @@ class OktaClient:
         return path if path.startswith(("http://", "https://")) else f"{self.endpoint}{path}"
 
     def _send(self, method: str, url: str, operation: str, *, params: Mapping[str, Any] | None = None,
-              data: Mapping[str, str] | None = None, listing: Listing | None = None, auth: bool = True,
+              data: Callable[[], Mapping[str, str]] | None = None, listing: Listing | None = None, auth: bool = True,
               untranslated: tuple[int, ...] = (), needs: str = SCOPE_USERS_READ) -> Answer:
         """One request, tried again on 429, 5xx and dropped connections under the retry budget."""
         waits = self.budget().start(self._wait)
@@ -263,7 +266,7 @@ class OktaClient:
             self._wait(self.rate.wait_before_next(self.now()), cap=True)
             headers = {"Authorization": self.authorization()} if auth else {}
             try:
-                answer = self._exchange(method, url, operation, params, data, headers, listing)
+                answer = self._exchange(method, url, operation, params, data() if data else None, headers, listing)
             except _Dropped as err:
                 if waits.again():
                     continue
@@ -304,9 +307,9 @@ class OktaClient:
     def _throttled(self, answer: Answer, tries: int) -> str:
         wait = self._until_reset(answer.headers)
         said = okta_error(answer.body) or "rate limited"
-        longer = (f"; the limit resets in {wait:.0f} s, more than max_rate_limit_wait = "
-                  f"{self.settings.max_rate_limit_wait:g}" if wait is not None and wait > self.settings.max_rate_limit_wait
-                  else "")
+        most = self.settings.max_rate_limit_wait
+        longer = (f"; the limit resets in {wait:.0f} s, more than max_rate_limit_wait = {most:g}"
+                  if wait is not None and wait > most else "")
         return f"still throttled after {tries} tries (HTTP 429 {said}){longer}"
 
     def _wait(self, seconds: float, cap: bool = False) -> None:

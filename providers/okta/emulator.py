@@ -313,7 +313,8 @@ class OktaEmulator(ServedEmulator):
         asked = frozenset(form.get("scope", "").split())
         missing = sorted(asked - set(client.get("scopes", ())))
         if not asked or missing:
-            return refuse(400, "invalid_scope", "The following scopes are not allowed: " + " ".join(missing or ["(none)"]))
+            return refuse(400, "invalid_scope",
+                          "The following scopes are not allowed: " + " ".join(missing or ["(none)"]))
         token = "eyJ" + secrets.token_urlsafe(40)
         with self._lock:
             self.access_tokens[token] = (asked, self.clock() + 3600)

@@ -65,7 +65,8 @@ def test_the_token_endpoint_checks_the_assertion() -> None:
         answer = ask(good)
         assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer"
         token = answer.json()["access_token"]
-        assert httpx.get(f"{emu.base_url}/api/v1/users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{emu.base_url}/api/v1/users", headers=bearer).status_code == 200
         roles = httpx.get(f"{emu.base_url}/api/v1/iam/assignees/users", headers={"Authorization": f"Bearer {token}"})
         assert roles.status_code == 403 and roles.json()["errorCode"] == "E0000006"  # no okta.roles.read
         assert ask(good).json()["error"] == "invalid_client"  # a jti used twice

@@ -41,7 +41,8 @@ USERS["newbie"] = user(f"newbie@{D}", created=ago(3))
 
 @pytest.fixture
 def emu(clean_env: pytest.MonkeyPatch) -> Iterator[OktaEmulator]:
-    scenario = {"org_id": ORG_ID, "users": list(USERS.values()), "admins": [USERS["runner"]["id"], USERS["admin"]["id"]],
+    admins = [USERS["runner"]["id"], USERS["admin"]["id"]]
+    scenario = {"org_id": ORG_ID, "users": list(USERS.values()), "admins": admins,
                 "api_tokens": {TOKEN: USERS["runner"]["id"]}}
     with OktaEmulator(scenario) as em:
         clean_env.setenv("SWEEPER_OKTA_TOKEN", TOKEN)
@@ -51,7 +52,8 @@ def emu(clean_env: pytest.MonkeyPatch) -> Iterator[OktaEmulator]:
 @pytest.fixture
 def cfg(tmp_path: Path, emu: OktaEmulator) -> Path:
     path = tmp_path / "sweeper.toml"
-    path.write_text("[policy]\ninactive_days = 90\nmax_disable = 100\nmax_disable_percent = 100\nremove_after_days = 30\n"
+    path.write_text("[policy]\ninactive_days = 90\nmax_disable = 100\nmax_disable_percent = 100\n"
+                    "remove_after_days = 30\n"
                     f'[journal]\npath = "{tmp_path / "sweeper.db"}"\n' + emu.config_toml())
     return path
 
