@@ -29,9 +29,9 @@ PROVIDER = ProviderInfo(
                "job's adds `okta.users.manage`.\n\n"
                "Activity: `lastLogin`. A user who never signed in (`lastLogin` null) is judged by when it was "
                "created, or activated when that is later. States: ACTIVE users are acted on; SUSPENDED users are "
-               "already disabled and not counted; STAGED users (never activated: they cannot sign in) count as "
-               "disabled too; PROVISIONED (activation pending), PASSWORD_EXPIRED, LOCKED_OUT and RECOVERY users "
-               "can still get in but Okta suspends only ACTIVE users, so a stale one is reported, never acted on; "
+               "already disabled and not counted; STAGED (not yet activated), PROVISIONED (activation pending), "
+               "PASSWORD_EXPIRED, LOCKED_OUT and RECOVERY users can get in, or will, but Okta suspends only "
+               "ACTIVE users, so a stale one is reported, never acted on; "
                "DEPROVISIONED (deactivated) users are not listed, as Okta's own listing leaves them out. Users "
                "holding an admin role are protected (and marked privileged for `[[rules]]` that judge such "
                "identities); so is the API token's own user. Rate limits: every answer's `X-Rate-Limit-Remaining` "
@@ -43,5 +43,10 @@ PROVIDER = ProviderInfo(
                "documents deactivation as destructive and unrecoverable (apps are unassigned, which may delete "
                "the user's data in them; activating the user again starts a new activation), so the removal is "
                "recorded as irreversible and `restore` does not attempt it. Leave `remove_after_days` unset for "
-               "Okta (`[providers.okta]`) unless that is what you want.",
+               "Okta (`[providers.okta]`) unless that is what you want.\n\n"
+               "As a people source (`[people] sources = [\"okta\"]`): a suspended user has left since its "
+               "`statusChanged`, and the deactivated users, which the listing leaves out, are read with "
+               "`GET /api/v1/users?filter=status eq \"DEPROVISIONED\"` and have left since theirs; no audit "
+               "log is read (the plan job's `okta.users.read` covers it). A STAGED user, not yet activated, is "
+               "no leaver.",
 )

@@ -40,6 +40,8 @@ class OktaAdapter:
         self._own: str | None = None  # the API token's user id, read once
         self._own_read = False
         self._own_login = ""
+        self._departures = False  # set by want_departures: suspended users carry their departure (#25)
+        self._notes: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     # --- describe ------------------------------------------------------------------------------------
@@ -99,10 +101,40 @@ class OktaAdapter:
         self._check_scope(scope)
         own = self._me()
         admins = self._admins()
+        undated = 0
         for page in self.client.pages("/api/v1/users", "list users", {"limit": self.settings.page_size}):
             for raw in page:
-                yield mapping.identity(raw, self.name, scope, admins=admins, skip_admins=self.settings.skip_admins,
-                                       own=own)
+                found = mapping.identity(raw, self.name, scope, admins=admins, skip_admins=self.settings.skip_admins,
+                                         own=own, departures=self._departures)
+                undated += found.departure is not None and found.departure.since is None
+                yield found
+        with self._lock:
+            self._notes[scope] = [f"{undated} suspended user(s) without a readable statusChanged: since when they "
+                                  "are suspended is not known"] if undated else []
+
+    def scope_notes(self, scope: str) -> list[str]:
+        """What the last listing of `scope` could not tell (suspended users it cannot date)."""
+        with self._lock:
+            return list(self._notes.get(scope, ()))
+
+    def want_departures(self, since: Any) -> None:
+        """As a people source (#25): suspended users carry `Departure("suspended", statusChanged)`. Okta
+        records when each user's status last changed, so no audit log is read and `since` is not needed."""
+        self._departures = True
+
+    def list_deleted(self, scope: str) -> Iterator[Identity]:
+        """As a people source (#25): the deactivated (DEPROVISIONED) users, which the listing leaves out,
+        each with `Departure("deactivated", statusChanged)` (GET /api/v1/users?filter=status eq
+        "DEPROVISIONED", paged like the listing). Read only."""
+        self._check_scope(scope)
+        params = {"limit": self.settings.page_size, "filter": 'status eq "DEPROVISIONED"'}
+        for page in self.client.pages("/api/v1/users", "list deactivated users", params):
+            for raw in page:
+                found = mapping.deactivated(raw, self.name, scope)
+                if found is None:
+                    raise DataError(PROVIDER, "list deactivated users", "the filtered listing answered a user that "
+                                    "is not DEPROVISIONED, or one without an id")
+                yield found
 
     def _admins(self) -> frozenset[str]:
         """The ids of the users holding an admin role (GET /api/v1/iam/assignees/users, every page)."""

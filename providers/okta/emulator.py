@@ -24,6 +24,7 @@ user back rather than relying on it.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import threading
 import time
@@ -224,12 +225,19 @@ class OktaEmulator(ServedEmulator):
             limit = min(PAGE_MAX, int(req.arg("limit", str(PAGE_MAX)) or PAGE_MAX))
         except ValueError:
             return okta_error(400, "Api validation failed: limit")
-        after = req.arg("after")
+        after, wanted = req.arg("after"), req.arg("filter")
+        status = re.fullmatch(r'status eq "([A-Z_]+)"', wanted or "")
+        if wanted and status is None:
+            return okta_error(400, "Invalid search criteria.", [f"this emulator filters on status only: {wanted}"])
+
+        def shown(u: dict[str, Any]) -> bool:
+            return u.get("status") == status.group(1) if status else u.get("status") != "DEPROVISIONED"
+
         with self._lock:
             self.list_pages += 1
-            listed = [u for u in self.raw_users if not isinstance(u, dict) or not isinstance(u.get("id"), str)]
-            ordered = sorted((u for u in self.users.values() if u.get("status") != "DEPROVISIONED"),
-                             key=lambda u: u["id"])
+            listed = [] if status else [u for u in self.raw_users
+                                        if not isinstance(u, dict) or not isinstance(u.get("id"), str)]
+            ordered = sorted((u for u in self.users.values() if shown(u)), key=lambda u: u["id"])
             if after:
                 ordered = [u for u in ordered if u["id"] > after]
             else:
@@ -237,10 +245,11 @@ class OktaEmulator(ServedEmulator):
             page, more = ordered[:limit], len(ordered) > limit
             body = [self._shown(u) if isinstance(u, dict) and isinstance(u.get("id"), str) else u for u in page]
         base = f"{self.base_url}/api/v1/users"
-        links = [f'<{base}?{urlencode({"limit": limit, **({"after": after} if after else {})})}>; rel="self"']
+        keep = {"filter": wanted} if wanted else {}
+        links = [f'<{base}?{urlencode({**keep, "limit": limit, **({"after": after} if after else {})})}>; rel="self"']
         if more:
             last = next(u["id"] for u in reversed(page) if isinstance(u, dict) and isinstance(u.get("id"), str))
-            links.append(f'<{base}?{urlencode({"after": last, "limit": limit})}>; rel="next"')
+            links.append(f'<{base}?{urlencode({**keep, "after": last, "limit": limit})}>; rel="next"')
         return Response.json(200, body, {"Link": ", ".join(links)})
 
     def _admins(self, req: Request) -> Response:

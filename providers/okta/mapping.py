@@ -6,9 +6,12 @@ Statuses (Okta's UserStatus):
 - PASSWORD_EXPIRED, LOCKED_OUT, RECOVERY: enabled (the user can still get back in: a new password, an
   unlock, a recovery link), judged, but only reported: Okta suspends only ACTIVE users.
 - PROVISIONED: activation pending; the activation link still lets the user in: enabled, reported only.
-- STAGED: created, never activated: cannot sign in, so disabled (counted as already disabled).
-- SUSPENDED: disabled (already disabled: not a candidate).
-- DEPROVISIONED: deactivated; never listed (Okta's listing leaves them out) and `refresh` answers None.
+- STAGED: created, not yet activated (a new hire before the start date, usually): pending like PROVISIONED,
+  so enabled and reported only, never counted as disabled: as a people source (#25) it is no leaver.
+- SUSPENDED: disabled (already disabled: not a candidate); as a people source it carries its departure,
+  dated by `statusChanged` (the last change of status: the suspension).
+- DEPROVISIONED: deactivated; never listed (Okta's listing leaves them out) and `refresh` answers None;
+  a people source lists them apart (`list_deleted`), dated by `statusChanged` too.
 
 Activity: `lastLogin` when set. Null `lastLogin` is "never signed in", judged by the creation date, or the
 activation date when later (a user created long ago but activated last week has had a week, not years).
@@ -21,10 +24,11 @@ from datetime import datetime
 from typing import Any
 
 from sweeper.kit.times import BadTime, parse_utc
-from sweeper.model import Activity, Credential, CredentialKind, Identity, IdentityKind
+from sweeper.model import Activity, Credential, CredentialKind, Departure, Identity, IdentityKind
 
-ENABLED = frozenset({"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY", "PROVISIONED"})
-DISABLED = frozenset({"SUSPENDED", "STAGED"})
+ENABLED = frozenset({"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY", "PROVISIONED", "STAGED"})
+DISABLED = frozenset({"SUSPENDED"})
+PENDING = {"PROVISIONED": "through its pending activation", "STAGED": "once it is activated"}
 GONE = "DEPROVISIONED"
 SUSPENDABLE = "ACTIVE"
 OWN = "the sweeper's own identity"
@@ -54,9 +58,9 @@ def credential(raw: dict[str, Any]) -> Credential:
     enabled = status in ENABLED
     report_only = None
     if enabled and status != SUSPENDABLE:
-        report_only = (f"its status is {status}: Okta suspends only ACTIVE users (it can still get in, "
-                       + ("through its pending activation" if status == "PROVISIONED" else "once its password is "
-                          "reset or it is unlocked") + "); deactivate it by hand if it should go")
+        report_only = (f"its status is {status}: Okta suspends only ACTIVE users (it can still get in "
+                       + PENDING.get(str(status), "once its password is reset or it is unlocked")
+                       + "); deactivate it by hand if it should go")
     since = max((t for t in (created, activated) if t is not None), default=None)
     if status not in ENABLED and status not in DISABLED:
         return Credential(CredentialKind.ACCOUNT, uid, True, Activity.UNKNOWN, created,
@@ -77,8 +81,16 @@ def credential(raw: dict[str, Any]) -> Credential:
                       report_only=report_only)
 
 
+def departure(raw: dict[str, Any], state: str) -> Departure:
+    """Since when the user is `state`: its `statusChanged`, the last change of its status (#25)."""
+    since, bad = _time(raw, "statusChanged")
+    if since is None:
+        return Departure(state, None, note=f"{bad or 'no statusChanged'}: since a date not known")
+    return Departure(state, since, note="Okta's statusChanged")
+
+
 def identity(raw: Any, provider: str, scope: str, *, admins: frozenset[str], skip_admins: bool,
-             own: str | None) -> Identity:
+             own: str | None, departures: bool = False) -> Identity:
     """One listed user. A record without an id still becomes an identity, UNKNOWN, so nothing is acted on."""
     if not isinstance(raw, dict):
         raw = {"profile": {"login": f"unreadable record {str(raw)[:40]!r}"}}
@@ -98,6 +110,18 @@ def identity(raw: Any, provider: str, scope: str, *, admins: frozenset[str], ski
     email = profile.get("email") if isinstance(profile.get("email"), str) else None
     others = tuple(dict.fromkeys(e for e in (email, profile.get("secondEmail"))
                                  if isinstance(e, str) and e and e.lower() != login.lower()))
+    left = departure(raw, "suspended") if departures and raw.get("status") == "SUSPENDED" else None
     return Identity(provider, scope, uid, login, IdentityKind.MEMBER, cred.enabled, (cred,), created=created,
                     display_name=names or None, protected_by=protected, owner=email or None,
-                    privileged=privileged, emails=others)
+                    privileged=privileged, emails=others, departure=left)
+
+
+def deactivated(raw: Any, provider: str, scope: str) -> Identity | None:
+    """A DEPROVISIONED user as a people source's deleted account: no credentials, dated by statusChanged."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or raw.get("status") != GONE:
+        return None
+    profile: dict[str, Any] = raw["profile"] if isinstance(raw.get("profile"), dict) else {}
+    email = profile.get("email") if isinstance(profile.get("email"), str) else None
+    created, _ = _time(raw, "created")
+    return Identity(provider, scope, raw["id"], login_of(raw), IdentityKind.MEMBER, False, (), created=created,
+                    owner=email, departure=departure(raw, "deactivated"))

@@ -61,9 +61,8 @@ def test_states_suspended_and_staged_are_disabled_deprovisioned_is_not_listed(ma
     _, adapter = make()
     found = listing(adapter)
     assert login(7) not in found  # DEPROVISIONED
-    for i in (3, 6):  # SUSPENDED, STAGED: already disabled, never a candidate
-        assert not found[login(i)].enabled and not found[login(i)].credentials[0].enabled
-    for i in (4, 5, 10):  # LOCKED_OUT, PROVISIONED, PASSWORD_EXPIRED: can get in, Okta cannot suspend them
+    assert not found[login(3)].enabled and not found[login(3)].credentials[0].enabled  # SUSPENDED: not counted
+    for i in (4, 5, 6, 10):  # LOCKED_OUT, PROVISIONED, STAGED, PASSWORD_EXPIRED: Okta cannot suspend them
         cred = found[login(i)].credentials[0]
         assert cred.enabled and "only ACTIVE" in str(cred.report_only)
     assert found[login(20)].credentials[0].report_only is None
@@ -219,3 +218,32 @@ def test_an_answer_larger_than_the_limit_is_refused(make) -> None:
     _, adapter = make(scenario(400), max_response_mb=0.05)
     with pytest.raises(DataError, match="max_response_mb"):
         listing(adapter)
+
+
+def test_as_a_people_source_suspended_and_deactivated_users_are_dated_by_status_changed(make) -> None:
+    scn = scenario()
+    scn["users"][4]["statusChanged"] = "2026-01-02T03:04:05.000Z"  # user00003, SUSPENDED
+    scn["users"][8]["statusChanged"] = "2025-05-06T07:08:09.000Z"  # user00007, DEPROVISIONED
+    _, adapter = make(scn)
+    assert listing(adapter)[login(3)].departure is None  # only a people source is asked
+    adapter.want_departures(ago(days=30))
+    found = listing(adapter)
+    left = found[login(3)].departure
+    assert left is not None and left.state == "suspended"
+    assert left.since == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert found[login(6)].departure is None and found[login(20)].departure is None  # STAGED is no leaver
+    [gone] = list(adapter.list_deleted(adapter.scopes()[0]))
+    assert gone.login == login(7) and not gone.enabled and gone.credentials == ()
+    assert gone.departure is not None and gone.departure.state == "deactivated"
+    assert gone.departure.since == datetime(2025, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    assert adapter.scope_notes(adapter.scopes()[0]) == []
+
+
+def test_a_suspended_user_without_a_date_is_said(make) -> None:
+    scn = scenario()
+    scn["users"][4]["statusChanged"] = "sometime"
+    _, adapter = make(scn)
+    adapter.want_departures(ago(days=30))
+    left = listing(adapter)[login(3)].departure
+    assert left is not None and left.since is None and "sometime" in str(left.note)
+    assert "1 suspended user(s)" in adapter.scope_notes(adapter.scopes()[0])[0]
