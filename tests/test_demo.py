@@ -22,7 +22,7 @@ def test_demo_apply_sweeps_every_provider_restores_and_leaves_nothing(tmp_path):
     assert "Traceback" not in out + r.stderr
     for provider in ("aws", "entra", "google_workspace"):
         assert f"| {provider} |" in out, provider  # the Markdown plan after restore names each provider
-    assert "15 disabled, 0 failed" in out
+    assert "17 disabled, 0 failed" in out
     assert "cannot restore" in out and "restored" in out
     # after the restore the 10 restored credentials are in their re-enable grace period (warned, not
     # disabled again); the 3 deleted console passwords stay gone
@@ -38,4 +38,4 @@ def test_demo_keep_leaves_config_and_journal(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (keep / "sweeper.toml").exists() and (keep / "sweeper.db").exists() and (keep / "report.html").exists()
     assert f"HTML report (open it in a browser): {keep / 'report.html'}" in r.stdout
-    assert "15 to disable" in r.stdout and "Next: sweeper demo --apply" in r.stdout.replace("\n", " ")
+    assert "17 to disable" in r.stdout and "Next: sweeper demo --apply" in r.stdout.replace("\n", " ")

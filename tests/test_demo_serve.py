@@ -70,7 +70,7 @@ def test_demo_serve_answers_a_plan_until_interrupted(tmp_path):
                                capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert apply.returncode == 0, apply.stdout + apply.stderr
         summary = json.loads((tmp_path / "applied.json").read_text())["summary"]
-        assert summary["disabled"] == 15 and summary["failed"] == 0
+        assert summary["disabled"] == 17 and summary["failed"] == 0
         assert server.poll() is None, "the emulators stopped after the commands"
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)

@@ -135,7 +135,7 @@ class TestConfig:
         ('[[rules]]\nname = "a"\naction = "delete"\n', ["rules[0].action"]),
         ('[[rules]]\nname = "a"\n[[rules]]\nname = "A"\n', ["rules[1].name", "each rule needs its own name"]),
         ('[[rules]]\ninactive_days = 3\n', ["rules[0].name"]),
-        ('[[rules]]\nname = "a"\n[rules.match]\nprovider = ["okta"]\n', ["'okta' is not a known provider"]),
+        ('[[rules]]\nname = "a"\n[rules.match]\nprovider = ["pingone"]\n', ["'pingone' is not a known provider"]),
         ('rules = 3\n', ["rules", "array of tables"]),
     ])
     def test_bad_rules_are_named(self, body: str, words: list[str]) -> None:
