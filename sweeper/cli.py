@@ -1007,6 +1007,9 @@ def explain(identity: str = typer.Argument(..., metavar="IDENTITY",
                 if not getattr(adapter, "listing_is_live", True):
                     out.print(terminal("note: this provider's listing can be hours old: a plan re-reads a "
                                        "candidate live before it is disabled"))
+                if cfg.people is not None:
+                    out.print(terminal("note: explain judges the identity alone; whose it is and whether that person "
+                                       "left ([people]) is in `sweeper plan` (its findings' person and leaver)"))
                 out.print("")
         except Exception as err:  # noqa: BLE001
             say(f"{name}: {describe_failure(err)}", "error:", "bold red")

@@ -83,7 +83,12 @@ class PeopleSettings(StrictModel):
 
 
 def norm(value: str) -> str:
-    """How link keys compare: NFKC, trimmed, case-folded."""
+    """How link keys compare: NFKC, trimmed, case-folded (ASCII, the usual case: trimmed and lowered,
+    which is the same)."""
+    if value.isascii():
+        trimmed = value.strip()
+        lowered = trimmed.lower()
+        return trimmed if lowered == trimmed else lowered  # the login's own string when it is already lower case
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
@@ -119,18 +124,16 @@ def load_mapping(path: Path, shown: str) -> dict[tuple[str, str], str]:
     return {k: v[0] for k, v in found.items()}
 
 
-@dataclass(slots=True)
 class Anchor:
-    """A source account, kept compact: who it is, whether and since when it is off."""
+    """A source account, kept compact: who it is, whether and since when it is off. One per source account
+    (a sweep of 100,000 people in two sources keeps 200,000): a plain slotted class, no dataclass machinery."""
 
-    provider: str
-    scope: str
-    login: str
-    keys: tuple[str, ...]  # its link keys, normalised (dropped once indexed)
-    departure: Departure | None
-    order: int  # the source's place in `sources`
-    last_used: datetime | None = None
-    decision: str = "active"
+    __slots__ = ("provider", "scope", "login", "keys", "departure", "order", "last_used", "decision")
+
+    def __init__(self, provider: str, scope: str, login: str, keys: tuple[str, ...], departure: Departure | None,
+                 order: int, last_used: datetime | None = None, decision: str = "active") -> None:
+        self.provider, self.scope, self.login, self.keys = provider, scope, login, keys  # keys: dropped once indexed
+        self.departure, self.order, self.last_used, self.decision = departure, order, last_used, decision
 
 
 @dataclass(slots=True)
@@ -184,8 +187,11 @@ class Linker:
         self.as_of = as_of
         self.mapping = mapping or {}
         self.tags = [norm(t) for t in settings.tags]
+        self._tag_rank = {t: n for n, t in reversed(list(enumerate(self.tags)))}  # tag name -> its place in `tags`
+        self._tag_how = [f"tag {t}" for t in self.tags]
         self._lock = threading.Lock()
         self._anchors: list[Anchor] = []
+        self._orders: dict[str, int | None] = {}
         self._index: dict[str, Person] = {}  # a link key -> the one person it belongs to
         self._twice: dict[str, list[Person]] = {}  # a link key several people have
         self.people: list[Person] = []
@@ -198,10 +204,13 @@ class Linker:
     # -- sources -----------------------------------------------------------------------------
 
     def source_order(self, provider: str) -> int | None:
-        for n, source in enumerate(self.settings.sources):
-            if matches(provider, [source]):
-                return n
-        return None
+        """The place of `provider` (an instance name) in `sources`, or None when it is not a source."""
+        try:
+            return self._orders[provider]
+        except KeyError:
+            found = next((n for n, source in enumerate(self.settings.sources) if matches(provider, [source])), None)
+            self._orders[provider] = found
+            return found
 
     def is_anchor(self, identity: Identity) -> bool:
         return identity.kind is IdentityKind.MEMBER and self.source_order(identity.provider) is not None
@@ -215,11 +224,13 @@ class Linker:
         departure = identity.departure
         if departure is None and not identity.enabled:  # a source that does not say since when
             departure = Departure("disabled", None, note="this provider does not say since when")
-        used = max((c.last_used for c in identity.credentials if c.last_used), default=None)
-        keys = tuple(dict.fromkeys(key for _, key in self.keys(identity)))
-        anchor = Anchor(identity.provider, identity.scope, identity.login, keys, departure, order, used, decision)
-        with self._lock:
-            self._anchors.append(anchor)
+        used = None
+        if departure is not None or decision not in ("active", "already_disabled"):  # shown in the people view
+            used = max((c.last_used for c in identity.credentials if c.last_used), default=None)
+        keys = self._keys(identity)
+        self._anchors.append(Anchor(identity.provider, identity.scope, identity.login,  # list.append: atomic
+                                    tuple(dict.fromkeys(k for _, k in keys)) if len(keys) > 1 else
+                                    (keys[0][1],) if keys else (), departure, order, used, decision))
 
     def source_failed(self, provider: str, scope: str, why: str) -> None:
         with self._lock:
@@ -229,20 +240,28 @@ class Linker:
 
     def keys(self, identity: Identity) -> Iterable[tuple[str, str]]:
         """(how, key) in the order they are tried."""
+        return self._keys(identity)
+
+    def _keys(self, identity: Identity) -> list[tuple[str, str]]:
+        out = []
         if self.mapping:
             person = self._mapped(identity)
             if person is not None:
-                yield "mapping", person
-        if "@" in identity.login:
-            yield "login", norm(identity.login)
+                out.append(("mapping", person))
+        login = identity.login
+        if "@" in login:
+            out.append(("login", norm(login)))
         for email in identity.emails:
-            yield "address", norm(email)
-        if self.tags and identity.tags:
-            tags = {norm(k): v for k, v in identity.tags.items()}
-            for tag in self.tags:
-                value = tags.get(tag)
-                if value and value.strip():
-                    yield f"tag {tag}", norm(value)
+            out.append(("address", norm(email)))
+        if self._tag_rank and identity.tags:
+            found = []
+            for name, value in identity.tags.items():
+                rank = self._tag_rank.get(norm(name))
+                if rank is not None and value and value.strip():
+                    found.append((rank, value))
+            for rank, value in sorted(found):
+                out.append((self._tag_how[rank], norm(value)))
+        return out
 
     def _mapped(self, identity: Identity) -> str | None:
         for name in (identity.provider, kind_of(identity.provider)):
@@ -258,7 +277,7 @@ class Linker:
         """Make the people from the source accounts: each account of the first source is one, an account
         of a later source joins the one person it matches (by its first key that matches anybody) or is
         a person of its own; then index every key of every source account."""
-        anchors = sorted(self._anchors, key=lambda a: (a.order, a.provider, a.scope, norm(a.login)))
+        anchors = sorted(self._anchors, key=lambda a: (a.order, a.provider, a.scope, a.login))
         index, twice = self._index, self._twice
         for anchor in anchors:
             person = None
@@ -307,7 +326,7 @@ class Linker:
         if identity.kind is IdentityKind.SERVICE:
             return None
         tried = []
-        for how, key in self.keys(identity):
+        for how, key in self._keys(identity):
             person = self._index.get(key)
             if person is None:
                 several = self._twice.get(key)
@@ -342,10 +361,11 @@ class Linker:
         works is a `leaver` finding (or a disable, with `leavers = "disable"` past the grace)."""
         if link is None or link.person is None:
             return decision
-        decision = replace(decision, person=link.person.id)
         leave = link.person.left
         if leave is None or link.anchor or decision.kind is DecisionKind.ALREADY_DISABLED:
-            return decision
+            # only findings name their person: an identity in use stays the shared "in use" decision
+            return replace(decision, person=link.person.id) if decision.kind.is_finding else decision
+        decision = replace(decision, person=link.person.id)
         used = credential.last_used
         after = used is not None and leave.since is not None and used > leave.since
         what = (f"used on {used.date().isoformat()}, after its person left ({leave.text})" if after and used
@@ -398,12 +418,16 @@ class Linker:
         return Decision(DecisionKind.ORPHAN, f"belongs to no person: {link.why_not}", 0, risk="low")
 
     def account(self, link: Link | None, identity: Identity, decisions: list[tuple[Credential, Decision]]) -> None:
-        """Record a linked identity in its person's view (a source account already has its anchor)."""
+        """Record a linked identity in its person's view (a source account already has its anchor): the
+        accounts of a person who left, and those with a finding; not every account of everyone."""
         if link is None or link.person is None or link.anchor:
+            return
+        worst = _worst(decisions)
+        if link.person.left is None and not worst.is_finding:  # nothing to know of: not kept (memory)
             return
         used = max((c.last_used for c, _ in decisions if c.last_used), default=None)
         after = any(d.used_after_leaving for _, d in decisions)
-        entry = Account(identity.provider, identity.scope, identity.login, used, _worst(decisions).value, after)
+        entry = Account(identity.provider, identity.scope, identity.login, used, worst.value, after)
         with self._lock:
             if link.person.accounts is None:
                 link.person.accounts = []
@@ -440,6 +464,8 @@ class Linker:
 
 
 def _worst(decided: list[tuple[Credential, Decision]]) -> DecisionKind:
+    if len(decided) == 1:
+        return decided[0][1].kind
     return max((d.kind for _, d in decided), key=lambda k: _SEVERITY.get(k, 0), default=DecisionKind.ACTIVE)
 
 
