@@ -148,12 +148,20 @@ class Account:
     used_after_leaving: bool = False
 
 
-@dataclass(slots=True)
 class Person:
-    id: str
-    anchors: list[Anchor] = field(default_factory=list)
-    accounts: list[Account] | None = None  # its other linked identities, when it has any
-    left: "Leave | None" = None
+    """One person: made from source accounts. Only what the report can show is kept: the source accounts
+    that are off or have a finding (`anchors`), the other accounts with something to know (`accounts`);
+    a source account in use is only counted (`active`), so that 100,000 people stay light."""
+
+    __slots__ = ("id", "anchors", "accounts", "left", "orders", "active")
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+        self.anchors: list[Anchor] | None = None  # its source accounts that are off or have a finding
+        self.accounts: list[Account] | None = None  # its other linked identities with something to know
+        self.left: Leave | None = None
+        self.orders = 0  # a bit per source holding one of its accounts (two accounts of one source: two people)
+        self.active = False  # one of its source accounts is in use: it has not left
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +198,9 @@ class Linker:
         self._tag_rank = {t: n for n, t in reversed(list(enumerate(self.tags)))}  # tag name -> its place in `tags`
         self._tag_how = [f"tag {t}" for t in self.tags]
         self._lock = threading.Lock()
-        self._anchors: list[Anchor] = []
+        # per (source order, provider, scope): each source account, as an Anchor when it is off or has a finding,
+        # else as its login alone (when that is its only key) or (login, keys)
+        self._groups: dict[tuple[int, str, str], list[Any]] = {}
         self._orders: dict[str, int | None] = {}
         self._index: dict[str, Person] = {}  # a link key -> the one person it belongs to
         self._twice: dict[str, list[Person]] = {}  # a link key several people have
@@ -227,10 +237,16 @@ class Linker:
         used = None
         if departure is not None or decision not in ("active", "already_disabled"):  # shown in the people view
             used = max((c.last_used for c in identity.credentials if c.last_used), default=None)
-        keys = self._keys(identity)
-        self._anchors.append(Anchor(identity.provider, identity.scope, identity.login,  # list.append: atomic
-                                    tuple(dict.fromkeys(k for _, k in keys)) if len(keys) > 1 else
-                                    (keys[0][1],) if keys else (), departure, order, used, decision))
+        found = self._keys(identity)
+        keys = tuple(dict.fromkeys(k for _, k in found)) if len(found) > 1 else tuple(k for _, k in found)
+        group = self._groups.get((order, identity.provider, identity.scope))
+        if group is None:
+            group = self._groups.setdefault((order, identity.provider, identity.scope), [])
+        login = identity.login
+        if departure is None and decision == "active":  # the usual source account: no object of its own
+            group.append(login if keys == (login,) and keys[0] is login else (login, keys))  # list.append: atomic
+        else:
+            group.append(Anchor(identity.provider, identity.scope, login, keys, departure, order, used, decision))
 
     def source_failed(self, provider: str, scope: str, why: str) -> None:
         with self._lock:
@@ -277,40 +293,56 @@ class Linker:
         """Make the people from the source accounts: each account of the first source is one, an account
         of a later source joins the one person it matches (by its first key that matches anybody) or is
         a person of its own; then index every key of every source account."""
-        anchors = sorted(self._anchors, key=lambda a: (a.order, a.provider, a.scope, a.login))
         index, twice = self._index, self._twice
-        for anchor in anchors:
-            person = None
-            for key in anchor.keys:
-                if key in twice:
-                    break  # matches several people already: this account is a person of its own
-                found = index.get(key)
-                if found is not None:
-                    person = found
-                    break
-            if person is None or any(a.order == anchor.order for a in person.anchors):
-                person = Person(anchor.login)  # two accounts of one source are two people
-                self.people.append(person)
-            person.anchors.append(anchor)
-            for key in anchor.keys:
-                held = index.get(key)
-                if key in twice:
-                    if all(p is not person for p in twice[key]):
-                        twice[key].append(person)
-                elif held is None:
-                    index[key] = person
-                elif held is not person:
-                    twice[key] = [held, person]
-                    del index[key]
-            anchor.keys = ()
+        for group in sorted(self._groups):
+            order = group[0]
+            for anchor in sorted(self._groups[group], key=_login):
+                self._place(order, anchor, index, twice)
+        self._groups = {}
         for person in self.people:
-            person.left = self._left(person)
-        self._anchors = []
+            person.left = None if person.active else self._left(person)
         self.built = True
 
+    def _place(self, order: int, anchor: Any, index: dict[str, Person], twice: dict[str, list[Person]]) -> None:
+        """One source account into the people: joins the person its first known key names, or is one."""
+        if isinstance(anchor, Anchor):
+            login, keys, kept = anchor.login, anchor.keys, anchor
+        elif isinstance(anchor, str):
+            login, keys, kept = anchor, (anchor,), None
+        else:
+            login, keys, kept = anchor[0], anchor[1], None
+        person = None
+        for key in keys:
+            if key in twice:
+                break  # matches several people already: this account is a person of its own
+            person = index.get(key)
+            if person is not None:
+                break
+        if person is None or person.orders & (1 << order):
+            person = Person(login)  # two accounts of one source are two people
+            self.people.append(person)
+        person.orders |= 1 << order
+        if kept is None:
+            person.active = True
+        else:
+            if person.anchors is None:
+                person.anchors = []
+            person.anchors.append(kept)
+            kept.keys = ()
+        for key in keys:
+            held = index.get(key)
+            if key in twice:
+                if all(p is not person for p in twice[key]):
+                    twice[key].append(person)
+            elif held is None:
+                index[key] = person
+            elif held is not person:
+                twice[key] = [held, person]
+                del index[key]
+
     def _left(self, person: Person) -> Leave | None:
-        if any(a.departure is None for a in person.anchors):
-            return None
+        if not person.anchors or any(a.departure is None for a in person.anchors):
+            return None  # no source account, or one in use
         off = [(a, a.departure) for a in person.anchors if a.departure is not None]
         unknown = [(a, d) for a, d in off if d.since is None]
         dated = [(a, d, d.since) for a, d in off if d.since is not None]
@@ -337,9 +369,7 @@ class Linker:
                     return Link(self._named(key), how)
                 tried.append(how)
                 continue
-            anchor = any(a.provider == identity.provider and a.scope == identity.scope
-                         and a.login == identity.login for a in person.anchors)
-            return Link(person, how, anchor=anchor)
+            return Link(person, how, anchor=self.is_anchor(identity))  # a source's member is its own person's
         why = (f"no person has its {', '.join(dict.fromkeys(tried))}" if tried
                else "nothing links it to a person (no address login, address, mapped row or tag "
                     f"{' or '.join(self.settings.tags) or 'named in people.tags'})")
@@ -442,14 +472,15 @@ class Linker:
         shown = []
         for person in sorted(self.people, key=lambda p: p.id):
             others = person.accounts or []
-            findings = (any(a.decision not in ("active", "already_disabled", "deleted") for a in person.anchors)
+            anchors = person.anchors or []
+            findings = (any(a.decision not in ("active", "already_disabled", "deleted") for a in anchors)
                         or any(a.decision not in ("active", "already_disabled") for a in others))
             if person.left is None and not findings:
                 continue
             accounts = [{"provider": a.provider, "scope": a.scope, "identity": a.login, "source": True,
                          "state": a.departure.state if a.departure else "active",
                          **({"since": _day(a.departure.since)} if a.departure and a.departure.since else {}),
-                         "last_used": _day(a.last_used), "decision": a.decision} for a in person.anchors]
+                         "last_used": _day(a.last_used), "decision": a.decision} for a in anchors]
             accounts += [{"provider": a.provider, "scope": a.scope, "identity": a.login, "source": False,
                           "last_used": _day(a.last_used), "decision": a.decision,
                           **({"used_after_leaving": True} if a.used_after_leaving else {})} for a in others]
@@ -461,6 +492,11 @@ class Linker:
                            "orphans": self.orphans, "ambiguous": self.ambiguous},
                 **({"incomplete": list(self.incomplete)} if self.incomplete else {}),
                 "people": shown}
+
+
+def _login(anchor: Any) -> str:
+    """The login of a source account as `Linker._groups` holds it."""
+    return anchor.login if isinstance(anchor, Anchor) else anchor if isinstance(anchor, str) else anchor[0]
 
 
 def _worst(decided: list[tuple[Credential, Decision]]) -> DecisionKind:
