@@ -8,6 +8,7 @@ provider's failure never stops the others: it becomes that provider's status.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,9 @@ class Sweep:
         with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
             listed = list(pool.map(self._list_source, sources))
         linker.build()
+        # the people (one object per person, kept to the end) leave the garbage collector's rounds: the
+        # collections the other listings trigger would otherwise walk all of them each time
+        gc.freeze()
         work = [*zip(sources, listed), *((o, None) for o in opened if o not in sources)]
         with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
             for scopes in pool.map(lambda job: self._provider(*job), work):
