@@ -201,6 +201,7 @@ class Linker:
         # per (source order, provider, scope): each source account, as an Anchor when it is off or has a finding,
         # else as its login alone (when that is its only key) or (login, keys)
         self._groups: dict[tuple[int, str, str], list[Any]] = {}
+        self._packed: dict[tuple[int, str, str], bytearray] = {}  # logins that are their only key, NUL-ended
         self._orders: dict[str, int | None] = {}
         self._index: dict[str, Person] = {}  # a link key -> the one person it belongs to
         self._twice: dict[str, list[Person]] = {}  # a link key several people have
@@ -239,12 +240,20 @@ class Linker:
             used = max((c.last_used for c in identity.credentials if c.last_used), default=None)
         found = self._keys(identity)
         keys = tuple(dict.fromkeys(k for _, k in found)) if len(found) > 1 else tuple(k for _, k in found)
-        group = self._groups.get((order, identity.provider, identity.scope))
+        group_key = (order, identity.provider, identity.scope)
+        group = self._groups.get(group_key)
         if group is None:
-            group = self._groups.setdefault((order, identity.provider, identity.scope), [])
+            group = self._groups.setdefault(group_key, [])
         login = identity.login
-        if departure is None and decision == "active":  # the usual source account: no object of its own
-            group.append(login if keys == (login,) and keys[0] is login else (login, keys))  # list.append: atomic
+        if departure is None and decision == "active" and keys == (login,) and "\0" not in login:
+            # the usual source account, whose login is its only key: packed into its group's bytes, no object of
+            # its own (100,000 small strings kept across the listing would pin the memory the listing used)
+            packed = self._packed.get(group_key)
+            if packed is None:
+                packed = self._packed.setdefault(group_key, bytearray())
+            packed += login.encode("utf-8", "surrogatepass") + b"\0"  # one C call under the GIL: atomic
+        elif departure is None and decision == "active":
+            group.append((login, keys))  # list.append: atomic
         else:
             group.append(Anchor(identity.provider, identity.scope, login, keys, departure, order, used, decision))
 
@@ -294,10 +303,11 @@ class Linker:
         of a later source joins the one person it matches (by its first key that matches anybody) or is
         a person of its own; then index every key of every source account."""
         index, twice = self._index, self._twice
-        for group in sorted(self._groups):
-            order = group[0]
-            for anchor in sorted(self._groups[group], key=_login):
-                self._place(order, anchor, index, twice)
+        for group in sorted(set(self._groups) | set(self._packed)):
+            packed = self._packed.pop(group, None)
+            logins: list[Any] = packed.decode("utf-8", "surrogatepass").split("\0")[:-1] if packed else []
+            for anchor in sorted([*logins, *self._groups.get(group, ())], key=_login):
+                self._place(group[0], anchor, index, twice)
         self._groups = {}
         for person in self.people:
             person.left = None if person.active else self._left(person)

@@ -149,9 +149,12 @@ class Sweep:
         # collections the other listings trigger would otherwise walk all of them each time
         gc.freeze()
         work = [*zip(sources, listed), *((o, None) for o in opened if o not in sources)]
-        with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
-            for scopes in pool.map(lambda job: self._provider(*job), work):
-                result.scopes.extend(scopes)
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="provider") as pool:
+                for scopes in pool.map(lambda job: self._provider(*job), work):
+                    result.scopes.extend(scopes)
+        finally:
+            gc.unfreeze()  # back to the collector's care once the sweep is done (a process may run several)
         result.scopes.sort(key=lambda s: opened.index(next(o for o in opened if o.name == s.provider)))
         result.people = linker.view()
         return result
