@@ -176,14 +176,17 @@ class Leave:
         return self.since is not None and now - self.since >= timedelta(days=grace_days)
 
 
-@dataclass(frozen=True, slots=True)
 class Link:
-    """How one identity relates to the people: its person, or why it has none."""
+    """How one identity relates to the people: its person, or why it has none (one per identity judged:
+    a plain slotted class)."""
 
-    person: Person | None
-    how: str = ""  # the key that linked it ("tag email", "login", "mapping")
-    why_not: str | None = None  # unlinked: no key matched, or a key matched several people
-    anchor: bool = False  # one of the person's own source accounts
+    __slots__ = ("person", "how", "why_not", "anchor")
+
+    def __init__(self, person: Person | None, how: str = "", why_not: str | None = None, anchor: bool = False):
+        self.person = person
+        self.how = how  # the key that linked it ("tag email", "login", "mapping")
+        self.why_not = why_not  # unlinked: no key matched, or a key matched several people
+        self.anchor = anchor  # one of the person's own source accounts
 
 
 class Linker:
@@ -278,14 +281,15 @@ class Linker:
             out.append(("login", norm(login)))
         for email in identity.emails:
             out.append(("address", norm(email)))
-        if self._tag_rank and identity.tags:
-            found = []
-            for name, value in identity.tags.items():
-                rank = self._tag_rank.get(norm(name))
-                if rank is not None and value and value.strip():
-                    found.append((rank, value))
-            for rank, value in sorted(found):
-                out.append((self._tag_how[rank], norm(value)))
+        tags = identity.tags
+        if self._tag_rank and tags:
+            exact = [(rank, tags[t]) for rank, t in enumerate(self.tags) if t in tags]  # tag names as configured
+            if len(exact) != len(tags):  # other tags: any of them written in another case or form?
+                exact = [(rank, value) for name, value in tags.items()
+                         if (rank := self._tag_rank.get(norm(name))) is not None]
+            for rank, value in sorted(exact):
+                if value and value.strip():
+                    out.append((self._tag_how[rank], norm(value)))
         return out
 
     def _mapped(self, identity: Identity) -> str | None:
