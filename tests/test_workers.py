@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -32,22 +32,12 @@ from sweeper.records import Journal
 from sweeper.results import RunResult
 from sweeper.sweep import Progress, Sweep
 from tests.test_tenants import AS_OF, TENANTS, Estate, report, sweeper
+from tests.test_tenants import estate as estate  # noqa: F401 - the five emulator tenants, a fixture
 
 pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="worker processes are forked: Linux only")
 
 WHEN = datetime.fromisoformat(AS_OF).replace(tzinfo=timezone.utc)
 ALL = ["entra:contoso", "entra:fabrikam", "entra:northwind", "google_workspace:acme", "google_workspace:globex"]
-
-
-@pytest.fixture
-def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
-    monkeypatch.setenv("COLUMNS", "200")
-    for name in ("SWEEPER_ENTRA_TOKEN", "SWEEPER_GOOGLE_TOKEN", "AZURE_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    e = Estate(tmp_path, monkeypatch)
-    e.write()
-    yield e
-    e.stop()
 
 
 def sweep_of(config: Config, journal: Journal | None = None, *, open_adapter: Callable[..., Any] = registry.create,
