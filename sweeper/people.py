@@ -242,7 +242,7 @@ class Linker:
         if departure is not None or decision not in ("active", "already_disabled"):  # shown in the people view
             used = max((c.last_used for c in identity.credentials if c.last_used), default=None)
         found = self._keys(identity)
-        keys = tuple(dict.fromkeys(k for _, k in found)) if len(found) > 1 else tuple(k for _, k in found)
+        keys = tuple(dict.fromkeys(k for _, k in found))
         group_key = (order, identity.provider, identity.scope)
         group = self._groups.get(group_key)
         if group is None:
@@ -266,11 +266,8 @@ class Linker:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def keys(self, identity: Identity) -> Iterable[tuple[str, str]]:
-        """(how, key) in the order they are tried."""
-        return self._keys(identity)
-
     def _keys(self, identity: Identity) -> list[tuple[str, str]]:
+        """(how, key) in the order they are tried."""
         out = []
         if self.mapping:
             person = self._mapped(identity)
@@ -454,8 +451,7 @@ class Linker:
         if link is None or link.person is not None or not identity.enabled:
             return None
         with self._lock:
-            if link.why_not and "matches" in link.why_not:
-                self.ambiguous += 1
+            self.ambiguous += bool(link.how)  # unlinked by a key that matched several people
             self.orphans += 1
         if not self.settings.orphans:
             return None
@@ -542,13 +538,16 @@ def linker(config: Any, as_of: datetime) -> Linker | None:
     settings = getattr(config, "people", None)
     if settings is None:
         return None
-    mapping = None
-    if settings.mapping:
-        path = Path(settings.mapping)
-        if not path.is_absolute():
-            path = Path(config.path).resolve().parent / path
-        mapping = load_mapping(path, settings.mapping)
-    return Linker(settings, as_of, mapping)
+    return Linker(settings, as_of, mapping_of(config))
+
+
+def mapping_of(config: Any) -> dict[tuple[str, str], str]:
+    """`[people] mapping` read (relative to the config's folder), or {} without one (ConfigError)."""
+    name = config.people.mapping
+    if not name:
+        return {}
+    path = Path(name)
+    return load_mapping(path if path.is_absolute() else Path(config.path).resolve().parent / path, name)
 
 
 def review(config: Any) -> list[tuple[str, bool | None, str]]:
@@ -562,8 +561,7 @@ def review(config: Any) -> list[tuple[str, bool | None, str]]:
         return []
     out: list[tuple[str, bool | None, str]] = []
     try:
-        mapped = linker(config, datetime.now().astimezone())
-        rows = len(mapped.mapping) if mapped else 0
+        rows = len(mapping_of(config))
         out.append(("people mapping", True, f"{rows} row(s) from {settings.mapping}" if settings.mapping else
                     "no mapping file: linked by addresses and tags only"))
     except ConfigError as err:

@@ -28,6 +28,7 @@ from sweeper.results import Finding, FindingAction, RunResult, ScopeResult, new_
 
 CONFIRM = (DecisionKind.DISABLE, DecisionKind.WARN)
 
+
 def want_groups(adapter: Adapter, t: Thresholds) -> str | None:
     """Tell the adapter which groups the rules match on (`want_groups`), so that its identities carry
     their membership; why not, when it cannot read membership (such rules then match nobody there)."""
@@ -155,7 +156,8 @@ class Sweep:
                     result.scopes.extend(scopes)
         finally:
             gc.unfreeze()  # back to the collector's care once the sweep is done (a process may run several)
-        result.scopes.sort(key=lambda s: opened.index(next(o for o in opened if o.name == s.provider)))
+        place = {o.name: n for n, o in enumerate(opened)}
+        result.scopes.sort(key=lambda s: place[s.provider])  # config order, as without [people]
         result.people = linker.view()
         return result
 
@@ -365,8 +367,7 @@ class Sweep:
             else:
                 linker.account(link, identity, decided)
                 orphan = linker.orphan(link, identity)
-                found = [c for c, d in decided if d.kind.is_finding]
-                if orphan is not None and not found:
+                if orphan is not None and not any(d.kind.is_finding for _, d in decided):
                     first = next((c for c in identity.credentials if c.enabled), None)
                     if first is not None:
                         res.findings.append(Finding(identity, first, orphan))
