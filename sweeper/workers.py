@@ -70,17 +70,18 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in get_all_start_methods()
 
 
-def processes_for(config: Config, providers: list[str], mode: str = "plan") -> int:
+def processes_for(config: Config, providers: list[str], mode: str = "plan", asked: int | None = None) -> int:
     """How many worker processes a sweep of `providers` uses; 1 is the ordinary in-process sweep.
 
     `[engine] processes = N` asks for N (never more than there are instances); "auto" gives one per
     AUTO_PER_PROCESS instances, at most one per usable CPU (and AUTO_MAX): one process on one CPU or
     for fewer than 2 × AUTO_PER_PROCESS instances. A worker costs its own warm-up (about 0.2 s of CPU:
     what the adapters import when they are built, the first connections), so a few small instances
-    are not worth one."""
+    are not worth one. `asked` (a count given by the caller) stands in for the setting; the rules that
+    keep a sweep in one process (not a plan, `[people]`, no fork) hold for it too."""
     if mode != "plan" or len(providers) < 2 or getattr(config, "people", None) or not can_fork():
         return 1
-    setting = config.engine.processes
+    setting = config.engine.processes if asked is None else asked
     if setting == "auto":
         wanted = min(usable_cpus(), len(providers) // AUTO_PER_PROCESS, AUTO_MAX)
     else:
@@ -91,10 +92,8 @@ def processes_for(config: Config, providers: list[str], mode: str = "plan") -> i
 def run(sweep: Sweep, processes: int | None = None) -> RunResult:
     """`sweep.run()`, in `processes` worker processes when that is more than one (default: what
     `processes_for` decides for the sweep's config); the same result either way."""
-    count = processes_for(sweep.config, list(sweep.providers), sweep.mode) if processes is None else processes
-    if count <= 1 or sweep.mode != "plan" or len(sweep.providers) < 2 or not can_fork():
-        return sweep.run()
-    return _Pool(sweep, min(count, len(sweep.providers))).run()
+    count = processes_for(sweep.config, list(sweep.providers), sweep.mode, processes)
+    return sweep.run() if count <= 1 else _Pool(sweep, count).run()
 
 
 # -- the worker side -------------------------------------------------------------------------------
