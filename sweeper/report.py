@@ -180,6 +180,12 @@ def to_markdown(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def who_left(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The people view's people who left, those with a credential used after leaving first."""
+    return sorted((p for p in view["people"] if p["left"]),
+                  key=lambda p: (not any(a.get("used_after_leaving") for a in p["accounts"]), p["person"]))
+
+
 def people_markdown(result: RunResult) -> list[str]:
     """The people view (#25): who left and what of theirs still works; whoever was used after leaving first."""
     view = result.people
@@ -192,10 +198,9 @@ def people_markdown(result: RunResult) -> list[str]:
                  f"after leaving; {c['orphans']} orphans; leavers: {view['leavers_action']})"]
     if view.get("incomplete"):
         lines.append(f"Sources not listed completely, so no leaver is disabled: {_md('; '.join(view['incomplete']))}")
-    rows = [p for p in view["people"] if p["left"]]
+    rows = who_left(view)
     if rows:
         lines += ["", "| person | left | accounts still there |", "|---|---|---|"]
-        rows.sort(key=lambda p: (not any(a.get("used_after_leaving") for a in p["accounts"]), p["person"]))
         for p in rows:
             there = [f"{_md(a['provider'])} {_md(a['identity'])} ({a['decision']}"
                      + (", **used after leaving**" if a.get("used_after_leaving") else "") + ")"

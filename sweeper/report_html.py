@@ -30,7 +30,7 @@ from typing import Any
 from markupsafe import Markup
 
 from sweeper.engine import Finding, RunResult, ScopeResult
-from sweeper.report import _ordered, display_name, rfc3339, summary
+from sweeper.report import _ordered, display_name, rfc3339, summary, who_left
 from sweeper.text import html, printable, script_json
 
 COMPRESS_ABOVE = 100_000  # bytes of findings JSON above which they are embedded gzip-compressed
@@ -74,8 +74,7 @@ def _people(result: RunResult) -> dict[str, Any] | None:
         return None
     if "not_linked" in view:
         return {"note": view["not_linked"], "counts": None, "left": [], "incomplete": []}
-    left = [p for p in view["people"] if p["left"]]
-    left.sort(key=lambda p: (not any(a.get("used_after_leaving") for a in p["accounts"]), p["person"]))
+    left = who_left(view)
     return {"note": None, "counts": view["counts"], "action": view["leavers_action"], "left": left,
             "incomplete": view.get("incomplete", [])}
 
